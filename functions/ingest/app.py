@@ -1,0 +1,130 @@
+"""Ingest Lambda: API Gateway HTTP API → validate, enrich → SQS. Domain code lives in ``edge``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from edge.config import IngestSettings
+from edge.decoding import decode_body
+from edge.enrichment import RequestFacts
+from edge.errors import ClientError, TransientError
+from edge.ingestion import RouteKind, route_kind
+from edge.observability import MetricName, MetricUnit, logger, metrics
+from edge.pixel import TRANSPARENT_GIF, event_from_query
+from edge.wiring import build_ingestor
+from pydantic_core import to_json
+
+app = APIGatewayHttpResolver()
+ingestor = build_ingestor(IngestSettings.from_env())
+
+
+@app.post("/v1/<segment>")
+def collect(segment: str) -> Response[str]:
+    kind = route_kind(segment)
+    if kind is RouteKind.TELEMETRY:
+        metrics.add_metric(MetricName.CLIENT_TELEMETRY, MetricUnit.Count, 1)
+        return _json(200, {"success": True})
+    request = app.current_event
+    body = decode_body(
+        request.body,
+        is_base64=bool(request.is_base64_encoded),
+        content_encoding=request.headers.get("content-encoding"),
+    )
+    outcome = ingestor.accept(
+        kind,
+        body,
+        headers=request.headers,
+        query=request.query_string_parameters or {},
+        facts=_facts(request),
+    )
+    return _json(200, outcome.body())
+
+
+@app.get("/v1/pixel/<segment>")
+def pixel(segment: str) -> Response[bytes]:
+    """Always an image: invalid input is quarantined and still answered 200."""
+    request = app.current_event
+    query = request.query_string_parameters or {}
+    try:
+        kind = route_kind(segment)
+        if isinstance(kind, RouteKind):
+            raise ClientError(404, "not_found", "The pixel API takes one event type.")
+        ingestor.accept(
+            kind, event_from_query(query), headers=request.headers, query=query, facts=_facts(request)
+        )
+    except ClientError as exc:
+        logger.info("pixel event not accepted", extra={"code": exc.code})
+    except TransientError as exc:
+        logger.warning("pixel event not queued", extra={"reason": exc.message})
+        metrics.add_metric(MetricName.REQUESTS_UNAVAILABLE, MetricUnit.Count, 1)
+        return _gif(503, {"Retry-After": str(exc.retry_after)})
+    return _gif(200)
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[str]:
+    return _error(ClientError(404, "not_found", "No such route."))
+
+
+@app.exception_handler(ClientError)  # type: ignore[untyped-decorator]
+def client_error(exc: ClientError) -> Response[str]:
+    if exc.status == 401:
+        metrics.add_metric(MetricName.REQUESTS_UNAUTHORIZED, MetricUnit.Count, 1)
+    logger.info("request refused", extra={"status": exc.status, "code": exc.code})
+    return _error(exc)
+
+
+@app.exception_handler(TransientError)  # type: ignore[untyped-decorator]
+def unavailable(exc: TransientError) -> Response[str]:
+    return _unavailable(exc)
+
+
+def _unavailable(exc: TransientError) -> Response[str]:
+    logger.warning("dependency unavailable", extra={"reason": exc.message})
+    metrics.add_metric(MetricName.REQUESTS_UNAVAILABLE, MetricUnit.Count, 1)
+    return _error(
+        ClientError(503, "service_unavailable", "Try again shortly."), {"Retry-After": str(exc.retry_after)}
+    )
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def unexpected(exc: Exception) -> Response[str]:
+    # Never a 500: clients retry a 503, and nothing was acknowledged.
+    logger.exception("unexpected error")
+    return _unavailable(TransientError("unexpected error"))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
+
+
+def _facts(request: APIGatewayProxyEventV2) -> RequestFacts:
+    epoch_ms = request.request_context.time_epoch
+    received_at = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
+    return RequestFacts(
+        received_at=received_at,
+        source_ip=request.request_context.http.source_ip,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status, "application/json", to_json(body).decode(), headers)
+
+
+def _error(exc: ClientError, headers: dict[str, str] | None = None) -> Response[str]:
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.details:
+        error["details"] = exc.details
+    return _json(exc.status, {"success": False, "error": error}, headers)
+
+
+def _gif(status: int, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(status, "image/gif", TRANSPARENT_GIF, {"Cache-Control": "no-store", **(headers or {})})

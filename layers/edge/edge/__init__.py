@@ -1,0 +1,1 @@
+"""metarouter-edge shared domain code: decoding, validation, enrichment, queueing, forwarding."""

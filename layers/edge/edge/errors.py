@@ -1,0 +1,58 @@
+"""The exception tree of the edge, and what each branch means to a client or to SQS.
+
+- ``ClientError``: the request is wrong; answered with its 4xx status and a stable ``code``.
+- ``TransientError``: a dependency (SQS, Secrets Manager, the upstream) could not be reached;
+  answered 503 with ``Retry-After`` by the ingest API and retried by the forwarder. Never a
+  401/403/404, because some SDKs disable themselves for good on those.
+- ``PermanentUpstreamError``: the upstream refused an event for good; it is dead-lettered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ClientError",
+    "EdgeError",
+    "PermanentUpstreamError",
+    "TransientError",
+]
+
+
+class EdgeError(Exception):
+    """Root of every error the edge raises on purpose."""
+
+
+class ClientError(EdgeError):
+    """Something the client sent cannot be accepted (4xx)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+
+
+class TransientError(EdgeError):
+    """A dependency failed in a way that retrying later can fix (503 + Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class PermanentUpstreamError(EdgeError):
+    """The upstream rejected an event for good (400/422 on a lone event): dead-letter it."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"upstream answered {status}: {reason}")
+        self.status = status
+        self.reason = reason

@@ -1,0 +1,99 @@
+"""The edge's secret (SPEC §4): open or closed mode, and which upstream Source an event goes to.
+
+Inbound keys travel through SQS only as fingerprints, so neither a write key nor a Source ID
+sits in a queue; the forwarder maps the fingerprint back to a Source ID with the same secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.errors import ClientError, TransientError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+__all__ = ["EdgeSecret", "SecretStore", "fingerprint"]
+
+OPEN_SOURCE = None
+"""The source fingerprint of events accepted in open mode."""
+
+
+def fingerprint(write_key: str) -> str:
+    """A stable, non-reversible name for an inbound key (first 128 bits of its SHA-256)."""
+    return hashlib.sha256(write_key.encode("utf-8")).hexdigest()[:32]
+
+
+class EdgeSecret(BaseModel):
+    """``{"writeKey": "<SourceID>"}`` (open) or ``{"sources": {"<inbound key>": "<SourceID>"}}`` (closed)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    writeKey: str | None = Field(default=None, min_length=1)
+    sources: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> EdgeSecret:
+        if bool(self.writeKey) == bool(self.sources):
+            raise ValueError('the secret needs exactly one of "writeKey" or a non-empty "sources"')
+        if self.sources and not all(self.sources.values()):
+            raise ValueError("every source needs a non-empty Source ID")
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return self.sources is not None
+
+    def authorize(self, inbound_key: str | None) -> str | None:
+        """The source fingerprint for a request's key; 401 in closed mode if it is not listed."""
+        if self.sources is None:
+            return OPEN_SOURCE
+        if inbound_key is not None:
+            candidate = inbound_key.encode("utf-8")
+            found = False
+            for known in self.sources:  # compare with every key, in constant time each
+                found |= hmac.compare_digest(candidate, known.encode("utf-8"))
+            if found:
+                return fingerprint(inbound_key)
+        raise ClientError(401, "invalid_write_key", "A valid write key is required.")
+
+    def source_id_for(self, source: str | None) -> str | None:
+        """The upstream Source ID for a message's source fingerprint, or None if unmapped."""
+        if self.writeKey:
+            return self.writeKey
+        if source is None or self.sources is None:
+            return None
+        for key, source_id in self.sources.items():
+            if hmac.compare_digest(fingerprint(key), source):
+                return source_id
+        return None
+
+
+class SecretStore:
+    """Reads the secret through Powertools Parameters (cached for ``max_age`` seconds)."""
+
+    def __init__(self, provider: SecretsProvider, secret_id: str, max_age: int) -> None:
+        self._provider = provider
+        self._secret_id = secret_id
+        self._max_age = max_age
+
+    def get(self, *, force: bool = False) -> EdgeSecret:
+        """The current secret; any failure to read or parse it is transient (503 / retry)."""
+        from aws_lambda_powertools.utilities.parameters.exceptions import (
+            GetParameterError,
+            TransformParameterError,
+        )
+
+        try:
+            value: Any = self._provider.get(
+                self._secret_id, max_age=self._max_age, transform="json", force_fetch=force
+            )
+            return EdgeSecret.model_validate(value)
+        except (GetParameterError, TransformParameterError) as exc:
+            raise TransientError("The edge's secret could not be read.") from exc
+        except ValidationError as exc:
+            raise TransientError(f"The edge's secret is malformed: {exc.error_count()} errors.") from exc
