@@ -9,6 +9,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic_core import to_json
+
 from edge.config import IngestSettings
 from edge.decoding import decode_body
 from edge.enrichment import RequestFacts
@@ -17,7 +19,6 @@ from edge.ingestion import RouteKind, route_kind
 from edge.observability import MetricName, MetricUnit, logger, metrics
 from edge.pixel import TRANSPARENT_GIF, event_from_query
 from edge.wiring import build_ingestor
-from pydantic_core import to_json
 
 app = APIGatewayHttpResolver()
 ingestor = build_ingestor(IngestSettings.from_env())
@@ -58,6 +59,7 @@ def pixel(segment: str) -> Response[bytes]:
             kind, event_from_query(query), headers=request.headers, query=query, facts=_facts(request)
         )
     except ClientError as exc:
+        metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
         logger.info("pixel event not accepted", extra={"code": exc.code})
     except TransientError as exc:
         logger.warning("pixel event not queued", extra={"reason": exc.message})
@@ -68,11 +70,16 @@ def pixel(segment: str) -> Response[bytes]:
 
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
-    return _error(ClientError(404, "not_found", "No such route."))
+    return _refuse(ClientError(404, "not_found", "No such route."))
 
 
 @app.exception_handler(ClientError)  # type: ignore[untyped-decorator]
 def client_error(exc: ClientError) -> Response[str]:
+    return _refuse(exc)
+
+
+def _refuse(exc: ClientError) -> Response[str]:
+    metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
     if exc.status == 401:
         metrics.add_metric(MetricName.REQUESTS_UNAUTHORIZED, MetricUnit.Count, 1)
     logger.info("request refused", extra={"status": exc.status, "code": exc.code})

@@ -137,7 +137,7 @@ class Ingestor:
             messages = pack(accepted, message_prefix(source), self._events.max_bytes)
             outcome.sqs_calls = self._events.send(messages)
             outcome.accepted = len(accepted)
-            metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, len(accepted))
+        metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, outcome.accepted)
         return outcome
 
     def _prepare(
@@ -152,7 +152,7 @@ class Ingestor:
         if not isinstance(item, dict):
             return Rejection(index, "not_an_object", [{"field": "", "message": "must be an object"}], item)
         event_type = route_type or item.get("type")
-        if route_type is None and event_type not in EVENT_TYPES:
+        if route_type is None and (not isinstance(event_type, str) or event_type not in EVENT_TYPES):
             return _reject(index, "invalid_type", "type", _type_message(event_type), item)
         if route_type is not None and item.get("type") not in (None, "", route_type):
             message = f"is {item.get('type')!r} but this route takes {route_type!r} events"

@@ -31,6 +31,8 @@ class MetricName:
     """Messages written to the events queue."""
     REQUESTS_UNAVAILABLE: Final = "RequestsUnavailable"
     """Requests answered 503 because SQS or the secret could not be reached."""
+    REQUESTS_REFUSED: Final = "RequestsRefused"
+    """Requests answered with a 4xx (malformed, invalid, too large, unknown route, unauthorized)."""
     REQUESTS_UNAUTHORIZED: Final = "RequestsUnauthorized"
     """Requests answered 401 in closed mode."""
     CLIENT_TELEMETRY: Final = "ClientTelemetry"

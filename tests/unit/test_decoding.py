@@ -1,0 +1,133 @@
+import base64
+import gzip
+import zlib
+
+import pytest
+
+from edge.decoding import decode_body, inflate, parse_json, write_key_from
+from edge.errors import ClientError
+from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
+
+
+def _status(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+    return exc_info.value.status, exc_info.value.code
+
+
+def test_plain_json_body_is_parsed_whatever_the_content_type():
+    assert decode_body('{"a": 1}', is_base64=False, content_encoding=None) == {"a": 1}
+
+
+def test_base64_body_from_api_gateway_is_decoded():
+    body = base64.b64encode(b'{"a": "\xc3\xa9"}').decode()
+    assert decode_body(body, is_base64=True, content_encoding=None) == {"a": "é"}
+
+
+def test_gzip_body_is_inflated():
+    body = base64.b64encode(gzip.compress(b'{"batch": []}')).decode()
+    assert decode_body(body, is_base64=True, content_encoding="gzip") == {"batch": []}
+
+
+def test_gzip_body_is_recognised_by_its_magic_even_without_the_header():
+    body = base64.b64encode(gzip.compress(b'{"x": 1}')).decode()
+    assert decode_body(body, is_base64=True, content_encoding=None) == {"x": 1}
+
+
+def test_deflate_body_is_inflated():
+    body = base64.b64encode(zlib.compress(b'{"x": 2}')).decode()
+    assert decode_body(body, is_base64=True, content_encoding="deflate") == {"x": 2}
+
+
+def test_lying_content_encoding_on_plain_json_is_tolerated():
+    assert decode_body('{"x": 3}', is_base64=False, content_encoding="gzip") == {"x": 3}
+
+
+def test_invalid_base64_is_a_400():
+    with pytest.raises(ClientError) as exc_info:
+        decode_body("!!!not base64!!!", is_base64=True, content_encoding=None)
+    assert _status(exc_info) == (400, "invalid_body")
+
+
+def test_corrupt_gzip_is_a_400():
+    data = gzip.compress(b'{"x": 1}' * 100)
+    corrupt = data[:10] + bytes(b ^ 0xFF for b in data[10:30]) + data[30:]
+    with pytest.raises(ClientError) as exc_info:
+        inflate(corrupt)
+    assert _status(exc_info) == (400, "invalid_body")
+
+
+def test_gzip_bomb_stops_at_the_limit_with_a_413():
+    bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))  # 50 MB of zeros, ~50 KB compressed
+    with pytest.raises(ClientError) as exc_info:
+        inflate(bomb, limit=MAX_BODY_BYTES)
+    assert _status(exc_info) == (413, "payload_too_large")
+    assert "500 KB" in exc_info.value.message
+
+
+def test_plain_body_over_the_limit_is_a_413():
+    body = '{"a": "' + "x" * MAX_BODY_BYTES + '"}'
+    with pytest.raises(ClientError) as exc_info:
+        decode_body(body, is_base64=False, content_encoding=None)
+    assert _status(exc_info) == (413, "payload_too_large")
+
+
+def test_body_exactly_at_the_limit_is_accepted():
+    padding = MAX_BODY_BYTES - len('{"a": ""}')
+    body = '{"a": "' + "x" * padding + '"}'
+    assert len(body) == MAX_BODY_BYTES
+    assert decode_body(body, is_base64=False, content_encoding=None)["a"] == "x" * padding
+
+
+@pytest.mark.parametrize("raw", [b"", b"   ", b"{", b"{'a': 1}", b"NaN", b'{"a": NaN}'])
+def test_malformed_json_is_a_400(raw):
+    with pytest.raises(ClientError) as exc_info:
+        parse_json(raw)
+    assert _status(exc_info) == (400, "invalid_json")
+
+
+def test_nesting_at_the_depth_limit_is_accepted():
+    assert parse_json(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+
+
+def test_nesting_past_the_depth_limit_is_a_400():
+    with pytest.raises(ClientError) as exc_info:
+        parse_json(b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1))
+    assert _status(exc_info) == (400, "too_deep")
+
+
+def test_nesting_past_the_parsers_own_recursion_limit_is_a_400_not_a_crash():
+    with pytest.raises(ClientError) as exc_info:
+        parse_json(b"[" * 100_000 + b"]" * 100_000)
+    assert _status(exc_info) == (400, "too_deep")
+
+
+def _basic(user: str, password: str = "") -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_write_key_comes_from_basic_auth_first():
+    assert write_key_from(_basic("hdr", "ignored"), {"writeKey": "body"}, {"writeKey": "q"}) == "hdr"
+
+
+def test_write_key_comes_from_the_body_second():
+    assert write_key_from({}, {"writeKey": "body"}, {"writeKey": "q"}) == "body"
+
+
+def test_write_key_comes_from_a_batch_item_when_the_envelope_has_none():
+    body = {"batch": [{"type": "track"}, {"writeKey": "item-key"}]}
+    assert write_key_from({}, body, {}) == "item-key"
+
+
+def test_write_key_comes_from_the_query_last():
+    assert write_key_from({}, {"userId": "u"}, {"writeKey": "q"}) == "q"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer abc", "Basic", "Basic !!!", "Basic " + base64.b64encode(b":pw").decode(), "basic"],
+)
+def test_unusable_authorization_headers_are_ignored(header):
+    assert write_key_from({"authorization": header}, {"writeKey": "body"}, {}) == "body"
+
+
+def test_no_write_key_anywhere_is_none():
+    assert write_key_from({}, [1, 2], {}) is None

@@ -1,0 +1,118 @@
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from edge.errors import TransientError
+from edge.queueing import MESSAGE_VERSION, QueueWriter, message_prefix, pack, serialize
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/events"
+
+
+def test_serialize_escapes_characters_sqs_refuses():
+    data = serialize({"a": "x\ufffey\uffff"})
+    assert b"\xef\xbf\xbe" not in data
+    assert b"\xef\xbf\xbf" not in data
+    assert json.loads(data) == {"a": "x\ufffey\uffff"}
+
+
+def test_packed_messages_are_the_documented_envelope():
+    events = [serialize({"n": i}) for i in range(3)]
+    [message] = pack(events, message_prefix("fp"), 10_000)
+    assert json.loads(message) == {
+        "v": MESSAGE_VERSION,
+        "source": "fp",
+        "events": [{"n": 0}, {"n": 1}, {"n": 2}],
+    }
+
+
+def test_quarantine_envelope_names_its_kind_and_items():
+    [message] = pack([b'{"index":0}'], message_prefix(None, kind="quarantine", items="rejected"), 1000)
+    assert json.loads(message) == {"v": 1, "source": None, "kind": "quarantine", "rejected": [{"index": 0}]}
+
+
+def test_packing_fills_messages_up_to_the_size_limit_and_no_further():
+    events = [serialize({"pad": "x" * 1000, "n": i}) for i in range(100)]
+    limit = 10 * 1024
+    messages = list(pack(events, message_prefix(None), limit))
+    assert all(len(m) <= limit for m in messages)
+    assert [e["n"] for m in messages for e in json.loads(m)["events"]] == list(range(100))
+    # 1,017-byte events and a 33-byte envelope: ten fit in 10 KB, so 10 messages, not 100.
+    assert len(messages[0]) > limit - 1018
+    assert len(messages) == 10
+
+
+def _writer(sqs, max_bytes=256 * 1024):
+    return QueueWriter(sqs, QUEUE, max_bytes, backoff=0)
+
+
+def test_send_uses_one_call_for_up_to_ten_messages():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    with Stubber(sqs) as stub:
+        stub.add_response(
+            "send_message_batch",
+            {
+                "Successful": [{"Id": str(i), "MessageId": "m", "MD5OfMessageBody": "x"} for i in range(10)],
+                "Failed": [],
+            },
+        )
+        assert _writer(sqs).send([b"{}"] * 10) == 1
+        stub.assert_no_pending_responses()
+
+
+def test_send_splits_batches_at_the_total_payload_limit():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    body = b'"' + b"x" * 3000 + b'"'
+    with Stubber(sqs) as stub:
+        for ids in (["0", "1", "2"], ["0"]):
+            stub.add_response(
+                "send_message_batch",
+                {
+                    "Successful": [{"Id": i, "MessageId": "m", "MD5OfMessageBody": "x"} for i in ids],
+                    "Failed": [],
+                },
+            )
+        assert _writer(sqs, max_bytes=10_000).send([body] * 4) == 2
+        stub.assert_no_pending_responses()
+
+
+def test_failed_entries_are_retried_alone():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    with Stubber(sqs) as stub:
+        stub.add_response(
+            "send_message_batch",
+            {
+                "Successful": [{"Id": "0", "MessageId": "m", "MD5OfMessageBody": "x"}],
+                "Failed": [{"Id": "1", "SenderFault": False, "Code": "InternalError"}],
+            },
+            {
+                "QueueUrl": QUEUE,
+                "Entries": [{"Id": "0", "MessageBody": "{}"}, {"Id": "1", "MessageBody": "[]"}],
+            },
+        )
+        stub.add_response(
+            "send_message_batch",
+            {"Successful": [{"Id": "1", "MessageId": "m", "MD5OfMessageBody": "x"}], "Failed": []},
+            {"QueueUrl": QUEUE, "Entries": [{"Id": "1", "MessageBody": "[]"}]},
+        )
+        assert _writer(sqs).send([b"{}", b"[]"]) == 2
+        stub.assert_no_pending_responses()
+
+
+def test_entries_that_keep_failing_raise_a_transient_error():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    failed = {"Successful": [], "Failed": [{"Id": "0", "SenderFault": False, "Code": "InternalError"}]}
+    with Stubber(sqs) as stub:
+        for _ in range(3):
+            stub.add_response("send_message_batch", failed)
+        with pytest.raises(TransientError):
+            _writer(sqs).send([b"{}"])
+
+
+def test_an_unreachable_queue_raises_a_transient_error():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    with Stubber(sqs) as stub:
+        stub.add_client_error("send_message_batch", "ServiceUnavailable", http_status_code=503)
+        with pytest.raises(TransientError):
+            _writer(sqs).send([b"{}"])
