@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit lint typecheck validate clean
+.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean
 
 $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +12,30 @@ $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-## Every check: lint, types, template, and the whole test suite.
-test: lint typecheck validate
+## The whole pipeline locally: API on 127.0.0.1:3000, embedded SQS + Secrets Manager,
+## forwarder, and an upstream stand-in on 127.0.0.1:3001. Ctrl-C stops it.
+run: $(STAMP)
+	$(BIN)/python -m edge_local
+
+## One function once on a sample event, like `sam local invoke` without Docker:
+##   make invoke FUNCTION=ingest EVENT=events/apigw-track.json
+invoke: $(STAMP)
+	$(BIN)/python -m edge_local.invoke $(FUNCTION) $(EVENT)
+
+## Every check: lint, types, template, and the whole test suite (unit, integration, e2e).
+test: lint typecheck validate e2e-deps
 	$(BIN)/pytest
 
 ## Only the fast unit tests.
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+e2e: $(STAMP) e2e-deps
+	$(BIN)/pytest tests/e2e
+
+## Node packages and Chromium for the end-to-end tests with real JavaScript clients.
+e2e-deps:
+	bash scripts/e2e-deps.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,158 @@
+"""``python -m edge_local``: run the whole pipeline locally in one foreground process.
+
+Environment:
+  PORT                   gateway port (default 3000; 0 picks a free one)
+  UPSTREAM_PORT          stand-in port (default 3001; 0 picks a free one)
+  AWS_PORT               embedded AWS endpoint port (default 0: a free one)
+  METAROUTER_ENDPOINT    forward to this upstream instead of the stand-in
+  METAROUTER_WRITE_KEY   open mode: the Source ID all events go to (default LOCAL_SOURCE_ID)
+  EDGE_SOURCES           closed mode: JSON map of inbound write key -> Source ID
+  ALLOWED_ORIGINS        comma-separated CORS origins (default: the template's AllowedOrigins)
+  IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
+  FORWARD_BATCHING_WINDOW, VISIBILITY_TIMEOUT, MAX_RECEIVE_COUNT
+                         override the template's values (seconds / count), e.g. for quick demos
+  INGEST_CONCURRENCY, FORWARD_CONCURRENCY
+                         worker processes per function (default 2 and the template's maximum)
+  LOCAL_LOG_DIR          where the handlers' JSON logs go (default .local/logs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from edge_local.aws import CREDENTIALS, EmbeddedAws, client
+from edge_local.functions import LocalFunction
+from edge_local.gateway import Cors, Gateway
+from edge_local.poller import Poller
+from edge_local.template import ROOT, load
+from edge_local.upstream import Recorder, Upstream
+
+DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
+
+
+def _secret(env: dict[str, str]) -> dict[str, Any]:
+    if env.get("EDGE_SOURCES"):
+        sources = json.loads(env["EDGE_SOURCES"])
+        if not isinstance(sources, dict) or not sources:
+            raise SystemExit("EDGE_SOURCES must be a JSON object of write key -> Source ID")
+        return {"sources": sources}
+    return {"writeKey": env.get("METAROUTER_WRITE_KEY") or DEFAULT_SOURCE_ID}
+
+
+def main() -> int:
+    env = dict(os.environ)
+    say = _printer()
+    settings = load()
+    secret = _secret(env)
+    visibility = int(env.get("VISIBILITY_TIMEOUT") or settings.visibility_timeout)
+    if env.get("MAX_RECEIVE_COUNT"):
+        settings = type(settings)(**{**settings.__dict__, "max_receive_count": int(env["MAX_RECEIVE_COUNT"])})
+    log_dir = Path(env.get("LOCAL_LOG_DIR") or ROOT / ".local" / "logs")
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    aws = EmbeddedAws(int(env.get("AWS_PORT") or 0))
+    resources = aws.start(settings, secret, visibility_timeout=visibility)
+
+    upstream: Upstream | None = None
+    endpoint = env.get("METAROUTER_ENDPOINT")
+    if not endpoint:
+        source_ids = set(secret["sources"].values()) if "sources" in secret else {secret["writeKey"]}
+        upstream = Upstream(int(env.get("UPSTREAM_PORT") or 3001), Recorder(source_ids, say))
+        endpoint = upstream.url
+        threading.Thread(target=upstream.serve_forever, daemon=True).start()
+
+    aws_env = {
+        **CREDENTIALS,
+        "AWS_ENDPOINT_URL": resources.endpoint,
+        "POWERTOOLS_METRICS_NAMESPACE": "MetaRouterEdge",
+    }
+    ingest = LocalFunction(
+        "ingest",
+        "ingest.app",
+        {
+            **aws_env,
+            **settings.ingest_environment,
+            "EVENTS_QUEUE_URL": resources.events_queue_url,
+            "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
+            "EDGE_SECRET_ID": resources.secret_id,
+            "IP_POLICY": env.get("IP_POLICY") or settings.ip_policy,
+        },
+        concurrency=int(env.get("INGEST_CONCURRENCY") or 2),
+        timeout=settings.ingest_timeout,
+        log=log_dir / "ingest.log",
+    )
+    forward_concurrency = int(env.get("FORWARD_CONCURRENCY") or settings.max_concurrency)
+    forward = LocalFunction(
+        "forward",
+        "forward.app",
+        {
+            **aws_env,
+            **settings.forward_environment,
+            "EDGE_SECRET_ID": resources.secret_id,
+            "METAROUTER_ENDPOINT": endpoint,
+            "DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
+        },
+        concurrency=forward_concurrency,
+        timeout=settings.forward_timeout,
+        log=log_dir / "forward.log",
+    )
+    ingest.warm()
+    forward.warm()
+
+    origins = (
+        tuple(o.strip() for o in env["ALLOWED_ORIGINS"].split(",")) if env.get("ALLOWED_ORIGINS") else None
+    )
+    gateway = Gateway(int(env.get("PORT") or 3000), ingest, settings, Cors(settings, origins))
+    poller = Poller(
+        client("sqs", resources.endpoint),
+        resources.events_queue_url,
+        resources.events_queue_arn,
+        forward,
+        batch_size=settings.batch_size,
+        batching_window=float(env.get("FORWARD_BATCHING_WINDOW") or settings.batching_window),
+        max_concurrency=forward_concurrency,
+        report=say,
+    )
+    poller.start()
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    mode = "closed" if "sources" in secret else "open"
+    say(
+        f"ready: api {gateway.url} | aws {resources.endpoint} | upstream {endpoint} | {mode} mode"
+        f" | events {resources.events_queue_url} | dead-letter {resources.dead_letter_queue_url}"
+        f" | quarantine {resources.quarantine_queue_url} | logs {log_dir}"
+    )
+    stop.wait()
+    say("stopping")
+    poller.stop()
+    gateway.shutdown()
+    if upstream:
+        upstream.shutdown()
+    ingest.shutdown()
+    forward.shutdown()
+    aws.stop()
+    return 0
+
+
+def _printer() -> Any:
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    return say
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The embedded AWS endpoint: moto in server mode, with the queues and secret the template creates."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from edge_local.template import TemplateSettings
+
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
+
+
+@dataclass(frozen=True)
+class Resources:
+    endpoint: str
+    events_queue_url: str
+    events_queue_arn: str
+    dead_letter_queue_url: str
+    quarantine_queue_url: str
+    secret_id: str
+
+
+class EmbeddedAws:
+    """moto's server on loopback; ``start`` creates the stack's queues and secret in it."""
+
+    def __init__(self, port: int = 0) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per SQS call
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+    def start(
+        self, settings: TemplateSettings, secret: dict[str, Any], *, visibility_timeout: int
+    ) -> Resources:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        sqs = client("sqs", endpoint)
+        dead = sqs.create_queue(
+            QueueName="edge-dead-letter", Attributes=settings.dead_letter_queue_attributes
+        )
+        dead_arn = _arn(sqs, dead["QueueUrl"])
+        events_attributes = {
+            **settings.events_queue_attributes,
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_arn, "maxReceiveCount": settings.max_receive_count}
+            ),
+        }
+        events = sqs.create_queue(QueueName="edge-events", Attributes=events_attributes)
+        quarantine = sqs.create_queue(
+            QueueName="edge-quarantine", Attributes=settings.quarantine_queue_attributes
+        )
+        secret_arn = client("secretsmanager", endpoint).create_secret(
+            Name="metarouter-edge/secret", SecretString=json.dumps(secret)
+        )["ARN"]
+        return Resources(
+            endpoint=endpoint,
+            events_queue_url=events["QueueUrl"],
+            events_queue_arn=_arn(sqs, events["QueueUrl"]),
+            dead_letter_queue_url=dead["QueueUrl"],
+            quarantine_queue_url=quarantine["QueueUrl"],
+            secret_id=secret_arn,
+        )
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def _arn(sqs: Any, url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])

@@ -1,0 +1,105 @@
+"""Lambda functions as pools of worker processes: one invocation at a time per process.
+
+Each worker is one "execution environment": it imports the handler once (its cold start) and
+then serves invocations one by one, so module state such as Powertools Metrics is never shared
+between concurrent invocations, exactly as in Lambda.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_local.template import ROOT
+
+_handler: Any = None
+
+
+@dataclass
+class LocalContext:
+    """The parts of the Lambda context the handlers use."""
+
+    function_name: str
+    deadline: float
+    memory_limit_in_mb: int = 1024
+    function_version: str = "$LATEST"
+    aws_request_id: str = "local"
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
+
+
+def _init_worker(module: str, env: dict[str, str], log_path: str | None) -> None:
+    os.environ.update(env)
+    if log_path:  # handler logs (JSON) go to a file, not the console
+        log = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the worker
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
+    for path in (ROOT / "functions", ROOT / "layers" / "edge"):
+        sys.path.insert(0, str(path))
+    global _handler  # noqa: PLW0603 - one handler per worker process
+    _handler = importlib.import_module(module).lambda_handler
+
+
+def _ping() -> bool:
+    return _handler is not None
+
+
+def _invoke(event: dict[str, Any], name: str, timeout: float, request_id: str) -> Any:
+    context = LocalContext(function_name=name, deadline=time.time() + timeout, aws_request_id=request_id)
+    return _handler(event, context)
+
+
+class LocalFunction:
+    """A handler module served by ``concurrency`` worker processes."""
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        env: dict[str, str],
+        *,
+        concurrency: int,
+        timeout: float,
+        log: Path | None,
+    ) -> None:
+        self.name = name
+        self.timeout = timeout
+        self._workers = concurrency
+        self._pool = ProcessPoolExecutor(
+            max_workers=concurrency,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(module, env, str(log) if log else None),
+        )
+        self._counter = 0
+
+    def warm(self) -> None:
+        """Start every worker now (their cold starts), not on the first request."""
+        futures = [self._pool.submit(_ping) for _ in range(self._workers)]
+        if not all(future.result() for future in futures):
+            raise RuntimeError(f"{self.name}: a worker failed to import its handler")
+
+    def submit(self, event: dict[str, Any]) -> Future[Any]:
+        self._counter += 1
+        return self._pool.submit(_invoke, event, self.name, self.timeout, f"{self.name}-{self._counter}")
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        return self.submit(event).result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,222 @@
+"""An HTTP gateway that behaves like API Gateway's HTTP API in front of the ingest function.
+
+It matches the template's routes (anything else is API Gateway's own 404), answers CORS
+preflights and adds the allowance to every response as the API's CorsConfiguration does,
+turns each request into a payload v2 event, and writes the function's response back.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from edge_local.functions import LocalFunction
+from edge_local.template import TemplateSettings
+
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+
+
+class Cors:
+    """The HTTP API's CorsConfiguration, applied the way API Gateway applies it."""
+
+    def __init__(self, settings: TemplateSettings, origins: tuple[str, ...] | None = None) -> None:
+        self.origins = origins if origins is not None else settings.allow_origins
+        self.methods = settings.allow_methods
+        self.headers = settings.allow_headers
+        self.expose = settings.expose_headers
+        self.max_age = settings.cors_max_age
+
+    def allow_origin(self, origin: str | None) -> str | None:
+        if not origin:
+            return None
+        if "*" in self.origins:
+            return "*"
+        return origin if origin in self.origins else None
+
+    def preflight(self, origin: str | None, method: str | None, headers: str | None) -> dict[str, str]:
+        allowed = self.allow_origin(origin)
+        if allowed is None or (method or "").upper() not in self.methods:
+            return {}
+        asked = [h.strip().lower() for h in (headers or "").split(",") if h.strip()]
+        if any(h not in self.headers for h in asked):
+            return {}
+        return {
+            "Access-Control-Allow-Origin": allowed,
+            "Access-Control-Allow-Methods": ",".join(self.methods),
+            "Access-Control-Allow-Headers": ",".join(self.headers),
+            "Access-Control-Max-Age": str(self.max_age),
+            "Vary": "Origin",
+        }
+
+    def response(self, origin: str | None) -> dict[str, str]:
+        allowed = self.allow_origin(origin)
+        if allowed is None:
+            return {}
+        headers = {"Access-Control-Allow-Origin": allowed, "Vary": "Origin"}
+        if self.expose:
+            headers["Access-Control-Expose-Headers"] = ",".join(self.expose)
+        return headers
+
+
+class Gateway(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, function: LocalFunction, settings: TemplateSettings, cors: Cors) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.function = function
+        self.settings = settings
+        self.cors = cors
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Gateway
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_OPTIONS(self) -> None:
+        self._drain()
+        headers = self.server.cors.preflight(
+            self.headers.get("Origin"),
+            self.headers.get("Access-Control-Request-Method"),
+            self.headers.get("Access-Control-Request-Headers"),
+        )
+        self._send(204, headers, b"")
+
+    def do_POST(self) -> None:
+        self._route()
+
+    def do_GET(self) -> None:
+        self._route()
+
+    def _route(self) -> None:
+        url = urlsplit(self.path)
+        cors = self.server.cors.response(self.headers.get("Origin"))
+        if not any(
+            r.method == self.command and r.pattern.match(url.path) for r in self.server.settings.routes
+        ):
+            self._drain()
+            self._send(404, {**cors, "Content-Type": "application/json"}, b'{"message":"Not Found"}')
+            return
+        body = self._read_body()
+        if body is None:
+            self._send(
+                413, {**cors, "Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}'
+            )
+            return
+        try:
+            response = self.server.function.invoke(self._event(url.path, url.query, body))
+        except Exception:  # noqa: BLE001 - a crashed function is API Gateway's 500
+            self._send(
+                500, {**cors, "Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
+            )
+            return
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+        self._send(int(response.get("statusCode", 200)), {**headers, **cors}, data)
+
+    def _read_body(self) -> bytes | None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes | None:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return b"".join(chunks)
+            total += size
+            if total > MAX_PAYLOAD:
+                self.close_connection = True
+                return None
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _drain(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if 0 < length <= MAX_PAYLOAD:
+            self.rfile.read(length)
+
+    def _event(self, path: str, query: str, body: bytes) -> dict[str, Any]:
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        params: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            params[name] = f"{params[name]},{value}" if name in params else value
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": f"{self.command} {path}",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": "local",
+                "domainName": headers.get("host", "127.0.0.1"),
+                "domainPrefix": "local",
+                "http": {
+                    "method": self.command,
+                    "path": path,
+                    "protocol": self.request_version,
+                    "sourceIp": self.client_address[0],
+                    "userAgent": headers.get("user-agent", ""),
+                },
+                "requestId": str(uuid.uuid4()),
+                "routeKey": f"{self.command} {path}",
+                "stage": "$default",
+                "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+                "timeEpoch": int(time.time() * 1000),
+            },
+            "isBase64Encoded": False,
+        }
+        if params:
+            event["queryStringParameters"] = params
+        if "cookie" in headers:
+            event["cookies"] = [c.strip() for c in headers.pop("cookie").split(";")]
+        if body:
+            # Like API Gateway: text stays text, anything encoded or not UTF-8 travels as base64.
+            text = None if headers.get("content-encoding") else _utf8(body)
+            if text is None:
+                event["body"] = base64.b64encode(body).decode()
+                event["isBase64Encoded"] = True
+            else:
+                event["body"] = text
+        return event
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(
+            status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        )
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -1,0 +1,68 @@
+"""``python -m edge_local.invoke FUNCTION EVENT_FILE``: one invocation, like ``sam local invoke -e``.
+
+Runs the handler in this process against the embedded AWS endpoint (the stack's queues and
+secret, created fresh) and, for the forwarder, the upstream stand-in unless
+``METAROUTER_ENDPOINT`` is set. Prints the handler's response as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from edge_local.__main__ import _secret
+from edge_local.aws import CREDENTIALS, EmbeddedAws
+from edge_local.functions import LocalContext
+from edge_local.template import ROOT, load
+from edge_local.upstream import Recorder, Upstream
+
+FUNCTIONS = {"ingest": "ingest.app", "forward": "forward.app"}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in FUNCTIONS:
+        print("usage: python -m edge_local.invoke {ingest|forward} EVENT_FILE", file=sys.stderr)
+        return 2
+    name, event_path = argv
+    event = json.loads(Path(event_path).read_text())
+    settings = load()
+    secret = _secret(dict(os.environ))
+    aws = EmbeddedAws()
+    resources = aws.start(settings, secret, visibility_timeout=settings.visibility_timeout)
+    upstream = None
+    endpoint = os.environ.get("METAROUTER_ENDPOINT")
+    if not endpoint:
+        ids = set(secret["sources"].values()) if "sources" in secret else {secret["writeKey"]}
+        upstream = Upstream(0, Recorder(ids, lambda line: print(line, file=sys.stderr)))
+        threading.Thread(target=upstream.serve_forever, daemon=True).start()
+        endpoint = upstream.url
+    os.environ.update(
+        {
+            **CREDENTIALS,
+            **(settings.ingest_environment if name == "ingest" else settings.forward_environment),
+            "AWS_ENDPOINT_URL": resources.endpoint,
+            "EVENTS_QUEUE_URL": resources.events_queue_url,
+            "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
+            "DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
+            "EDGE_SECRET_ID": resources.secret_id,
+            "METAROUTER_ENDPOINT": endpoint,
+        }
+    )
+    sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "layers" / "edge")]
+    handler = importlib.import_module(FUNCTIONS[name]).lambda_handler
+    timeout = settings.ingest_timeout if name == "ingest" else settings.forward_timeout
+    response = handler(event, LocalContext(function_name=name, deadline=time.time() + timeout))
+    print(json.dumps(response, indent=2))
+    if upstream:
+        upstream.shutdown()
+    aws.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,162 @@
+"""Drives the forward function the way Lambda's SQS event source mapping does.
+
+Long polling; batches of up to ``batch_size`` records gathered for at most the batching window;
+up to ``max_concurrency`` invocations in flight; records whose ids come back in
+``batchItemFailures`` (or all of them, if the invocation fails) are left to the visibility
+timeout, so the queue's redrive policy moves repeated failures to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from edge_local.aws import REGION
+from edge_local.functions import LocalFunction
+
+_RECEIVE_MAX = 10  # SQS ReceiveMessage's limit per call
+
+
+class Poller:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        function: LocalFunction,
+        *,
+        batch_size: int,
+        batching_window: float,
+        max_concurrency: int,
+        report: Callable[[str], None] = print,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._function = function
+        self._batch_size = batch_size
+        self._window = batching_window
+        self._slots = threading.Semaphore(max_concurrency)
+        self._report = report
+        self._stopping = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"poller-{i}", daemon=True) for i in range(2)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._slots.acquire()
+            try:
+                messages = self._gather()
+            except Exception as exc:  # noqa: BLE001 - the endpoint may be down for a while
+                self._slots.release()
+                self._report(f"poller: receive failed ({type(exc).__name__}); retrying")
+                time.sleep(1)
+                continue
+            if not messages:
+                self._slots.release()
+                continue
+            future = self._function.submit(_sqs_event(messages, self._queue_arn))
+            future.add_done_callback(functools.partial(self._settle, messages))
+
+    def _gather(self) -> list[dict[str, Any]]:
+        """Receive until the batch is full or the batching window, opened by the first message, ends."""
+        messages: list[dict[str, Any]] = []
+        deadline: float | None = None
+        while len(messages) < self._batch_size and not self._stopping.is_set():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            wait = 2 if deadline is None else int(min(2, deadline - now))
+            received = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=min(_RECEIVE_MAX, self._batch_size - len(messages)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not received:
+                if deadline is None:
+                    return messages  # idle: let the caller check for shutdown
+                if wait == 0:
+                    time.sleep(0.05)
+                continue
+            deadline = deadline or time.monotonic() + self._window
+            messages.extend(received)
+        return messages
+
+    def _settle(self, messages: list[dict[str, Any]], future: Future[Any]) -> None:
+        try:
+            failed = _failed_ids(future, messages)
+            done = [m for m in messages if m["MessageId"] not in failed]
+            for start in range(0, len(done), 10):
+                chunk = done[start : start + 10]
+                self._sqs.delete_message_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
+                    ],
+                )
+            events = sum(_event_count(m) for m in messages)
+            line = f"forwarder: {len(messages)} messages ({events} events)"
+            self._report(line + (f", {len(failed)} left for redelivery" if failed else ", all delivered"))
+        except Exception as exc:  # noqa: BLE001 - keep polling whatever happened
+            self._report(f"forwarder: could not settle a batch ({type(exc).__name__})")
+        finally:
+            self._slots.release()
+
+
+def _failed_ids(future: Future[Any], messages: list[dict[str, Any]]) -> set[str]:
+    try:
+        response = future.result()
+    except Exception:  # noqa: BLE001 - a failed invocation retries the whole batch
+        return {m["MessageId"] for m in messages}
+    return {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+
+
+def _event_count(message: dict[str, Any]) -> int:
+    try:
+        return len(json.loads(message["Body"]).get("events", []))
+    except (ValueError, AttributeError):
+        return 0
+
+
+def _sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping would deliver for these messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
