@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean
+.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local
 
 $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,18 @@ validate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam
+
+## Move the dead-letter queue back into the events queue: make redrive STACK=metarouter-edge
+## (or make redrive-local for the stack `make run` started).
+redrive: $(STAMP)
+	$(BIN)/python -m edge_ops.redrive --stack $(STACK)
+
+redrive-local: $(STAMP)
+	$(BIN)/python -m edge_ops.redrive --local
+
+## What ingest rejected, with reasons: make quarantine STACK=metarouter-edge (or quarantine-local).
+quarantine: $(STAMP)
+	$(BIN)/python -m edge_ops.quarantine --stack $(STACK)
+
+quarantine-local: $(STAMP)
+	$(BIN)/python -m edge_ops.quarantine --local

@@ -34,6 +34,7 @@ from edge_local.template import ROOT, load
 from edge_local.upstream import Recorder, Upstream
 
 DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
+STATE = ROOT / ".local" / "stack.json"
 
 
 def _secret(env: dict[str, str]) -> dict[str, Any]:
@@ -131,7 +132,18 @@ def main() -> int:
         f" | events {resources.events_queue_url} | dead-letter {resources.dead_letter_queue_url}"
         f" | quarantine {resources.quarantine_queue_url} | logs {log_dir}"
     )
+    _write_state(
+        {
+            "api": gateway.url,
+            "aws": resources.endpoint,
+            "upstream": endpoint,
+            "events_queue_url": resources.events_queue_url,
+            "dead_letter_queue_url": resources.dead_letter_queue_url,
+            "quarantine_queue_url": resources.quarantine_queue_url,
+        }
+    )
     stop.wait()
+    STATE.unlink(missing_ok=True)
     say("stopping")
     poller.stop()
     gateway.shutdown()
@@ -141,6 +153,12 @@ def main() -> int:
     forward.shutdown()
     aws.stop()
     return 0
+
+
+def _write_state(state: dict[str, str]) -> None:
+    """Where the running stack is, for the operator tools (``python -m edge_ops.redrive --local``)."""
+    STATE.parent.mkdir(parents=True, exist_ok=True)
+    STATE.write_text(json.dumps(state, indent=2))
 
 
 def _printer() -> Any:
