@@ -40,7 +40,7 @@ def read(sqs: Any, queue_url: str, limit: int, *, delete: bool) -> list[dict[str
 
 
 def describe(item: dict[str, Any]) -> str:
-    event = item.get("event") if isinstance(item.get("event"), dict) else {}
+    event = item["event"] if isinstance(item.get("event"), dict) else {}
     errors = "; ".join(f"{e.get('field') or '(event)'}: {e.get('message')}" for e in item.get("errors", []))
     return (
         f"{item.get('receivedAt', '?')}  {item.get('route', '?'):9} {item.get('reason', '?'):16} "
