@@ -39,7 +39,8 @@ class LocalStack:
     def received(self) -> dict[str, Any]:
         """What the upstream stand-in has recorded."""
         with urllib.request.urlopen(f"{self.upstream}/_received", timeout=5) as response:  # noqa: S310
-            return json.loads(response.read())
+            received: dict[str, Any] = json.loads(response.read())
+        return received
 
     def wait_for(self, message_ids: set[str], timeout: float = 60) -> list[dict[str, Any]]:
         """The upstream's events once every one of ``message_ids`` has arrived."""

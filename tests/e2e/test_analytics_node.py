@@ -1,0 +1,121 @@
+"""@segment/analytics-node (the real library, in Node.js) against the local stack.
+
+tests/e2e/js/node-client.mjs sends the calls through the library (``host`` = the gateway,
+``path`` = /v1/batch), flushes and closes it, and reports what it dispatched; the upstream
+stand-in must receive exactly those events, enriched, without the write key.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from support.local_stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+SCRIPT = JS_DIR / "node-client.mjs"
+LIBRARY = JS_DIR / "node_modules" / "@segment" / "analytics-node"
+EVERY_TYPE = ("identify", "track", "page", "screen", "group", "alias")
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    path = shutil.which("node")
+    if path is None:
+        pytest.skip("node is not installed (scripts/e2e-deps.sh needs Node.js >= 20)")
+    if not LIBRARY.is_dir():
+        pytest.skip(f"{LIBRARY.relative_to(JS_DIR.parents[2])} is missing: run scripts/e2e-deps.sh")
+    return path
+
+
+def _calls(tag: str) -> list[dict[str, Any]]:
+    """One call of every type with an explicit messageId, and one the library numbers itself."""
+    user, anon = f"{tag}-user", f"{tag}-anon"
+    calls: list[dict[str, Any]] = [
+        {"type": "identify", "userId": user, "traits": {"plan": "pro", "email": "n@example.com"}},
+        {"type": "track", "userId": user, "event": "Order Completed", "properties": {"total": 42}},
+        {"type": "page", "anonymousId": anon, "name": "Home", "properties": {"url": "https://x.test/"}},
+        {"type": "screen", "userId": user, "name": "Settings", "properties": {"tab": 2}},
+        {"type": "group", "userId": user, "groupId": f"{tag}-group", "traits": {"name": "Acme"}},
+        {"type": "alias", "userId": user, "previousId": anon},
+    ]
+    for call in calls:
+        call["messageId"] = f"{tag}-{call['type']}-{uuid.uuid4()}"
+    calls.append({"type": "track", "userId": user, "event": "No Explicit Id"})
+    return calls
+
+
+def _run(node: str, api: str, write_key: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    done = subprocess.run(  # noqa: S603
+        [node, str(SCRIPT), api, write_key],
+        input=json.dumps(calls),
+        capture_output=True,
+        text=True,
+        cwd=JS_DIR,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"node-client.mjs failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_every_call_arrives_upstream_with_its_message_id_and_enriched(node: str, stack: LocalStack) -> None:
+    write_key = f"wk_node_{uuid.uuid4().hex}"
+    calls = _calls("node")
+    result = _run(node, stack.api, write_key, calls)
+
+    # The library dispatched every call, the explicit messageIds as given, over /v1/batch.
+    assert not result["failed"]
+    sent = {s["messageId"]: s["type"] for s in result["sent"]}
+    assert len(sent) == len(calls)
+    explicit = {c["messageId"]: c["type"] for c in calls if "messageId" in c}
+    assert explicit.items() <= sent.items()
+    assert result["responses"]
+    assert {(r["url"], r["status"]) for r in result["responses"]} == {(f"{stack.api}/v1/batch", 200)}
+    assert sum(r["events"] for r in result["responses"]) == len(calls)
+    assert all(r["headers"]["Content-Type"] == "application/json" for r in result["requests"])
+
+    received = stack.wait_for(set(sent))
+    assert len(received) == len(sent), "an event arrived more than once"
+    assert {e["messageId"]: e["type"] for e in received} == sent
+    assert {e["type"] for e in received} == set(EVERY_TYPE)
+    for event in received:
+        assert event["receivedAt"].endswith("Z")
+        assert event["context"]["ip"] == "127.0.0.1"
+        assert event["context"]["library"]["name"] == "@segment/analytics-node"
+        assert "writeKey" not in event
+    by_type = {e["type"]: e for e in received if e["messageId"] in explicit}
+    assert (by_type["track"]["event"], by_type["track"]["properties"]) == ("Order Completed", {"total": 42})
+    assert by_type["identify"]["traits"]["plan"] == "pro"
+    assert (by_type["alias"]["userId"], by_type["alias"]["previousId"]) == ("node-user", "node-anon")
+    assert by_type["group"]["groupId"] == "node-group"
+    assert by_type["screen"]["name"] == "Settings"
+    assert by_type["page"]["anonymousId"] == "node-anon"
+
+    assert write_key not in json.dumps(stack.received()["events"])
+
+
+def test_closed_mode_forwards_with_the_mapped_source_id(node: str, closed_stack: LocalStack) -> None:
+    before = len(closed_stack.received()["requests"])
+    calls = [c for c in _calls("node-ios") if c["type"] in ("identify", "track", "screen")]
+    result = _run(node, closed_stack.api, "pk_ios_91bc", calls)
+    sent = {s["messageId"] for s in result["sent"]}
+    assert len(sent) == len(calls)
+
+    closed_stack.wait_for(sent)
+    received = closed_stack.received()
+    delivered = [r for r in received["requests"][before:] if r["status"] == 200]
+    assert delivered
+    assert {r["sourceId"] for r in delivered} == {"SRC_IOS"}
+    assert sum(r["events"] for r in delivered) >= len(sent)
+    assert "pk_ios_91bc" not in json.dumps(received["events"])
