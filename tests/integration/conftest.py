@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
-from edge.config import IngestSettings
-from edge.wiring import build_ingestor
 from moto import mock_aws
+
+from edge.config import ForwardSettings, IngestSettings
+from edge.forwarding import Forwarder
+from edge.wiring import build_forwarder, build_ingestor
 from support.fakes import FakeLambdaContext
 
 OPEN_SOURCE_ID = "ILoveData123"
@@ -52,6 +54,36 @@ class AwsStack:
     def quarantined(self) -> list[dict[str, Any]]:
         return [item for body in self.messages(self.quarantine_url) for item in body["rejected"]]
 
+    def dead_letters(self) -> list[DeadLetterMessage]:
+        """Every message on the dead-letter queue with its attributes (received once, not deleted)."""
+        letters: list[DeadLetterMessage] = []
+        while True:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.dead_letter_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=300,
+                MessageAttributeNames=["All"],
+            )
+            if not answer.get("Messages"):
+                return letters
+            letters.extend(
+                DeadLetterMessage(
+                    m["Body"],
+                    {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()},
+                )
+                for m in answer["Messages"]
+            )
+
+
+@dataclass
+class DeadLetterMessage:
+    body: str
+    attributes: dict[str, str]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return list(json.loads(self.body)["events"])
+
 
 @pytest.fixture
 def aws_stack() -> Iterator[AwsStack]:
@@ -90,3 +122,55 @@ def ingest(aws_stack: AwsStack, ingest_settings: IngestSettings, monkeypatch: py
         return app.lambda_handler(event, FakeLambdaContext())
 
     return call
+
+
+@dataclass
+class ForwardHarness:
+    """The real forward ``lambda_handler`` wired to moto and a local upstream; backoff only recorded."""
+
+    aws: AwsStack
+    endpoint: str
+    monkeypatch: pytest.MonkeyPatch
+    sleeps: list[float] = field(default_factory=list)
+    forwarder: Forwarder | None = None
+
+    def configure(self, **env: str) -> Forwarder:
+        """A fresh forwarder (a new execution environment) with these variables over the defaults."""
+        from forward import app
+
+        self.close()
+        settings = ForwardSettings.from_env(
+            {
+                "EDGE_SECRET_ID": self.aws.secret_id,
+                "DEAD_LETTER_QUEUE_URL": self.aws.dead_letter_url,
+                "METAROUTER_ENDPOINT": self.endpoint,
+                "UPSTREAM_BACKOFF_BASE_SECONDS": "0.01",
+                "FORWARD_TIME_MARGIN_SECONDS": "0.5",
+                **env,
+            }
+        )
+        self.forwarder = build_forwarder(settings, sleep=self.sleeps.append)
+        self.monkeypatch.setattr(app, "forwarder", self.forwarder)
+        return self.forwarder
+
+    def __call__(self, event: dict[str, Any], *, remaining_ms: int = 60_000) -> dict[str, Any]:
+        from forward import app
+
+        if self.forwarder is None:
+            self.configure()
+        return dict(app.lambda_handler(event, FakeLambdaContext(remaining_ms=remaining_ms)))
+
+    def close(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.close()
+            self.forwarder = None
+
+
+@pytest.fixture
+def forward(
+    aws_stack: AwsStack, httpserver: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ForwardHarness]:
+    """Calls the real forward ``lambda_handler`` against moto and ``httpserver`` as MetaRouter."""
+    harness = ForwardHarness(aws_stack, httpserver.url_for("").rstrip("/"), monkeypatch)
+    yield harness
+    harness.close()

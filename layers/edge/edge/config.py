@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.enrichment import IpPolicy
 
-__all__ = ["IngestSettings"]
+__all__ = ["DEFAULT_ENDPOINT", "ForwardMode", "ForwardSettings", "IngestSettings"]
 
 #: SQS's classic message size limit; raise it only if your queues allow more (up to 1 MiB).
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
+#: The seed's MetaRouter endpoint; customers with their own cluster set theirs.
+DEFAULT_ENDPOINT = "https://e.metarouter.io"
+
+ForwardMode = Literal["batch", "per-call"]
 
 
 class _Settings(BaseModel):
@@ -36,3 +40,37 @@ class IngestSettings(_Settings):
     max_message_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, alias="SQS_MAX_MESSAGE_BYTES"
     )
+
+
+class ForwardSettings(_Settings):
+    """Environment of the forward function (SPEC §3); every tunable has a default."""
+
+    edge_secret_id: str = Field(alias="EDGE_SECRET_ID")
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")] = Field(
+        default=DEFAULT_ENDPOINT, alias="METAROUTER_ENDPOINT"
+    )
+    mode: ForwardMode = Field(default="batch", alias="FORWARD_MODE")
+    secret_max_age: Annotated[int, Field(ge=0)] = Field(default=300, alias="SECRET_MAX_AGE_SECONDS")
+    # SDKs flush at 100 events (segment-analytics-python's upload_size): requests the upstream knows.
+    max_batch_events: Annotated[int, Field(ge=1, le=2500)] = Field(
+        default=100, alias="UPSTREAM_MAX_BATCH_EVENTS"
+    )
+    max_batch_bytes: Annotated[int, Field(ge=1024, le=500 * 1024)] = Field(
+        default=500 * 1024, alias="UPSTREAM_MAX_BATCH_BYTES"
+    )
+    connect_timeout: Annotated[float, Field(gt=0)] = Field(
+        default=2.0, alias="UPSTREAM_CONNECT_TIMEOUT_SECONDS"
+    )
+    read_timeout: Annotated[float, Field(gt=0)] = Field(default=10.0, alias="UPSTREAM_READ_TIMEOUT_SECONDS")
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(default=5, alias="UPSTREAM_MAX_ATTEMPTS")
+    backoff_base: Annotated[float, Field(ge=0)] = Field(default=0.2, alias="UPSTREAM_BACKOFF_BASE_SECONDS")
+    backoff_max: Annotated[float, Field(ge=0)] = Field(default=5.0, alias="UPSTREAM_BACKOFF_MAX_SECONDS")
+    concurrency: Annotated[int, Field(ge=1, le=64)] = Field(default=8, alias="UPSTREAM_CONCURRENCY")
+    # Kept back from the invocation's remaining time to park dead letters and answer.
+    time_margin: Annotated[float, Field(ge=0)] = Field(default=2.0, alias="FORWARD_TIME_MARGIN_SECONDS")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")

@@ -5,6 +5,8 @@
   answered 503 with ``Retry-After`` by the ingest API and retried by the forwarder. Never a
   401/403/404, because some SDKs disable themselves for good on those.
 - ``PermanentUpstreamError``: the upstream refused an event for good; it is dead-lettered.
+- ``UndeliverableError``: a queued message the forwarder can never send; it is dead-lettered.
+- ``NotForwardedError``: an SQS message not fully forwarded yet; reported in ``batchItemFailures``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 __all__ = [
     "ClientError",
     "EdgeError",
+    "NotForwardedError",
     "PermanentUpstreamError",
     "TransientError",
+    "UndeliverableError",
 ]
 
 
@@ -56,3 +60,16 @@ class PermanentUpstreamError(EdgeError):
         super().__init__(f"upstream answered {status}: {reason}")
         self.status = status
         self.reason = reason
+
+
+class UndeliverableError(EdgeError):
+    """A queued message that can never be forwarded (not the v1 format, unmapped source): dead-letter it."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class NotForwardedError(EdgeError):
+    """Some events of an SQS message were neither accepted upstream nor parked: SQS redelivers it."""

@@ -5,12 +5,13 @@ Never log a whole event, a write key, a Source ID or the secret: log codes and c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["NAMESPACE", "MetricName", "MetricUnit", "logger", "metrics"]
+__all__ = ["NAMESPACE", "MetricName", "MetricUnit", "add_counts", "logger", "metrics"]
 
 NAMESPACE: Final = "MetaRouterEdge"
 
@@ -37,3 +38,35 @@ class MetricName:
     """Requests answered 401 in closed mode."""
     CLIENT_TELEMETRY: Final = "ClientTelemetry"
     """analytics.js telemetry posts to /v1/m (answered, not forwarded)."""
+    EVENTS_FORWARDED: Final = "EventsForwarded"
+    """Events the upstream accepted (2xx, or not named as failed in a 207)."""
+    UPSTREAM_RESPONSES: Final = "UpstreamResponses"
+    """Upstream answers, with a ``status_class`` dimension (2xx … 5xx, ``error`` for timeouts and
+    connection errors)."""
+    UPSTREAM_LATENCY: Final = "UpstreamLatency"
+    """Milliseconds from sending an upstream request to its answer (or its failure)."""
+    UPSTREAM_RETRIES: Final = "UpstreamRetries"
+    """Upstream requests sent again after a retryable answer (408, 429, 5xx, timeout, …)."""
+    UPSTREAM_AUTH_FAILURES: Final = "UpstreamAuthFailures"
+    """401/403 answers even after the secret was read again: alarm, the Source ID is refused."""
+    UPSTREAM_PER_CALL_SWITCHES: Final = "UpstreamPerCallSwitches"
+    """Execution environments that switched to per-call mode after a 404/405 to /v1/batch."""
+    EVENTS_DEAD_LETTERED: Final = "EventsDeadLettered"
+    """Events (or undecodable messages) parked in the dead-letter queue, with a ``reason`` dimension."""
+    MESSAGES_NOT_FORWARDED: Final = "MessagesNotForwarded"
+    """SQS messages reported in ``batchItemFailures`` for SQS to redeliver."""
+
+
+def add_counts(name: str, dimension: str, counts: Mapping[str, int]) -> None:
+    """One count per value of ``dimension``, each its own EMF record (Metrics has one dimension set)."""
+    from aws_lambda_powertools.metrics import single_metric
+
+    for value, count in counts.items():
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=metrics.namespace,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(dimension, value)

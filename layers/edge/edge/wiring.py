@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from edge.config import IngestSettings
-from edge.ingestion import Ingestor
+from edge.config import ForwardSettings, IngestSettings
 from edge.queueing import QueueWriter
 from edge.secret import SecretStore
 
 if TYPE_CHECKING:
+    import urllib3
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["aws_client_config", "build_ingestor"]
+    from edge.forwarding import Forwarder
+    from edge.ingestion import Ingestor
+
+__all__ = ["aws_client_config", "build_forwarder", "build_ingestor"]
 
 
 def aws_client_config(*, connect_timeout: float, read_timeout: float, attempts: int) -> Config:
@@ -42,6 +47,8 @@ def build_ingestor(
     """The ingest service with real clients, unless given others."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+    from edge.ingestion import Ingestor  # not on the forwarder's cold-start path
+
     sqs = sqs or _client("sqs")
     secretsmanager = secretsmanager or _client("secretsmanager")
     return Ingestor(
@@ -56,3 +63,50 @@ def build_ingestor(
 
 def _client(service: str) -> Any:
     return boto3.client(service, config=_INGEST_AWS)  # type: ignore[call-overload]
+
+
+# Dead-lettering happens inside the forwarder's time margin: short timeouts, botocore's retries.
+_FORWARD_AWS = aws_client_config(connect_timeout=1, read_timeout=3, attempts=3)
+
+
+def build_forwarder(
+    settings: ForwardSettings,
+    *,
+    sqs: SQSClient | None = None,
+    secretsmanager: SecretsManagerClient | None = None,
+    pool: urllib3.PoolManager | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Forwarder:
+    """The forwarder with real clients and one connection pool, unless given others."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from edge.deadletter import DeadLetterQueue
+    from edge.forwarding import BatchLimits, Forwarder
+    from edge.retrying import RetryPolicy
+    from edge.upstream import UpstreamClient, build_pool
+
+    sqs = sqs or boto3.client("sqs", config=_FORWARD_AWS)
+    secretsmanager = secretsmanager or boto3.client("secretsmanager", config=_FORWARD_AWS)
+    upstream = UpstreamClient(
+        pool or build_pool(max_connections=settings.concurrency),
+        settings.endpoint,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+    )
+    return Forwarder(
+        upstream=upstream,
+        secrets=SecretStore(
+            SecretsProvider(boto3_client=secretsmanager), settings.edge_secret_id, settings.secret_max_age
+        ),
+        dead_letters=DeadLetterQueue(sqs, settings.dead_letter_queue_url),
+        executor=ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="upstream"),
+        limits=BatchLimits(settings.max_batch_events, settings.max_batch_bytes),
+        policy=RetryPolicy(
+            max_attempts=settings.max_attempts, base=settings.backoff_base, cap=settings.backoff_max
+        ),
+        per_call=settings.mode == "per-call",
+        margin=settings.time_margin,
+        sleep=sleep,
+    )

@@ -1,0 +1,37 @@
+"""Forward Lambda: SQS events queue → MetaRouter HTTP API, with partial batch responses.
+
+The events of every record are forwarded together first (grouped by Source, packed into few
+requests); Powertools' ``BatchProcessor`` then reports the records that were not fully
+accepted upstream or parked in the dead-letter queue, for SQS to redeliver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from edge.config import ForwardSettings
+from edge.forwarding import QueuedMessage
+from edge.observability import logger, metrics
+from edge.wiring import build_forwarder
+
+# Every record is answered in batchItemFailures, even when all fail: the function did not error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+forwarder = build_forwarder(ForwardSettings.from_env())
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    messages = [QueuedMessage(record.message_id, record.body) for record in SQSEvent(event).records]
+    result = forwarder.forward(messages, context.get_remaining_time_in_millis())
+
+    def report(record: SQSRecord) -> None:
+        result.check(record.message_id)
+
+    return process_partial_response(event, report, processor, context)

@@ -1,0 +1,162 @@
+"""Fakes of the forwarder's boundaries: a scripted upstream, the secret, the dead-letter queue, time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.deadletter import DeadLetter
+from edge.errors import TransientError
+from edge.forwarding import BatchLimits, Forwarder, QueuedMessage
+from edge.retrying import RetryPolicy
+from edge.secret import EdgeSecret
+from edge.upstream import Answer
+
+
+def track(n: int, **fields: Any) -> dict[str, Any]:
+    """An enriched track event with messageId ``m-<n>``."""
+    return {"type": "track", "event": "Clicked", "userId": "u-1", "messageId": f"m-{n}", **fields}
+
+
+def queued(message_id: str, events: list[dict[str, Any]], source: str | None = None) -> QueuedMessage:
+    return QueuedMessage(message_id, json.dumps({"v": 1, "source": source, "events": events}))
+
+
+def answer(status: int | None, body: Any = b"", retry_after: float | None = None) -> Answer:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Answer(status, data, retry_after=retry_after, error=None if status else "timeout")
+
+
+@dataclass
+class Call:
+    """One request the upstream received."""
+
+    path: str
+    body: Any
+    source_id: str
+    budget: float
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.body["batch"] if self.path == "/v1/batch" else [self.body]
+
+    @property
+    def ids(self) -> list[str]:
+        return [event["messageId"] for event in self.events]
+
+
+class ScriptedUpstream:
+    """Answers with ``respond(call)``, or with the next answer of a list (200 once it runs out)."""
+
+    def __init__(self, respond: Callable[[Call], Answer] | Iterable[Answer] = ()) -> None:
+        self.calls: list[Call] = []
+        if callable(respond):
+            self._respond = respond
+        else:
+            script = list(respond)
+            self._respond = lambda _: script.pop(0) if script else answer(200)
+
+    def post(self, path: str, body: bytes, source_id: str, *, budget: float) -> Answer:
+        call = Call(path, json.loads(body), source_id, budget)
+        self.calls.append(call)
+        return self._respond(call)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSecrets:
+    """``get()`` answers the current secret; ``get(force=True)`` moves on to the next one."""
+
+    def __init__(self, *secrets: EdgeSecret | Exception) -> None:
+        self._secrets = list(secrets)
+        self.forced = 0
+
+    def get(self, *, force: bool = False) -> EdgeSecret:
+        if force:
+            self.forced += 1
+            if len(self._secrets) > 1:
+                self._secrets.pop(0)
+        current = self._secrets[0]
+        if isinstance(current, Exception):
+            raise current
+        return current
+
+
+@dataclass
+class FakeDeadLetters:
+    letters: list[DeadLetter] = field(default_factory=list)
+    available: bool = True
+
+    def park(self, letter: DeadLetter) -> None:
+        if not self.available:
+            raise TransientError("The dead-letter queue could not be reached.")
+        self.letters.append(letter)
+
+
+@dataclass
+class FakeClock:
+    """A monotonic clock that only ``sleep`` moves."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class InlineExecutor(Executor):
+    """Runs submitted calls at once, in order: deterministic tests of concurrent sending."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
+@dataclass
+class ForwardRig:
+    """A forwarder on fakes, and the fakes to inspect."""
+
+    upstream: ScriptedUpstream
+    secrets: FakeSecrets
+    dead_letters: FakeDeadLetters
+    clock: FakeClock
+    forwarder: Forwarder
+
+
+def forward_rig(
+    upstream: ScriptedUpstream | None = None,
+    *secrets: EdgeSecret | Exception,
+    limits: BatchLimits | None = None,
+    per_call: bool = False,
+    max_attempts: int = 4,
+    margin: float = 1.0,
+) -> ForwardRig:
+    upstream = upstream or ScriptedUpstream()
+    fake_secrets = FakeSecrets(*(secrets or (EdgeSecret(writeKey="ILoveData123"),)))
+    dead_letters = FakeDeadLetters()
+    clock = FakeClock()
+    forwarder = Forwarder(
+        upstream=upstream,
+        secrets=fake_secrets,
+        dead_letters=dead_letters,
+        executor=InlineExecutor(),
+        limits=limits or BatchLimits(),
+        policy=RetryPolicy(max_attempts=max_attempts, base=0.1, cap=1.0, jitter=lambda: 0.5),
+        per_call=per_call,
+        margin=margin,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    return ForwardRig(upstream, fake_secrets, dead_letters, clock, forwarder)

@@ -1,0 +1,188 @@
+"""The upstream client without a network: auth header, bodies, answer classification, 207 bodies."""
+
+from __future__ import annotations
+
+import base64
+import json
+from email.utils import formatdate
+
+import pytest
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+
+from edge.upstream import (
+    Answer,
+    FailedItem,
+    UpstreamClient,
+    Verdict,
+    authorization,
+    batch_body,
+    batch_overhead,
+    build_pool,
+    classify,
+    failed_items,
+)
+
+
+class FakePool:
+    """Records ``request`` calls and answers with a prepared response or exception."""
+
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.requests = []
+
+    def request(self, method, url, **kwargs):
+        self.requests.append((method, url, kwargs))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    def clear(self):
+        pass
+
+
+def _client(outcome, endpoint="https://e.metarouter.io/"):
+    pool = FakePool(outcome)
+    return UpstreamClient(pool, endpoint, connect_timeout=2, read_timeout=10), pool
+
+
+def test_basic_auth_is_the_source_id_and_an_empty_password():
+    # RFC 7617 and the Segment SDKs send "ILoveData123:"; the seed's example shows the bare id's base64.
+    assert authorization("ILoveData123") == "Basic SUxvdmVEYXRhMTIzOg=="
+    assert authorization("Sourcé") == "Basic " + base64.b64encode("Sourcé:".encode()).decode()
+
+
+def test_batch_body_is_the_events_and_the_send_time():
+    body = batch_body([b'{"a":1}', b'{"b":2}'], "2023-11-14T22:13:20.000Z")
+    assert json.loads(body) == {"batch": [{"a": 1}, {"b": 2}], "sentAt": "2023-11-14T22:13:20.000Z"}
+    assert len(batch_body([], "2023-11-14T22:13:20.000Z")) == batch_overhead()
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, Verdict.ACCEPTED),
+        (201, Verdict.ACCEPTED),
+        (204, Verdict.ACCEPTED),
+        (207, Verdict.PARTIAL),
+        (400, Verdict.REJECTED),
+        (422, Verdict.REJECTED),
+        (401, Verdict.UNAUTHORIZED),
+        (403, Verdict.UNAUTHORIZED),
+        (404, Verdict.UNSUPPORTED),
+        (405, Verdict.UNSUPPORTED),
+        (413, Verdict.TOO_LARGE),
+        (408, Verdict.RETRYABLE),
+        (429, Verdict.RETRYABLE),
+        (500, Verdict.RETRYABLE),
+        (503, Verdict.RETRYABLE),
+        (301, Verdict.RETRYABLE),
+        (409, Verdict.RETRYABLE),
+        (None, Verdict.RETRYABLE),
+    ],
+)
+def test_statuses_are_classified_as_spec_section_3_says(status, verdict):
+    assert classify(status) is verdict
+
+
+@pytest.mark.parametrize(
+    ("status", "label"), [(200, "2xx"), (207, "2xx"), (429, "4xx"), (502, "5xx"), (None, "error")]
+)
+def test_status_class_is_the_metric_dimension(status, label):
+    assert Answer(status).status_class == label
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"errors": [{"index": 2}]}', [FailedItem(index=2)]),
+        (b'{"errors": [{"messageId": "m-1", "status": 422}]}', [FailedItem(message_id="m-1", status=422)]),
+        (b'{"failed": [0, "m-3"]}', [FailedItem(index=0), FailedItem(message_id="m-3")]),
+        (b'{"rejected": [{"index": 1, "messageId": "m-1"}]}', [FailedItem(index=1, message_id="m-1")]),
+        (b'{"failures": []}', []),
+        (b'[{"index": 4, "status": "x"}]', [FailedItem(index=4)]),
+        (b'{"errors": [], "failed": [1]}', []),
+    ],
+)
+def test_207_bodies_name_failed_items_by_index_or_message_id(body, expected):
+    assert failed_items(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"oops",
+        b"{}",
+        b'{"errors": "all"}',
+        b'{"errors": [{}]}',
+        b'{"errors": [true]}',
+        b'{"errors": [null]}',
+    ],
+)
+def test_207_bodies_that_name_nothing_recognisable_say_so(body):
+    assert failed_items(body) is None
+
+
+def test_post_sends_json_with_basic_auth_to_the_endpoint_path():
+    client, pool = _client(urllib3.HTTPResponse(body=b'{"ok":true}', status=200))
+    answer = client.post("/v1/batch", b'{"batch":[]}', "ILoveData123", budget=30)
+    [(method, url, kwargs)] = pool.requests
+    assert (method, url) == ("POST", "https://e.metarouter.io/v1/batch")
+    assert kwargs["body"] == b'{"batch":[]}'
+    assert kwargs["headers"]["Authorization"] == "Basic SUxvdmVEYXRhMTIzOg=="
+    assert kwargs["headers"]["Content-Type"] == "application/json"
+    assert kwargs["redirect"] is False
+    assert (kwargs["timeout"].connect_timeout, kwargs["timeout"].read_timeout) == (2, 10)
+    assert (answer.status, answer.body, answer.retry_after, answer.error) == (200, b'{"ok":true}', None, None)
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("3", 3), (" 120 ", 120), ("soon", None), ("", None)])
+def test_retry_after_seconds_are_read_and_nonsense_ignored(header, seconds):
+    client, _ = _client(urllib3.HTTPResponse(body=b"", status=429, headers={"Retry-After": header}))
+    assert client.post("/v1/batch", b"{}", "S", budget=30).retry_after == seconds
+
+
+def test_retry_after_as_an_http_date_is_read_as_seconds_from_now():
+    import time
+
+    header = formatdate(time.time() + 3600, usegmt=True)
+    client, _ = _client(urllib3.HTTPResponse(body=b"", status=503, headers={"Retry-After": header}))
+    assert 3500 < client.post("/v1/batch", b"{}", "S", budget=30).retry_after <= 3600
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (ReadTimeoutError(None, "/v1/batch", "read timed out"), "timeout"),
+        (MaxRetryError(None, "/v1/batch", ConnectTimeoutError("connect timed out")), "timeout"),
+        (MaxRetryError(None, "/v1/batch", NewConnectionError(None, "refused")), "connection_error"),
+        (ProtocolError("Connection aborted."), "connection_error"),
+    ],
+)
+def test_network_failures_become_answers_without_status(exc, kind):
+    client, _ = _client(exc)
+    answer = client.post("/v1/batch", b"{}", "S", budget=30)
+    assert (answer.status, answer.error, answer.verdict) == (None, kind, Verdict.RETRYABLE)
+
+
+def test_timeouts_shrink_so_two_connects_and_a_read_fit_the_time_left():
+    client, _ = _client(None)
+    roomy = client.timeout(60)
+    assert (roomy.connect_timeout, roomy.read_timeout) == (2, 10)
+    tight = client.timeout(2)
+    assert (tight.connect_timeout, tight.read_timeout) == (0.5, 1)
+
+
+def test_pool_verifies_tls_and_keeps_enough_connections_per_host():
+    pool = build_pool(max_connections=8)
+    assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+    assert pool.connection_pool_kw["maxsize"] == 8
+    retries = pool.connection_pool_kw["retries"]
+    assert (retries.connect, retries.read, retries.redirect) == (1, 0, False)
