@@ -1,8 +1,10 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from edge.enrichment import BatchDefaults, RequestFacts, apply_ip_policy, enrich
+from edge.enrichment import BatchDefaults, RequestFacts, apply_ip_policy, enrich, parse_timestamp
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 FACTS = RequestFacts(received_at=RECEIVED, source_ip="203.0.113.7", user_agent="agent/1")
@@ -123,3 +125,33 @@ def test_drop_policy_removes_even_a_client_supplied_ip():
     event = {"userId": "u", "context": {"ip": "198.51.100.1"}}
     enrich(event, facts=FACTS, ip_policy="drop")
     assert "ip" not in event["context"]
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "sent_at"),
+    [
+        ("0001-01-01T00:00:00+05:00", None),
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"),
+        ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"),
+    ],
+)
+def test_timestamps_at_the_edges_of_the_calendar_fall_back_to_received_at(timestamp, sent_at):
+    event = {"userId": "u", "timestamp": timestamp}
+    if sent_at:
+        event["sentAt"] = sent_at
+    enrich(event, facts=FACTS, ip_policy="keep")
+    assert event["timestamp"] == "2024-05-01T12:00:00.000Z"
+    assert event["originalTimestamp"] == timestamp
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    timestamp=st.datetimes(timezones=st.timezones() | st.none()),
+    sent_at=st.none() | st.datetimes(timezones=st.timezones() | st.none()),
+)
+def test_any_valid_client_clock_is_enriched_without_error(timestamp, sent_at):
+    event = {"userId": "u", "timestamp": timestamp.isoformat()}
+    if sent_at is not None:
+        event["sentAt"] = sent_at.isoformat()
+    enrich(event, facts=FACTS, ip_policy="keep")
+    assert parse_timestamp(event["timestamp"]).tzinfo is not None

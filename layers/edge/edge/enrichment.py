@@ -77,11 +77,14 @@ def _apply_clocks(event: dict[str, Any], received_at: datetime) -> None:
         return
     event["originalTimestamp"] = original
     sent_at = event.get("sentAt")
-    if sent_at:
-        skew = parse_timestamp(sent_at) - parse_timestamp(original)
-        event["timestamp"] = format_timestamp(received_at - skew)
-    else:
-        event["timestamp"] = format_timestamp(parse_timestamp(original))
+    try:
+        if sent_at:
+            skew = parse_timestamp(sent_at) - parse_timestamp(original)
+            event["timestamp"] = format_timestamp(received_at - skew)
+        else:
+            event["timestamp"] = format_timestamp(parse_timestamp(original))
+    except OverflowError:  # valid ISO-8601 at the edges of year 1 or 9999: no arithmetic possible
+        event["timestamp"] = event["receivedAt"]
 
 
 def _apply_context(
