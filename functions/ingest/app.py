@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import to_json
 
 from edge.config import IngestSettings
-from edge.decoding import decode_body
+from edge.decoding import clean_text, decode_body
 from edge.enrichment import RequestFacts
 from edge.errors import ClientError, TransientError
 from edge.ingestion import RouteKind, route_kind
@@ -40,7 +40,7 @@ def collect(segment: str) -> Response[str]:
         kind,
         body,
         headers=request.headers,
-        query=request.query_string_parameters or {},
+        query=_query(request),
         facts=_facts(request),
     )
     return _json(200, outcome.body())
@@ -50,7 +50,7 @@ def collect(segment: str) -> Response[str]:
 def pixel(segment: str) -> Response[bytes]:
     """Always an image: invalid input is quarantined and still answered 200."""
     request = app.current_event
-    query = request.query_string_parameters or {}
+    query = _query(request)
     try:
         kind = route_kind(segment)
         if isinstance(kind, RouteKind):
@@ -118,8 +118,12 @@ def _facts(request: APIGatewayProxyEventV2) -> RequestFacts:
     return RequestFacts(
         received_at=received_at,
         source_ip=request.request_context.http.source_ip,
-        user_agent=request.headers.get("user-agent"),
+        user_agent=clean_text(request.headers.get("user-agent") or "") or None,
     )
+
+
+def _query(request: APIGatewayProxyEventV2) -> dict[str, str]:
+    return {clean_text(k): clean_text(v) for k, v in (request.query_string_parameters or {}).items()}
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:

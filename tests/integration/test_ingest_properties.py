@@ -114,3 +114,14 @@ def test_invalid_base64_flagged_body_is_a_400(ingest: Any) -> None:
     event["isBase64Encoded"] = True
     event["body"] = "%%% not base64 %%%"
     assert ingest(event)["statusCode"] == 400
+
+
+def test_lone_surrogates_in_headers_and_query_are_not_a_server_error(ingest: Any, aws_stack: Any) -> None:
+    event = api_event(
+        "GET", "/v1/pixel/track", headers={"user-agent": "agent\ud800", "authorization": "Basic \ud800"}
+    )
+    event["queryStringParameters"] = {"userId": "u\ud800", "event": "Opened\udfff", "writeKey": "k\ud800"}
+    assert ingest(event)["statusCode"] == 200
+    [queued] = aws_stack.queued_events()
+    assert queued["userId"] == "u\ufffd"
+    assert queued["context"]["userAgent"] == "agent\ufffd"

@@ -14,7 +14,7 @@ from pydantic_core import from_json
 from edge.errors import ClientError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
 
-__all__ = ["decode_body", "inflate", "parse_json", "write_key_from"]
+__all__ = ["clean_text", "decode_body", "inflate", "parse_json", "write_key_from"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -151,3 +151,10 @@ def _basic_auth_user(header: str | None) -> str | None:
 
 def _non_empty_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def clean_text(value: str) -> str:
+    """A header or query value that JSON can carry: lone surrogates become U+FFFD."""
+    if value.isascii():
+        return value
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -25,7 +25,7 @@ OPEN_SOURCE = None
 
 def fingerprint(write_key: str) -> str:
     """A stable, non-reversible name for an inbound key (first 128 bits of its SHA-256)."""
-    return hashlib.sha256(write_key.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(write_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class EdgeSecret(BaseModel):
@@ -53,7 +53,7 @@ class EdgeSecret(BaseModel):
         if self.sources is None:
             return OPEN_SOURCE
         if inbound_key is not None:
-            candidate = inbound_key.encode("utf-8")
+            candidate = inbound_key.encode("utf-8", "surrogatepass")
             found = False
             for known in self.sources:  # compare with every key, in constant time each
                 found |= hmac.compare_digest(candidate, known.encode("utf-8"))
