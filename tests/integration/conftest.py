@@ -90,9 +90,10 @@ def aws_stack() -> Iterator[AwsStack]:
     with mock_aws():
         sqs = boto3.client("sqs")
         secrets = boto3.client("secretsmanager")
-        dlq = sqs.create_queue(QueueName="edge-dlq")["QueueUrl"]
-        events = sqs.create_queue(QueueName="edge-events")["QueueUrl"]
-        quarantine = sqs.create_queue(QueueName="edge-quarantine")["QueueUrl"]
+        limits = {"MaximumMessageSize": "262144"}  # as template.yaml sets on all three queues
+        dlq = sqs.create_queue(QueueName="edge-dlq", Attributes=limits)["QueueUrl"]
+        events = sqs.create_queue(QueueName="edge-events", Attributes=limits)["QueueUrl"]
+        quarantine = sqs.create_queue(QueueName="edge-quarantine", Attributes=limits)["QueueUrl"]
         secret = secrets.create_secret(
             Name="edge/secret", SecretString=json.dumps({"writeKey": OPEN_SOURCE_ID})
         )

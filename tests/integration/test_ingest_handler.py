@@ -403,3 +403,15 @@ def test_no_write_key_or_source_id_reaches_the_logs(ingest, capsys, log_output):
     for secret in ("pk_web_7f3a", "pk_unknown_key", "ILoveData123"):
         assert secret not in logs
         assert base64.b64encode(f"{secret}:".encode()).decode() not in logs
+
+
+def test_an_event_too_large_even_for_a_queue_message_is_quarantined_truncated(ingest, aws_stack):
+    event = {"userId": "u", "event": "Huge", "messageId": "m-huge", "properties": {"pad": "x" * 400_000}}
+    response = ingest(api_event("POST", "/v1/track", event))
+    assert response["statusCode"] == 413
+    [item] = aws_stack.quarantined()
+    assert item["reason"] == "event_too_large"
+    assert item["event"]["truncated"] is True
+    assert item["event"]["messageId"] == "m-huge"
+    assert item["event"]["bytes"] > 400_000
+    assert item["event"]["head"].startswith('{"userId":"u","event":"Huge"')

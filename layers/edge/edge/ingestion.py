@@ -23,6 +23,10 @@ from edge.observability import MetricName, MetricUnit, logger, metrics
 from edge.queueing import QueueWriter, message_prefix, pack, serialize
 from edge.secret import SecretStore
 
+#: A rejected event bigger than this is quarantined as its first QUARANTINE_HEAD_BYTES only.
+QUARANTINE_EVENT_BYTES: Final = 2 * MAX_EVENT_BYTES
+QUARANTINE_HEAD_BYTES: Final = 4096
+
 __all__ = ["ROUTES", "Ingestor", "Outcome", "Rejection", "RouteKind", "route_kind"]
 
 
@@ -181,7 +185,7 @@ class Ingestor:
                     "errors": r.errors,
                     "route": route_name,
                     "receivedAt": received_at,
-                    "event": r.event,
+                    "event": _quarantinable(r.event, r.message_id),
                 }
             )
             for r in rejected
@@ -190,6 +194,19 @@ class Ingestor:
         self._quarantine.send(pack(items, prefix, self._quarantine.max_bytes))
         metrics.add_metric(MetricName.EVENTS_QUARANTINED, MetricUnit.Count, len(rejected))
         logger.info("events quarantined", extra={"count": len(rejected), "route": route_name})
+
+
+def _quarantinable(event: Any, message_id: str | None) -> Any:
+    """The event as quarantined: whole when it fits a message with room to spare, else its head.
+
+    An oversized event (up to the 500 KB body limit) would not fit an SQS message, and a
+    quarantine that cannot be written would turn a client's mistake into a 503 forever.
+    """
+    data = serialize(event)
+    if len(data) <= QUARANTINE_EVENT_BYTES:
+        return event
+    head = data[:QUARANTINE_HEAD_BYTES].decode("utf-8", "ignore")
+    return {"truncated": True, "bytes": len(data), "messageId": message_id, "head": head}
 
 
 def _batch_items(body: Any) -> tuple[list[Any], BatchDefaults]:
