@@ -415,3 +415,14 @@ def test_an_event_too_large_even_for_a_queue_message_is_quarantined_truncated(in
     assert item["event"]["messageId"] == "m-huge"
     assert item["event"]["bytes"] > 400_000
     assert item["event"]["head"].startswith('{"userId":"u","event":"Huge"')
+
+
+def test_a_batch_context_too_big_to_merge_into_its_events_rejects_them_not_a_503(ingest, aws_stack):
+    body = {
+        "batch": [{**TRACK, "type": "track", "messageId": f"m-{i}"} for i in range(2)],
+        "context": {"pad": "x" * 300_000},
+    }
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 400
+    assert {d["errors"][0]["field"] for d in json.loads(response["body"])["error"]["details"]} == {"context"}
+    assert [q["reason"] for q in aws_stack.quarantined()] == ["event_too_large", "event_too_large"]

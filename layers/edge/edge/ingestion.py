@@ -26,6 +26,7 @@ from edge.secret import SecretStore
 #: A rejected event bigger than this is quarantined as its first QUARANTINE_HEAD_BYTES only.
 QUARANTINE_EVENT_BYTES: Final = 2 * MAX_EVENT_BYTES
 QUARANTINE_HEAD_BYTES: Final = 4096
+_ENVELOPE_ROOM: Final = 1024  # a message's envelope around its events, generously
 
 __all__ = ["ROUTES", "Ingestor", "Outcome", "Rejection", "RouteKind", "route_kind"]
 
@@ -167,7 +168,11 @@ class Ingestor:
         if errors:
             return Rejection(index, "invalid_event", errors, _without_key(item), _message_id(item))
         event = enrich(item, facts=facts, ip_policy=self._ip_policy, route_type=route_type, batch=defaults)
-        return serialize(event)
+        data = serialize(event)
+        if len(data) > self._events.max_bytes - _ENVELOPE_ROOM:  # a huge batch-level context merged in
+            message = "exceeds the queue's message size once the batch's context is merged in"
+            return _reject(index, "event_too_large", "context", message, event)
+        return data
 
     def _quarantine_all(
         self, rejected: Sequence[Rejection], route: str | RouteKind, facts: RequestFacts
