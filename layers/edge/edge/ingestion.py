@@ -157,13 +157,10 @@ class Ingestor:
         if not isinstance(item, dict):
             return Rejection(index, "not_an_object", [{"field": "", "message": "must be an object"}], item)
         event_type = route_type or item.get("type")
-        if route_type is None and (not isinstance(event_type, str) or event_type not in EVENT_TYPES):
-            return _reject(index, "invalid_type", "type", _type_message(event_type), item)
-        if route_type is not None and item.get("type") not in (None, "", route_type):
-            message = f"is {item.get('type')!r} but this route takes {route_type!r} events"
-            return _reject(index, "type_mismatch", "type", message, item)
-        if len(serialize(item)) > MAX_EVENT_BYTES:
-            return _reject(index, "event_too_large", "", f"exceeds {MAX_EVENT_BYTES // 1024} KB", item)
+        refusal = _shape_refusal(item, event_type, route_type)
+        if refusal is not None:
+            reason, field_name, message = refusal
+            return _reject(index, reason, field_name, message, item)
         errors = validate_event(item, str(event_type))
         if errors:
             return Rejection(index, "invalid_event", errors, _without_key(item), _message_id(item))
@@ -199,6 +196,19 @@ class Ingestor:
         self._quarantine.send(pack(items, prefix, self._quarantine.max_bytes))
         metrics.add_metric(MetricName.EVENTS_QUARANTINED, MetricUnit.Count, len(rejected))
         logger.info("events quarantined", extra={"count": len(rejected), "route": route_name})
+
+
+def _shape_refusal(
+    item: dict[str, Any], event_type: Any, route_type: str | None
+) -> tuple[str, str, str] | None:
+    """Why an item cannot even be validated: (reason, field, message), or None."""
+    if route_type is None and (not isinstance(event_type, str) or event_type not in EVENT_TYPES):
+        return "invalid_type", "type", _type_message(event_type)
+    if route_type is not None and item.get("type") not in (None, "", route_type):
+        return "type_mismatch", "type", f"is {item.get('type')!r} but this route takes {route_type!r} events"
+    if len(serialize(item)) > MAX_EVENT_BYTES:
+        return "event_too_large", "", f"exceeds {MAX_EVENT_BYTES // 1024} KB"
+    return None
 
 
 def _quarantinable(event: Any, message_id: str | None) -> Any:
