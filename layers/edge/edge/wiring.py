@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,23 @@ if TYPE_CHECKING:
     from edge.forwarding import Forwarder
     from edge.ingestion import Ingestor
 
-__all__ = ["aws_client_config", "build_forwarder", "build_ingestor"]
+__all__ = ["after_snapstart_restore", "aws_client_config", "build_forwarder", "build_ingestor"]
+
+
+def after_snapstart_restore(*hooks: Callable[[], object]) -> None:
+    """Run ``hooks`` whenever Lambda resumes this environment from a SnapStart snapshot.
+
+    One snapshot seeds many environments: each re-seeds ``random`` (botocore's retry jitter and
+    the forwarder's backoff draw from it; ``uuid4`` reads ``os.urandom`` and needs nothing) and
+    drops any pooled connection. ``snapshot_restore_py`` ships with Lambda's Python runtimes only;
+    elsewhere nothing is registered.
+    """
+    try:
+        from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    for hook in (random.seed, *hooks):
+        register_after_restore(hook)
 
 
 def aws_client_config(*, connect_timeout: float, read_timeout: float, attempts: int) -> Config:
@@ -51,6 +68,12 @@ def build_ingestor(
 
     sqs = sqs or _client("sqs")
     secretsmanager = secretsmanager or _client("secretsmanager")
+
+    def drop_connections() -> None:
+        sqs.close()
+        secretsmanager.close()
+
+    after_snapstart_restore(drop_connections)
     return Ingestor(
         events=QueueWriter(sqs, settings.events_queue_url, settings.max_message_bytes),
         quarantine=QueueWriter(sqs, settings.quarantine_queue_url, settings.max_message_bytes),
@@ -89,8 +112,16 @@ def build_forwarder(
 
     sqs = sqs or boto3.client("sqs", config=_FORWARD_AWS)
     secretsmanager = secretsmanager or boto3.client("secretsmanager", config=_FORWARD_AWS)
+    pool = pool or build_pool(max_connections=settings.concurrency)
+
+    def drop_connections() -> None:
+        sqs.close()
+        secretsmanager.close()
+        pool.clear()
+
+    after_snapstart_restore(drop_connections)
     upstream = UpstreamClient(
-        pool or build_pool(max_connections=settings.concurrency),
+        pool,
         settings.endpoint,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
