@@ -7,6 +7,14 @@ accepted upstream or parked in the dead-letter queue, for SQS to redeliver.
 
 from __future__ import annotations
 
+import gc
+
+# Init allocates a few hundred thousand objects (boto3's service models above all) and leaves
+# almost none of them in garbage cycles: the collector would only scan a growing heap, over and
+# over (~15% of a cold start, docs/performance.md). It is paused until init is done, and what
+# init built is then frozen out of its reach for the life of the execution environment.
+gc.disable()
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -23,6 +31,8 @@ from edge.wiring import build_forwarder
 # Every record is answered in batchItemFailures, even when all fail: the function did not error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 forwarder = build_forwarder(ForwardSettings.from_env())
+gc.freeze()
+gc.enable()
 
 
 @logger.inject_lambda_context

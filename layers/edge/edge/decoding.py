@@ -17,6 +17,7 @@ from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
 __all__ = ["clean_text", "decode_body", "inflate", "parse_json", "write_key_from"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_COUNT_BRACKETS_UP_TO = 32 * 1024
 
 
 def decode_body(
@@ -90,9 +91,19 @@ def parse_json(raw: bytes) -> Any:
         if "recursion limit" in str(exc):
             raise _too_deep() from exc
         raise ClientError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
-    if _depth_exceeds(value, MAX_DEPTH):
+    if _may_be_too_deep(raw) and _depth_exceeds(value, MAX_DEPTH):
         raise _too_deep()
     return value
+
+
+def _may_be_too_deep(raw: bytes) -> bool:
+    """False when ``raw`` cannot nest deeper than the limit, known without walking the parsed value.
+
+    Nesting N levels deep takes N opening brackets; a small body (one event) has far fewer than
+    the limit, and counting them (in C, strings included: an overcount is safe) costs a few
+    percent of the walk. Large bodies (batches) have many brackets and are always walked.
+    """
+    return len(raw) > _COUNT_BRACKETS_UP_TO or raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
 
 
 def _too_deep() -> ClientError:

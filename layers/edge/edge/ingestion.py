@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from edge.decoding import write_key_from
 from edge.enrichment import NO_BATCH, BatchDefaults, IpPolicy, RequestFacts, enrich, format_timestamp

@@ -1,0 +1,61 @@
+"""In-process stand-ins for SQS and Secrets Manager: no network, and they count what is sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["FakeSecretsManager", "FakeSqs", "LambdaContext"]
+
+
+class FakeSqs:
+    """Accepts every message; counts ``SendMessageBatch`` calls, entries and bytes."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.entries = 0
+        self.bytes = 0
+
+    def reset(self) -> None:
+        self.calls = self.entries = self.bytes = 0
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        self.entries += len(Entries)
+        self.bytes += sum(len(entry["MessageBody"]) for entry in Entries)
+        return {"Successful": [{"Id": entry["Id"], "MessageId": entry["Id"]} for entry in Entries]}
+
+    def send_message(self, *, QueueUrl: str, MessageBody: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        self.entries += 1
+        self.bytes += len(MessageBody)
+        return {"MessageId": "m"}
+
+
+class FakeSecretsManager:
+    """Answers ``GetSecretValue`` with one secret (Powertools caches it, as in Lambda)."""
+
+    def __init__(self, secret: dict[str, Any]) -> None:
+        self._value = json.dumps(secret)
+        self.calls = 0
+
+    def get_secret_value(self, *, SecretId: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        return {"ARN": SecretId, "Name": SecretId, "SecretString": self._value}
+
+
+class LambdaContext:
+    """The parts of the Lambda context the handlers and Powertools read."""
+
+    def __init__(self, function_name: str, memory_mb: int, remaining_ms: int = 60_000) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = "00000000-0000-4000-8000-000000000000"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "bench"
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms

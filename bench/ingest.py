@@ -1,0 +1,124 @@
+"""Ingest, warm: ``lambda_handler`` on API Gateway v2 events, SQS and Secrets Manager stubbed
+in-process, against the floor ``json.loads`` + ``json.dumps`` of the same body in the same run.
+Also how many SQS requests a request costs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
+
+from bench.events import api_batch_event, api_track_event
+from bench.fakes import FakeSecretsManager, FakeSqs, LambdaContext
+from bench.lambda_env import lambda_environment
+from bench.report import BenchError, Figure
+from bench.timing import alternate, median, ratio
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["IngestHarness", "ingest_figures", "sqs_figures"]
+
+BUDGET = 3.0
+BATCH = 100
+SOURCE_ID = "BENCH_SOURCE"
+
+
+class IngestHarness:
+    """The real ingest handler, warm, wired to in-process fakes."""
+
+    def __init__(self) -> None:
+        os.environ.update(lambda_environment("ingest"))
+        from edge.config import IngestSettings
+        from edge.wiring import build_ingestor
+        from ingest import app
+
+        self.app: ModuleType = app
+        self.sqs = FakeSqs()
+        self.secrets = FakeSecretsManager({"writeKey": SOURCE_ID})
+        app.ingestor = build_ingestor(
+            IngestSettings.from_env(),
+            sqs=cast("SQSClient", self.sqs),
+            secretsmanager=cast("SecretsManagerClient", self.secrets),
+        )
+        self.context = LambdaContext("edge-ingest", 1024, remaining_ms=10_000)
+
+    def call(self, event: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = self.app.lambda_handler(event, self.context)
+        return response
+
+    def invoker(self, event: dict[str, Any]) -> Callable[[], object]:
+        """A call of the handler on ``event`` that must answer 200 (checked once, up front)."""
+        response = self.call(event)
+        if response.get("statusCode") != 200 or json.loads(response["body"]) != {"success": True}:
+            raise BenchError(f"ingest answered {response.get('statusCode')}: {response.get('body')}")
+        return lambda: self.app.lambda_handler(event, self.context)
+
+
+def _floor(body: str) -> Callable[[], object]:
+    loads, dumps = json.loads, json.dumps
+    return lambda: dumps(loads(body))
+
+
+def ingest_figures(harness: IngestHarness, *, rounds: int) -> list[Figure]:
+    single, batch = api_track_event(), api_batch_event(BATCH)
+    samples = alternate(
+        {
+            "floor, one": (_floor(single["body"]), 4000),
+            "handler, one": (harness.invoker(single), 600),
+            "floor, batch": (_floor(batch["body"]), 40),
+            "handler, batch": (harness.invoker(batch), 8),
+        },
+        rounds,
+    )
+    m = {name: median(values) for name, values in samples.items()}
+    one_ratio = ratio(samples["handler, one"], samples["floor, one"])
+    batch_ratio = ratio(samples["handler, batch"], samples["floor, batch"])
+    size = len(single["body"].encode())
+    return [
+        Figure(
+            "ingest warm, one event",
+            f"{one_ratio:.1f}x ({m['handler, one'] * 1e6:.0f} µs vs {m['floor, one'] * 1e6:.0f} µs)",
+            f"≤ {BUDGET:g}x floor",
+            one_ratio <= BUDGET,
+            f"{size} B track event; floor json.loads+json.dumps; median of {rounds} rounds",
+        ),
+        Figure(
+            f"ingest warm, {BATCH}-event batch",
+            f"{batch_ratio:.1f}x ({m['handler, batch'] / BATCH * 1e6:.0f} µs vs "
+            f"{m['floor, batch'] / BATCH * 1e6:.0f} µs per event)",
+            f"≤ {BUDGET:g}x floor",
+            batch_ratio <= BUDGET,
+            f"{len(batch['body'].encode()) // 1024} KB body; per event; median of {rounds} rounds",
+        ),
+    ]
+
+
+def sqs_figures(harness: IngestHarness) -> list[Figure]:
+    """SendMessageBatch calls per request, counted on the ingest code path."""
+    figures = []
+    for label, event, events in (
+        ("one event", api_track_event(), 1),
+        (f"{BATCH}-event batch", api_batch_event(BATCH), BATCH),
+        ("400-event batch", api_batch_event(400), 400),
+    ):
+        harness.sqs.reset()
+        response = harness.call(event)
+        if response.get("statusCode") != 200:
+            raise BenchError(f"ingest answered {response.get('statusCode')}: {response.get('body')}")
+        calls, messages = harness.sqs.calls, harness.sqs.entries
+        body_kb = len(event["body"].encode()) // 1024
+        fits = body_kb < 256
+        figures.append(
+            Figure(
+                f"SQS sends, {label}",
+                f"{calls} per request ({calls / events:.3g} per event)",
+                "≤ 1 per request" if fits else "reported (over one message)",
+                calls <= 1 if fits else None,
+                f"{body_kb} KB body → {messages} message(s) in {calls} SendMessageBatch call(s)",
+            )
+        )
+    return figures
