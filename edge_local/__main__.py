@@ -14,6 +14,17 @@ Environment:
   INGEST_CONCURRENCY, FORWARD_CONCURRENCY
                          worker processes per function (default 2 and the template's maximum)
   LOCAL_LOG_DIR          where the handlers' JSON logs go (default .local/logs)
+  Any other variable the handlers read (e.g. UPSTREAM_READ_TIMEOUT_SECONDS) passes through to them.
+
+Fault injection (opt-in, for load and failure tests; off unless set):
+  LOCAL_FAULTS=1         ingest reaches the embedded AWS endpoint through a proxy that can be paused,
+                         and a control endpoint on loopback (its URL ends the ready line as
+                         "| faults <url>") answers POST /sqs/pause {"seconds": N} (SQS and Secrets
+                         Manager unreachable from ingest alone) and POST /forward/kill {"wait": N}
+                         (kill the forward worker processes mid-invocation); see edge_local/faults.py
+  FAULTS_PORT            the control endpoint's port (default 0: a free one)
+  The upstream stand-in's own faults (always available, off until posted): POST /_faults with
+  status/retry_after, poison, delay, partial (207), max_bytes (413), refuse; see edge_local/upstream.py.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_local.aws import CREDENTIALS, EmbeddedAws, client
+from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
 from edge_local.gateway import Cors, Gateway
 from edge_local.poller import Poller
@@ -73,11 +85,13 @@ def main() -> int:
         "AWS_ENDPOINT_URL": resources.endpoint,
         "POWERTOOLS_METRICS_NAMESPACE": "MetaRouterEdge",
     }
+    proxy = PausableProxy.start_if_enabled(env, resources.endpoint)
     ingest = LocalFunction(
         "ingest",
         "ingest.app",
         {
             **aws_env,
+            **({"AWS_ENDPOINT_URL": proxy.url} if proxy else {}),
             **settings.ingest_environment,
             "EVENTS_QUEUE_URL": resources.events_queue_url,
             "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
@@ -121,6 +135,7 @@ def main() -> int:
         report=say,
     )
     poller.start()
+    control = FaultControl.start_if_enabled(env, proxy, forward)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -131,6 +146,7 @@ def main() -> int:
         f"ready: api {gateway.url} | aws {resources.endpoint} | upstream {endpoint} | {mode} mode"
         f" | events {resources.events_queue_url} | dead-letter {resources.dead_letter_queue_url}"
         f" | quarantine {resources.quarantine_queue_url} | logs {log_dir}"
+        + (f" | faults {control.url}" if control else "")
     )
     _write_state(
         {
@@ -140,6 +156,7 @@ def main() -> int:
             "events_queue_url": resources.events_queue_url,
             "dead_letter_queue_url": resources.dead_letter_queue_url,
             "quarantine_queue_url": resources.quarantine_queue_url,
+            **({"faults": control.url} if control else {}),
         }
     )
     stop.wait()
@@ -147,6 +164,8 @@ def main() -> int:
     say("stopping")
     poller.stop()
     gateway.shutdown()
+    if control:
+        control.shutdown()
     if upstream:
         upstream.shutdown()
     ingest.shutdown()

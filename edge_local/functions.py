@@ -2,7 +2,8 @@
 
 Each worker is one "execution environment": it imports the handler once (its cold start) and
 then serves invocations one by one, so module state such as Powertools Metrics is never shared
-between concurrent invocations, exactly as in Lambda.
+between concurrent invocations, exactly as in Lambda. A worker that dies breaks its pool; the
+next invocation then starts a new pool, as Lambda starts new execution environments.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import importlib
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,13 +83,19 @@ class LocalFunction:
         self.name = name
         self.timeout = timeout
         self._workers = concurrency
-        self._pool = ProcessPoolExecutor(
-            max_workers=concurrency,
+        self._initargs = (module, env, str(log) if log else None)
+        self._pool = self._new_pool()
+        self._counter = 0
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(module, env, str(log) if log else None),
+            initargs=self._initargs,
         )
-        self._counter = 0
 
     def warm(self) -> None:
         """Start every worker now (their cold starts), not on the first request."""
@@ -95,8 +104,46 @@ class LocalFunction:
             raise RuntimeError(f"{self.name}: a worker failed to import its handler")
 
     def submit(self, event: dict[str, Any]) -> Future[Any]:
-        self._counter += 1
-        return self._pool.submit(_invoke, event, self.name, self.timeout, f"{self.name}-{self._counter}")
+        with self._lock:
+            self._counter += 1
+            request_id = f"{self.name}-{self._counter}"
+            pool = self._pool
+        try:
+            future = pool.submit(_invoke, event, self.name, self.timeout, request_id)
+        except BrokenProcessPool:  # a worker died: new execution environments, like Lambda
+            future = self._replace(pool).submit(_invoke, event, self.name, self.timeout, request_id)
+        with self._lock:
+            self._in_flight += 1
+        future.add_done_callback(self._finished)
+        return future
+
+    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is broken:
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+            return self._pool
+
+    def _finished(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def wait_busy(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for an invocation to be in flight; how many are."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._in_flight or time.monotonic() >= deadline:
+                    return self._in_flight
+            time.sleep(0.01)
+
+    def kill(self) -> int:
+        """Kill every worker process now, mid-invocation (fault injection); how many were running."""
+        with self._lock:
+            processes = list((self._pool._processes or {}).values())  # no public accessor
+        for process in processes:
+            process.kill()
+        return len(processes)
 
     def invoke(self, event: dict[str, Any]) -> Any:
         return self.submit(event).result()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -65,6 +66,8 @@ class Cors:
 
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog of 5 resets connections when many clients connect at once.
+    request_queue_size = 128
 
     def __init__(self, port: int, function: LocalFunction, settings: TemplateSettings, cors: Cors) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
@@ -98,6 +101,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._route()
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # Any other method (do_PUT, do_TRACE, ...) matches no route: API Gateway's JSON 404,
+        # not http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._route
+        raise AttributeError(name)
 
     def _route(self) -> None:
         url = urlsplit(self.path)
@@ -212,7 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD answer has headers only
+            self.wfile.write(body)
 
 
 def _utf8(data: bytes) -> str | None:

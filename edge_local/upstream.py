@@ -3,21 +3,36 @@
 Routes: ``POST /v1/batch`` and ``POST /v1/{identify,track,page,screen,group,alias}`` as the seed
 documents them. For tests and demos it also answers:
 
-- ``GET /_received``: ``{"events": [...], "requests": [{"path", "sourceId", "events", "status"}]}``
+- ``GET /_received``: ``{"events": [...], "requests": [{"path", "sourceId", "events", "status"}]}``;
+  ``GET /_received?summary=1`` only counts (``events``, ``unique``, ``duplicates``, ``statuses``),
+  which stays cheap after a load test; ``&ids=1`` adds ``messageIds`` (unique) and
+  ``duplicateIds`` (``{messageId: times received}`` for those received more than once).
 - ``POST /_faults``: ``{"status": 503, "seconds": 5, "retry_after": 1}`` answers every request
   with that status for a while; ``{"poison": ["<messageId>", ...]}`` answers 400 to any request
-  carrying one of those events. ``DELETE /_faults`` clears both.
+  carrying one of those events. ``DELETE /_faults`` clears them all. Each of these, for
+  ``seconds`` (default an hour), can be given too, alone or together:
+  ``{"delay": 3}`` answers (and records) only after that many seconds, past the forwarder's
+  read timeout, so the forwarder resends what was in fact received; ``{"partial": 0.2}``
+  answers 207 naming about that share of a request's events as failed (status 503, in the
+  ``errors`` list the forwarder reads) and records the rest; ``{"max_bytes": 16384}`` answers
+  413 to any request body larger than that; ``{"refuse": true}`` stops listening (connections
+  are refused, requests on kept-alive connections are dropped unanswered) and listens again
+  when the time is up.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import random
+import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
@@ -34,7 +49,38 @@ class Recorder:
         self.fault_until = 0.0
         self.retry_after: int | None = None
         self.poison: set[str] = set()
+        self.seen: Counter[str] = Counter()  # messageId -> times received
+        self.delay = 0.0
+        self.delay_until = 0.0
+        self.partial = 0.0
+        self.partial_until = 0.0
+        self.max_bytes = 0
+        self.max_bytes_until = 0.0
+        self.refuse_until = 0.0
         self.lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Stop every fault (the caller holds the lock)."""
+        self.fault_status, self.fault_until, self.retry_after, self.poison = 0, 0.0, None, set()
+        self.delay_until = self.partial_until = self.max_bytes_until = 0.0
+
+    def summary(self, *, ids: bool) -> dict[str, Any]:
+        """Counts of what was received (the caller holds the lock)."""
+        statuses = Counter(str(r["status"]) for r in self.requests)
+        answer: dict[str, Any] = {
+            "events": len(self.events),
+            "unique": len(self.seen),
+            "duplicates": len(self.events) - len(self.seen),
+            "requests": len(self.requests),
+            "statuses": dict(statuses),
+        }
+        if ids:
+            answer["messageIds"] = list(self.seen)
+            answer["duplicateIds"] = {k: n for k, n in self.seen.items() if n > 1}
+        return answer
+
+    def refusing(self) -> bool:
+        return time.monotonic() < self.refuse_until
 
 
 class Upstream(ThreadingHTTPServer):
@@ -48,6 +94,23 @@ class Upstream(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def refuse(self, seconds: float) -> None:
+        """Stop listening for ``seconds`` (an upstream that is down), then listen again."""
+        until = time.monotonic() + seconds
+        with self.recorder.lock:
+            self.recorder.refuse_until = until
+        threading.Thread(target=self._down_until, args=(until,), daemon=True).start()
+
+    def _down_until(self, until: float) -> None:
+        time.sleep(0.1)  # let the control request be answered first
+        self.shutdown()
+        self.socket.close()
+        time.sleep(max(0.0, until - time.monotonic()))
+        self.socket = socket.socket(self.address_family, self.socket_type)
+        self.server_bind()
+        self.server_activate()
+        self.serve_forever()
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: Upstream
@@ -58,16 +121,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         rec = self.server.recorder
-        if self.path != "/_received":
+        url = urlsplit(self.path)
+        if url.path != "/_received":
             self._json(404, {"error": "not found"})
             return
+        query = parse_qs(url.query)
         with rec.lock:
-            self._json(200, {"events": list(rec.events), "requests": list(rec.requests)})
+            if query.get("summary") == ["1"]:
+                answer = rec.summary(ids=query.get("ids") == ["1"])
+            else:
+                answer = {"events": list(rec.events), "requests": list(rec.requests)}
+        self._json(200, answer)
 
     def do_DELETE(self) -> None:
         rec = self.server.recorder
         with rec.lock:
-            rec.fault_status, rec.fault_until, rec.retry_after, rec.poison = 0, 0.0, None, set()
+            rec.clear()
         self._json(200, {"ok": True})
 
     def do_POST(self) -> None:
@@ -79,20 +148,34 @@ class _Handler(BaseHTTPRequestHandler):
         if kind != "batch" and kind not in EVENT_TYPES:
             self._json(404, {"error": "not found"})
             return
+        if self.server.recorder.refusing():  # down: drop the request on a kept-alive connection
+            self.close_connection = True
+            return
         self._receive(kind, body)
 
     def _set_faults(self, faults: dict[str, Any]) -> None:
         rec = self.server.recorder
+        until = time.monotonic() + float(faults.get("seconds", 3600))
         with rec.lock:
             if "status" in faults:
                 rec.fault_status = int(faults["status"])
-                rec.fault_until = time.monotonic() + float(faults.get("seconds", 3600))
+                rec.fault_until = until
                 rec.retry_after = faults.get("retry_after")
             rec.poison |= set(faults.get("poison", []))
+            if "delay" in faults:
+                rec.delay, rec.delay_until = float(faults["delay"]), until
+            if "partial" in faults:
+                rec.partial, rec.partial_until = float(faults["partial"]), until
+            if "max_bytes" in faults:
+                rec.max_bytes, rec.max_bytes_until = int(faults["max_bytes"]), until
         self._json(200, {"ok": True})
+        if faults.get("refuse"):
+            self.server.refuse(float(faults.get("seconds", 3600)))
 
     def _receive(self, kind: str, body: bytes) -> None:
         rec = self.server.recorder
+        if time.monotonic() < rec.delay_until:
+            time.sleep(rec.delay)
         source_id = _basic_user(self.headers.get("Authorization"))
         if source_id not in rec.source_ids:
             self._json(401, {"error": "invalid source id"})
@@ -111,27 +194,47 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = {"Retry-After": str(rec.retry_after)} if rec.retry_after is not None else {}
                 self._json(rec.fault_status, {"error": "injected fault"}, headers)
                 return
+            if rec.max_bytes and len(body) > rec.max_bytes and time.monotonic() < rec.max_bytes_until:
+                rec.requests.append(_request(self.path, source_id, events, 413))
+                self._json(413, {"error": f"request larger than {rec.max_bytes} bytes"})
+                return
             poisoned = [e.get("messageId") for e in events if e.get("messageId") in rec.poison]
             if poisoned:
                 rec.requests.append(_request(self.path, source_id, events, 400))
                 self._json(400, {"error": "invalid event", "messageIds": poisoned})
                 return
+            failed: list[dict[str, Any]] = []
+            if kind == "batch" and time.monotonic() < rec.partial_until:
+                failed = [
+                    {"index": i, "messageId": e.get("messageId"), "status": 503, "message": "injected"}
+                    for i, e in enumerate(events)
+                    if random.random() < rec.partial  # noqa: S311 - a test fault, not cryptography
+                ]
+                names = {f["index"] for f in failed}
+                events = [e for i, e in enumerate(events) if i not in names]
             rec.events.extend(events)
-            rec.requests.append(_request(self.path, source_id, events, 200))
+            rec.seen.update(str(e.get("messageId")) for e in events)
+            rec.requests.append(_request(self.path, source_id, events, 207 if failed else 200))
         if rec.report:
             for event in events:
                 rec.report(_describe(event))
-        self._json(200, {"success": True})
+        if failed:
+            self._json(207, {"success": False, "errors": failed})
+        else:
+            self._json(200, {"success": True})
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a delay fault)
+            self.close_connection = True
 
 
 def _request(path: str, source_id: str | None, events: list[dict[str, Any]], status: int) -> dict[str, Any]:

@@ -1,0 +1,186 @@
+"""Opt-in fault injection for the local stack (``LOCAL_FAULTS=1``), for load and failure tests.
+
+- ``PausableProxy``: a TCP proxy the ingest workers reach the embedded AWS endpoint through, so
+  that SQS can become unreachable from the ingest path alone (the poller and the forwarder keep
+  talking to it directly).
+- ``FaultControl``: a small HTTP endpoint on loopback that pauses that proxy and kills the
+  forwarder's worker processes in the middle of an invocation.
+
+  ``POST /sqs/pause {"seconds": 5}``: for that long, connections from ingest to SQS and Secrets
+  Manager are refused and the open ones are cut; ingest answers 503 with ``Retry-After``.
+  ``POST /forward/kill {"wait": 10}``: waits up to ``wait`` seconds for a forward invocation to
+  be in flight, then kills every forward worker process (``SIGKILL``). Their invocations fail, so
+  the poller leaves the messages to SQS's visibility timeout, and the next invocation starts new
+  workers, as Lambda starts new execution environments. Answers ``{"killed", "inFlight"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from edge_local.functions import LocalFunction
+
+_CHUNK = 64 * 1024
+
+
+class PausableProxy:
+    """Forwards TCP connections from a loopback port to ``target``; ``pause`` cuts them for a while."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = listener.getsockname()[1]
+        self._listener: socket.socket | None = listener
+        self._closed = False
+
+    @classmethod
+    def start_if_enabled(cls, env: Mapping[str, str], aws_endpoint: str) -> PausableProxy | None:
+        """A running proxy to ``aws_endpoint`` when ``LOCAL_FAULTS`` is set, else None."""
+        if env.get("LOCAL_FAULTS", "").lower() not in ("1", "true", "yes"):
+            return None
+        host, _, port = aws_endpoint.removeprefix("http://").partition(":")
+        proxy = cls(host, int(port))
+        proxy.start()
+        return proxy
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        threading.Thread(target=self._accept, args=(self._listener,), name="proxy", daemon=True).start()
+
+    def pause(self, seconds: float) -> None:
+        """Refuse new connections and cut the open ones; listen again after ``seconds``."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            connections, self._connections = self._connections, set()
+        if listener is not None:
+            _close(listener)
+        for connection in connections:
+            _close(connection)
+        threading.Thread(target=self._resume, args=(seconds,), name="proxy-resume", daemon=True).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._closed = True
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            _close(listener)
+
+    def _resume(self, seconds: float) -> None:
+        time.sleep(seconds)
+        with self._lock:
+            if self._closed or self._listener is not None:
+                return
+            listener = socket.create_server(("127.0.0.1", self.port))
+            self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), name="proxy", daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed by pause() or stop()
+            try:
+                upstream = socket.create_connection(self._target, timeout=5)
+            except OSError:
+                _close(client)
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:  # paused in the meantime
+                    _close(client)
+                    _close(upstream)
+                    continue
+                self._connections |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(_CHUNK):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._connections -= {source, sink}
+            _close(source)
+            _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept() or recv()
+    sock.close()
+
+
+class FaultControl(ThreadingHTTPServer):
+    """``POST /sqs/pause`` and ``POST /forward/kill`` on loopback."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int, proxy: PausableProxy, forward: LocalFunction) -> None:
+        super().__init__(("127.0.0.1", port), _ControlHandler)
+        self.proxy = proxy
+        self.forward = forward
+
+    @classmethod
+    def start_if_enabled(
+        cls, env: Mapping[str, str], proxy: PausableProxy | None, forward: LocalFunction
+    ) -> FaultControl | None:
+        """The control endpoint, serving, when fault injection is on (there is a proxy), else None."""
+        if proxy is None:
+            return None
+        control = cls(int(env.get("FAULTS_PORT") or 0), proxy, forward)
+        threading.Thread(target=control.serve_forever, name="faults", daemon=True).start()
+        return control
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.proxy.stop()
+
+
+class _ControlHandler(BaseHTTPRequestHandler):
+    server: FaultControl
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            if self.path == "/sqs/pause":
+                self.server.proxy.pause(float(body.get("seconds", 5)))
+                self._json(200, {"ok": True})
+            elif self.path == "/forward/kill":
+                in_flight = self.server.forward.wait_busy(float(body.get("wait", 10)))
+                self._json(200, {"killed": self.server.forward.kill(), "inFlight": in_flight})
+            else:
+                self._json(404, {"error": "not found"})
+        except (ValueError, AttributeError) as exc:
+            self._json(400, {"error": str(exc)})
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

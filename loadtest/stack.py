@@ -1,0 +1,131 @@
+"""The local stack (``python -m edge_local``) as a subprocess for one run, and its control endpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_local.aws import client
+
+ROOT = Path(__file__).resolve().parents[1]
+_READY = re.compile(
+    r"^ready: api (?P<api>\S+) \| aws (?P<aws>\S+) \| upstream (?P<upstream>\S+) \| .*"
+    r"events (?P<events>\S+) \| dead-letter (?P<dlq>\S+) \| quarantine (?P<quarantine>\S+)"
+    r".*?(?:\| faults (?P<faults>\S+))?$"
+)
+# Set for in-process tests; the stack must not inherit them.
+_NOT_INHERITED = (
+    "AWS_ENDPOINT_URL",
+    "METAROUTER_ENDPOINT",
+    "EDGE_SECRET_ID",
+    "EVENTS_QUEUE_URL",
+    "QUARANTINE_QUEUE_URL",
+    "DEAD_LETTER_QUEUE_URL",
+)
+
+
+@dataclass
+class Stack:
+    """A running local stack: where its parts listen, and ways to steer and inspect them."""
+
+    process: subprocess.Popen[bytes]
+    output: Path
+    api: str
+    aws: str
+    upstream: str
+    events_queue: str
+    dead_letter_queue: str
+    quarantine_queue: str
+    faults: str | None
+
+    def upstream_faults(self, body: dict[str, Any]) -> None:
+        """POST the stand-in's ``/_faults`` (edge_local/upstream.py)."""
+        _call(f"{self.upstream}/_faults", body)
+
+    def control(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST the fault-control endpoint (edge_local/faults.py)."""
+        if self.faults is None:
+            raise RuntimeError("the stack runs without LOCAL_FAULTS")
+        return _call(f"{self.faults}{path}", body, timeout=30)
+
+    def received(self, *, ids: bool = False) -> dict[str, Any]:
+        """The stand-in's summary of what it received (counts; unique messageIds with ``ids``)."""
+        query = "summary=1&ids=1" if ids else "summary=1"
+        return _call(f"{self.upstream}/_received?{query}", None, timeout=30)
+
+    def sqs(self) -> Any:
+        return client("sqs", self.aws)
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=10)
+
+
+def start(env: dict[str, str], workdir: Path, timeout: float = 120) -> Stack:
+    """Start the stack with ``env`` over this process's environment; its output goes to a file."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    output = workdir / "stack.out"
+    full_env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    full_env.update({"PORT": "0", "UPSTREAM_PORT": "0", "PYTHONUNBUFFERED": "1", **env})
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edge_local"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        first = output.read_text(errors="replace").partition("\n")
+        ready = _READY.match(first[0]) if first[1] else None
+        if ready:
+            return Stack(
+                process,
+                output,
+                ready["api"],
+                ready["aws"],
+                ready["upstream"],
+                ready["events"],
+                ready["dlq"],
+                ready["quarantine"],
+                ready["faults"],
+            )
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the local stack did not start:\n" + output.read_text(errors="replace")[-3000:])
+
+
+def _call(url: str, body: dict[str, Any] | None, timeout: float = 10) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def received_when_up(stack: Stack, *, ids: bool = False, timeout: float = 30) -> dict[str, Any]:
+    """``Stack.received``, waiting out a stand-in that is refusing connections (a fault)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return stack.received(ids=ids)
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
