@@ -95,6 +95,8 @@ validate: $(STAMP) $(SAM_STAMP)
 	$(SAM) build
 	@ls .aws-sam/build/EdgeLayer/python/pydantic_core/*aarch64-linux-gnu.so >/dev/null \
 		|| { echo "sam build did not package the layer for arm64" >&2; exit 1; }
+	@ls .aws-sam/build/EdgeLayer/python/edge/__pycache__/*.cpython-313.pyc >/dev/null \
+		|| { echo "sam build did not compile the layer's bytecode" >&2; exit 1; }
 
 ## `sam build` into .aws-sam/, then `sam deploy` with samconfig.toml's defaults (AWS credentials needed).
 build: $(SAM_STAMP)
