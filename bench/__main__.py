@@ -48,7 +48,6 @@ def _progress(message: str) -> None:
 
 
 def run(arguments: argparse.Namespace, out: TextIO) -> list[Figure]:
-    base_env = dict(os.environ)  # before the in-process handlers set their Lambda-like environment
     groups = arguments.only.split(",")
     tree = Tree(arguments.root)
     tree.importable()
@@ -79,7 +78,6 @@ def run(arguments: argparse.Namespace, out: TextIO) -> list[Figure]:
 
         _progress("end to end on the local stack")
         figures += end_to_end_figures(
-            base_env,
             events=min(arguments.e2e_events, 300) if quick else arguments.e2e_events,
             clients=arguments.e2e_clients,
             time_limit=arguments.e2e_seconds,

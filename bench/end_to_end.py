@@ -6,38 +6,21 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
 from bench.events import segment_event
-from bench.lambda_env import ROOT
 from bench.report import BenchError, Figure
+from edge_local.launch import launch, stop
 
 __all__ = ["end_to_end_figures"]
 
-_READY: Final = re.compile(r"^ready: api (?P<api>\S+) \| aws \S+ \| upstream (?P<upstream>\S+) \|")
-# What the benchmark's own process sets, or a developer's shell may carry, must not reach the stack.
-_DROP: Final = (
-    "AWS_",
-    "METAROUTER_",
-    "EDGE_",
-    "EVENTS_QUEUE_URL",
-    "QUARANTINE_QUEUE_URL",
-    "DEAD_LETTER_QUEUE_URL",
-    "POWERTOOLS_",
-    "IP_POLICY",
-    "ALLOWED_ORIGINS",
-)
 _AUTH: Final = "Basic YmVuY2gtd3JpdGUta2V5Og=="  # bench-write-key:
 
 
@@ -49,53 +32,6 @@ class _Load:
     ids: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _start(base_env: Mapping[str, str], log_dir: str) -> tuple[subprocess.Popen[str], str, str]:
-    env = {k: v for k, v in base_env.items() if not k.startswith(_DROP)}
-    env.update(
-        PORT="0",
-        UPSTREAM_PORT="0",
-        AWS_PORT="0",
-        FORWARD_BATCHING_WINDOW="0.5",
-        INGEST_CONCURRENCY="2",
-        FORWARD_CONCURRENCY="2",
-        LOCAL_LOG_DIR=log_dir,
-        PYTHONUNBUFFERED="1",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edge_local"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    if process.stdout is None:
-        raise BenchError("the local stack has no output to read")
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        ready = _READY.match(line)
-        if ready:
-            # The stand-in prints a line per event: keep reading so the stack never blocks on it.
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return process, ready["api"], ready["upstream"]
-    process.kill()
-    raise BenchError("the local stack did not start:\n" + "".join(lines[-20:]))
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def _client(api: str, requests: int, per_request: int, load: _Load, stop_at: float) -> None:
@@ -184,12 +120,20 @@ def _run(
     )
 
 
-def end_to_end_figures(
-    base_env: Mapping[str, str], *, events: int, clients: int, time_limit: float
-) -> list[Figure]:
+def end_to_end_figures(*, events: int, clients: int, time_limit: float) -> list[Figure]:
     """``events`` single events (browsers, beacons), then 5 x as many in batches of 100 (server SDKs)."""
     with tempfile.TemporaryDirectory(prefix="edge-bench-e2e-") as log_dir:
-        process, api, upstream = _start(base_env, log_dir)
+        env = {
+            "FORWARD_BATCHING_WINDOW": "0.5",
+            "INGEST_CONCURRENCY": "2",
+            "FORWARD_CONCURRENCY": "2",
+            "LOCAL_LOG_DIR": log_dir,
+        }
+        try:
+            process, where = launch(env)
+        except RuntimeError as exc:
+            raise BenchError(str(exc)) from exc
+        api, upstream = where.api, where.upstream
         try:
             return [
                 _run(api, upstream, events=events, per_request=1, clients=clients, time_limit=time_limit),
@@ -198,4 +142,4 @@ def end_to_end_figures(
                 ),
             ]
         finally:
-            _stop(process)
+            stop(process)

@@ -14,6 +14,8 @@ Environment:
   INGEST_CONCURRENCY, FORWARD_CONCURRENCY
                          worker processes per function (default 2 and the template's maximum)
   LOCAL_LOG_DIR          where the handlers' JSON logs go (default .local/logs)
+  LOCAL_STATE_FILE       where the stack writes, once ready, the JSON of where it listens
+                         (default .local/stack.json; edge_local.launch and edge_ops read it)
   Any other variable the handlers read (e.g. UPSTREAM_READ_TIMEOUT_SECONDS) passes through to them.
 
 Fault injection (opt-in, for load and failure tests; off unless set):
@@ -148,7 +150,9 @@ def main() -> int:
         f" | quarantine {resources.quarantine_queue_url} | logs {log_dir}"
         + (f" | faults {control.url}" if control else "")
     )
+    state = Path(env.get("LOCAL_STATE_FILE") or STATE)
     _write_state(
+        state,
         {
             "api": gateway.url,
             "aws": resources.endpoint,
@@ -157,10 +161,10 @@ def main() -> int:
             "dead_letter_queue_url": resources.dead_letter_queue_url,
             "quarantine_queue_url": resources.quarantine_queue_url,
             **({"faults": control.url} if control else {}),
-        }
+        },
     )
     stop.wait()
-    STATE.unlink(missing_ok=True)
+    state.unlink(missing_ok=True)
     say("stopping")
     poller.stop()
     gateway.shutdown()
@@ -174,10 +178,13 @@ def main() -> int:
     return 0
 
 
-def _write_state(state: dict[str, str]) -> None:
-    """Where the running stack is, for the operator tools (``python -m edge_ops.redrive --local``)."""
-    STATE.parent.mkdir(parents=True, exist_ok=True)
-    STATE.write_text(json.dumps(state, indent=2))
+def _write_state(path: Path, state: dict[str, str]) -> None:
+    """Where the running stack listens, written once it is ready (whole, never half-written):
+    for the operator tools (``python -m edge_ops.redrive --local``) and ``edge_local.launch``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(state, indent=2))
+    partial.replace(path)
 
 
 def _printer() -> Any:

@@ -18,9 +18,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edge_local.template import ROOT
 from loadtest.faults import FAULTS_END, READ_TIMEOUT, FaultRunner
 from loadtest.report import Report, percentiles
-from loadtest.stack import ROOT, Stack, received_when_up, start
+from loadtest.stack import Stack, received_when_up, start
 from loadtest.traffic import Attempt, Client, ClientResult, message_id, plan
 
 POISON_CLIENTS = (1, 11, 21, 31, 41)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,29 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from edge_local.aws import client
-
-ROOT = Path(__file__).resolve().parents[1]
-_READY = re.compile(
-    r"^ready: api (?P<api>\S+) \| aws (?P<aws>\S+) \| upstream (?P<upstream>\S+) \| .*"
-    r"events (?P<events>\S+) \| dead-letter (?P<dlq>\S+) \| quarantine (?P<quarantine>\S+)"
-    r".*?(?:\| faults (?P<faults>\S+))?$"
-)
-# Set for in-process tests; the stack must not inherit them.
-_NOT_INHERITED = (
-    "AWS_ENDPOINT_URL",
-    "METAROUTER_ENDPOINT",
-    "EDGE_SECRET_ID",
-    "EVENTS_QUEUE_URL",
-    "QUARANTINE_QUEUE_URL",
-    "DEAD_LETTER_QUEUE_URL",
-)
+from edge_local.launch import launch, stop
 
 
 @dataclass
 class Stack:
     """A running local stack: where its parts listen, and ways to steer and inspect them."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
     output: Path
     api: str
     aws: str
@@ -66,49 +48,29 @@ class Stack:
         return client("sqs", self.aws)
 
     def stop(self) -> int:
-        self.process.terminate()
-        try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(timeout=10)
+        return stop(self.process)
 
 
 def start(env: dict[str, str], workdir: Path, timeout: float = 120) -> Stack:
     """Start the stack with ``env`` over this process's environment; its output goes to a file."""
     workdir.mkdir(parents=True, exist_ok=True)
     output = workdir / "stack.out"
-    full_env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-    full_env.update({"PORT": "0", "UPSTREAM_PORT": "0", "PYTHONUNBUFFERED": "1", **env})
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "edge_local"],
-            cwd=ROOT,
-            env=full_env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        first = output.read_text(errors="replace").partition("\n")
-        ready = _READY.match(first[0]) if first[1] else None
-        if ready:
-            return Stack(
-                process,
-                output,
-                ready["api"],
-                ready["aws"],
-                ready["upstream"],
-                ready["events"],
-                ready["dlq"],
-                ready["quarantine"],
-                ready["faults"],
-            )
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the local stack did not start:\n" + output.read_text(errors="replace")[-3000:])
+    with output.open("w") as sink:
+        try:
+            process, where = launch(env, stdout=sink, timeout=timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n" + output.read_text(errors="replace")[-3000:]) from exc
+    return Stack(
+        process,
+        output,
+        where.api,
+        where.aws,
+        where.upstream,
+        where.events_queue_url,
+        where.dead_letter_queue_url,
+        where.quarantine_queue_url,
+        where.faults,
+    )
 
 
 def _call(url: str, body: dict[str, Any] | None, timeout: float = 10) -> dict[str, Any]:

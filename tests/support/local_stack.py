@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
 
-ROOT = Path(__file__).resolve().parents[2]
-READY = re.compile(
-    r"^ready: api (?P<api>\S+) \| aws (?P<aws>\S+) \| upstream (?P<upstream>\S+) \| (?P<mode>\w+) mode"
-)
-QUEUES = re.compile(r"events (?P<events>\S+) \| dead-letter (?P<dlq>\S+) \| quarantine (?P<quarantine>\S+)")
+from edge_local.launch import launch, stop
+from edge_local.template import ROOT
+
+__all__ = ["ROOT", "LocalStack", "start_stack", "stop_stack"]
 
 
 @dataclass
@@ -34,6 +29,7 @@ class LocalStack:
     events_queue: str
     dead_letter_queue: str
     quarantine_queue: str
+    fault_control: str | None = None
     output: list[str] = field(default_factory=list)
 
     def received(self) -> dict[str, Any]:
@@ -74,78 +70,39 @@ class LocalStack:
         )
 
 
-_TEST_ONLY_ENV = (
-    "AWS_ENDPOINT_URL",
-    "METAROUTER_ENDPOINT",
-    "EDGE_SECRET_ID",
-    "EVENTS_QUEUE_URL",
-    "QUARANTINE_QUEUE_URL",
-    "DEAD_LETTER_QUEUE_URL",
-    "POWERTOOLS_SERVICE_NAME",
-)
-
-
 def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 90) -> LocalStack:
+    """The stack on free ports with short windows and timeouts, its output kept in ``output``."""
     env = {
-        **os.environ,
-        "PORT": "0",
-        "UPSTREAM_PORT": "0",
         "FORWARD_BATCHING_WINDOW": "0.5",
         "VISIBILITY_TIMEOUT": "3",
         "MAX_RECEIVE_COUNT": "3",
         "INGEST_CONCURRENCY": "2",
         "FORWARD_CONCURRENCY": "2",
-        "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
-    for name in _TEST_ONLY_ENV:  # set by tests/conftest.py for in-process tests, not for the stack
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edge_local"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process, where = launch(env, stdout=subprocess.PIPE, timeout=timeout)
+    stack = LocalStack(
+        process,
+        where.api,
+        where.aws,
+        where.upstream,
+        where.events_queue_url,
+        where.dead_letter_queue_url,
+        where.quarantine_queue_url,
+        where.faults,
     )
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip())
-        ready, queues = READY.match(line), QUEUES.search(line)
-        if ready and queues:
-            stack = LocalStack(
-                process,
-                ready["api"],
-                ready["aws"],
-                ready["upstream"],
-                queues["events"],
-                queues["dlq"],
-                queues["quarantine"],
-                lines,
-            )
-            threading.Thread(target=_drain, args=(process, lines), daemon=True).start()
-            return stack
-    process.kill()
-    raise RuntimeError("the local stack did not become ready:\n" + "\n".join(lines[-30:]))
+    threading.Thread(target=_drain, args=(process, stack.output), daemon=True).start()
+    return stack
 
 
 def stop_stack(stack: LocalStack) -> None:
-    stack.process.terminate()
     try:
-        stack.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        stack.process.kill()
-        raise
+        stop(stack.process, timeout=20)
     finally:
         if stack.process.stdout:
             stack.process.stdout.close()
 
 
 def _drain(process: subprocess.Popen[str], lines: list[str]) -> None:
-    assert process.stdout is not None
-    lines.extend(line.rstrip() for line in process.stdout)
+    if process.stdout is not None:
+        lines.extend(line.rstrip() for line in process.stdout)
