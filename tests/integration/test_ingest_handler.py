@@ -426,3 +426,12 @@ def test_a_batch_context_too_big_to_merge_into_its_events_rejects_them_not_a_503
     assert response["statusCode"] == 400
     assert {d["errors"][0]["field"] for d in json.loads(response["body"])["error"]["details"]} == {"context"}
     assert [q["reason"] for q in aws_stack.quarantined()] == ["event_too_large", "event_too_large"]
+
+
+def test_metrics_count_accepted_events_and_the_messages_they_took(ingest, capsys):
+    body = {"batch": [{**TRACK, "type": "track"} for _ in range(3)]}
+    assert ingest(api_event("POST", "/v1/batch", body))["statusCode"] == 200
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    emitted = {name: values for record in records for name, values in record.items() if name[0].isupper()}
+    assert emitted["EventsAccepted"] == [3.0]
+    assert emitted["SqsMessagesSent"] == [1.0]

@@ -139,9 +139,10 @@ class Ingestor:
                 [r.public() for r in outcome.rejected],
             )
         if accepted:
-            messages = pack(accepted, message_prefix(source), self._events.max_bytes)
+            messages = list(pack(accepted, message_prefix(source), self._events.max_bytes))
             outcome.sqs_calls = self._events.send(messages)
             outcome.accepted = len(accepted)
+            metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, len(messages))
         metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, outcome.accepted)
         return outcome
 
