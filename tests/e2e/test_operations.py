@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 
@@ -36,25 +35,13 @@ def _tool(stack: LocalStack, module: str, *args: str) -> subprocess.CompletedPro
     )
 
 
-def _in_dead_letter_queue(stack: LocalStack, message_id: str, timeout: float = 30) -> bool:
-    sqs = stack.sqs()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        messages = sqs.receive_message(
-            QueueUrl=stack.dead_letter_queue, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=0
-        ).get("Messages", [])
-        if any(message_id in m["Body"] for m in messages):
-            return True
-    return False
-
-
 def test_redrive_moves_dead_letters_back_and_they_are_delivered(stack):
     client = Client("pk_web_7f3a", host=stack.api, sync_mode=True, max_retries=1)
     message_id = f"redrive-{uuid.uuid4()}"
     stack.faults({"poison": [message_id]})
     try:
         client.track("u-1", "Refused At First", message_id=message_id)
-        assert _in_dead_letter_queue(stack, message_id)
+        assert stack.dead_letter(message_id) is not None
     finally:
         stack.faults(None)  # the upstream's problem is fixed
     result = _tool(stack, "edge_ops.redrive")

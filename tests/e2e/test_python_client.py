@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -95,26 +94,9 @@ def test_poison_event_is_dead_lettered_while_its_batch_mates_arrive(stack):
             client.track("u-1", "Batch Mate", message_id=message_id)
         client.flush()
         stack.wait_for(set(good))
-        dead = _dead_lettered(stack, poison)
+        dead = stack.dead_letter(poison)
     finally:
         stack.faults(None)
         client.shutdown()
     assert dead is not None, "the poison event never reached the dead-letter queue"
     assert poison not in {e["messageId"] for e in stack.received()["events"]}
-
-
-def _dead_lettered(stack, message_id: str, timeout: float = 30) -> dict | None:
-    sqs = stack.sqs()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = sqs.receive_message(
-            QueueUrl=stack.dead_letter_queue,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            MessageAttributeNames=["All"],
-            VisibilityTimeout=0,
-        )
-        for message in answer.get("Messages", []):
-            if message_id in message["Body"]:
-                return message
-    return None

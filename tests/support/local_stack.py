@@ -60,6 +60,24 @@ class LocalStack:
         )
         urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
 
+    def dead_letter(self, message_id: str, timeout: float = 30) -> dict[str, Any] | None:
+        """The dead-letter queue's message holding ``message_id`` once it is there (None if never)."""
+        sqs = self.sqs()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            messages = sqs.receive_message(
+                QueueUrl=self.dead_letter_queue,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+                VisibilityTimeout=0,
+            ).get("Messages", [])
+            for message in messages:
+                if message_id in message["Body"]:
+                    found: dict[str, Any] = message
+                    return found
+        return None
+
     def sqs(self) -> Any:
         return boto3.client(
             "sqs",
