@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import to_json
 
 from edge.config import IngestSettings
-from edge.decoding import clean_text, decode_body
-from edge.enrichment import RequestFacts
+from edge.decoding import body_bytes, clean_text, parse_json
+from edge.enrichment import RequestFacts, user_agent
 from edge.errors import ClientError, TransientError
 from edge.ingestion import RouteKind, route_kind
 from edge.observability import MetricName, MetricUnit, logger, metrics
@@ -41,17 +41,17 @@ def collect(segment: str) -> Response[str]:
         metrics.add_metric(MetricName.CLIENT_TELEMETRY, MetricUnit.Count, 1)
         return _json(200, {"success": True})
     request = app.current_event
-    body = decode_body(
+    raw = body_bytes(
         request.body,
         is_base64=bool(request.is_base64_encoded),
         content_encoding=request.headers.get("content-encoding"),
     )
     outcome = ingestor.accept(
         kind,
-        body,
+        parse_json(raw),
         headers=request.headers,
         query=_query(request),
-        facts=_facts(request),
+        facts=_facts(request, len(raw)),
     )
     return _json(200, outcome.body())
 
@@ -65,9 +65,8 @@ def pixel(segment: str) -> Response[bytes]:
         kind = route_kind(segment)
         if isinstance(kind, RouteKind):
             raise ClientError(404, "not_found", "The pixel API takes one event type.")
-        ingestor.accept(
-            kind, event_from_query(query), headers=request.headers, query=query, facts=_facts(request)
-        )
+        facts = _facts(request, len(request.raw_query_string or ""))
+        ingestor.accept(kind, event_from_query(query), headers=request.headers, query=query, facts=facts)
     except ClientError as exc:
         metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
         logger.info("pixel event not accepted", extra={"code": exc.code})
@@ -122,13 +121,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return app.resolve(event, context)
 
 
-def _facts(request: APIGatewayProxyEventV2) -> RequestFacts:
+def _facts(request: APIGatewayProxyEventV2, body_bytes: int) -> RequestFacts:
     epoch_ms = request.request_context.time_epoch
     received_at = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
     return RequestFacts(
         received_at=received_at,
         source_ip=request.request_context.http.source_ip,
-        user_agent=clean_text(request.headers.get("user-agent") or "") or None,
+        user_agent=user_agent(clean_text(request.headers.get("user-agent") or "")),
+        body_bytes=body_bytes,
     )
 
 

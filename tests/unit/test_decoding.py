@@ -4,7 +4,7 @@ import zlib
 
 import pytest
 
-from edge.decoding import decode_body, inflate, parse_json, write_key_from
+from edge.decoding import decode_body, inflate, json_problem, parse_json, write_key_from
 from edge.errors import ClientError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
 
@@ -35,6 +35,44 @@ def test_gzip_body_is_recognised_by_its_magic_even_without_the_header():
 def test_deflate_body_is_inflated():
     body = base64.b64encode(zlib.compress(b'{"x": 2}')).decode()
     assert decode_body(body, is_base64=True, content_encoding="deflate") == {"x": 2}
+
+
+def test_raw_deflate_body_is_inflated():
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = compressor.compress(b'{"x": 4}') + compressor.flush()
+    body = base64.b64encode(raw).decode()
+    assert decode_body(body, is_base64=True, content_encoding="deflate") == {"x": 4}
+
+
+def test_raw_deflate_bomb_stops_at_the_limit_with_a_413():
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    bomb = compressor.compress(b"\0" * (20 * 1024 * 1024)) + compressor.flush()
+    with pytest.raises(ClientError) as exc_info:
+        inflate(bomb, raw_deflate=True)
+    assert _status(exc_info) == (413, "payload_too_large")
+
+
+def test_every_member_of_a_multi_member_gzip_is_inflated():
+    data = gzip.compress(b'{"batch": [1,') + gzip.compress(b" 2, 3]}")
+    assert inflate(data) == b'{"batch": [1, 2, 3]}'
+
+
+def test_multi_member_gzip_bomb_stops_at_the_limit():
+    member = gzip.compress(b" " * 300_000)
+    with pytest.raises(ClientError) as exc_info:
+        inflate(member * 3, limit=MAX_BODY_BYTES)
+    assert _status(exc_info) == (413, "payload_too_large")
+
+
+def test_truncated_gzip_is_a_400():
+    with pytest.raises(ClientError) as exc_info:
+        inflate(gzip.compress(b'{"x": 1}' * 50)[:-12])
+    assert _status(exc_info) == (400, "invalid_body")
+
+
+@pytest.mark.parametrize("encoding", ["deflate", "gzip"])
+def test_lying_deflate_or_gzip_encoding_on_plain_json_is_tolerated(encoding):
+    assert decode_body(' {"x": 3}', is_base64=False, content_encoding=encoding) == {"x": 3}
 
 
 def test_lying_content_encoding_on_plain_json_is_tolerated():
@@ -84,14 +122,44 @@ def test_malformed_json_is_a_400(raw):
     assert _status(exc_info) == (400, "invalid_json")
 
 
-def test_nesting_at_the_depth_limit_is_accepted():
-    assert parse_json(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+def test_nesting_at_the_depth_limit_has_no_problem():
+    assert json_problem(parse_json(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)) is None
 
 
-def test_nesting_past_the_depth_limit_is_a_400():
-    with pytest.raises(ClientError) as exc_info:
-        parse_json(b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1))
-    assert _status(exc_info) == (400, "too_deep")
+def test_nesting_past_the_depth_limit_is_named_with_its_path():
+    value = parse_json(b'{"a":' * MAX_DEPTH + b"{}" + b"}" * MAX_DEPTH)
+    problem = json_problem(value)
+    assert problem == {
+        "field": ".".join(["a"] * MAX_DEPTH),
+        "message": f"nests deeper than {MAX_DEPTH} levels",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"a": 1e400}', "a"),
+        (b'{"a": [1, -1e309]}', "a.1"),
+        (b'{"p": {"n": ' + b"9" * 400 + b"}}", "p.n"),
+        (b'{"p": {"n": -' + b"9" * 309 + b"}}", "p.n"),
+    ],
+)
+def test_numbers_outside_the_double_range_are_named(raw, field):
+    assert json_problem(parse_json(raw)) == {
+        "field": field,
+        "message": "is a number outside the range of a double",
+    }
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"a": 1.7976931348623157e308}', b'{"a": 1e-400}', b'{"a": ' + b"9" * 308 + b"}", b'"x"']
+)
+def test_numbers_inside_the_double_range_have_no_problem(raw):
+    assert json_problem(parse_json(raw)) is None
+
+
+def test_a_utf8_byte_order_mark_is_tolerated():
+    assert parse_json(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
 
 
 def test_nesting_past_the_parsers_own_recursion_limit_is_a_400_not_a_crash():

@@ -33,12 +33,6 @@ def test_empty_ids_do_not_count_as_identity():
     assert _fields(validate_event({"userId": "", "anonymousId": "", "event": "E"}, "track")) == ["userId"]
 
 
-def test_numeric_ids_are_accepted_and_turned_into_strings():
-    event = {"userId": 42, "anonymousId": 7.0, "groupId": 1.5}
-    assert validate_event(event, "group") == []
-    assert event == {"userId": "42", "anonymousId": "7", "groupId": "1.5"}
-
-
 def test_boolean_id_is_rejected():
     assert validate_event({"userId": True}, "identify") == [
         {"field": "userId", "message": "must be a string or a number"}

@@ -1,23 +1,33 @@
-"""Request decoding: base64 from API Gateway, gzip/deflate, JSON with size and depth limits,
-and where the inbound write key is found (SPEC §2 "Request decoding")."""
+"""Request decoding: base64 from API Gateway, gzip/deflate, strict JSON within the size, depth
+and number limits, and where the inbound write key is found (README, "The ingestion API")."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import sys
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from pydantic_core import from_json
 
 from edge.errors import ClientError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
+from edge.models import FieldError
 
-__all__ = ["clean_text", "decode_body", "inflate", "parse_json", "write_key_from"]
+__all__ = [
+    "body_bytes",
+    "clean_text",
+    "decode_body",
+    "inflate",
+    "json_problem",
+    "parse_json",
+    "write_key_from",
+]
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_COUNT_BRACKETS_UP_TO = 32 * 1024
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def decode_body(
@@ -28,13 +38,24 @@ def decode_body(
     limit: int = MAX_BODY_BYTES,
 ) -> Any:
     """Turn an API Gateway body into parsed JSON, whatever the Content-Type says."""
+    return parse_json(body_bytes(body, is_base64=is_base64, content_encoding=content_encoding, limit=limit))
+
+
+def body_bytes(
+    body: str | None,
+    *,
+    is_base64: bool,
+    content_encoding: str | None,
+    limit: int = MAX_BODY_BYTES,
+) -> bytes:
+    """The request body as plain bytes: base64 undone, gzip or deflate inflated, within ``limit``."""
     raw = _raw_bytes(body, is_base64=is_base64)
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate") or raw.startswith(_GZIP_MAGIC):
-        raw = inflate(raw, limit=limit)
-    elif len(raw) > limit:
+        return inflate(raw, limit=limit, raw_deflate=encoding == "deflate")
+    if len(raw) > limit:
         raise _too_large(limit)
-    return parse_json(raw)
+    return raw
 
 
 def _raw_bytes(body: str | None, *, is_base64: bool) -> bytes:
@@ -48,29 +69,50 @@ def _raw_bytes(body: str | None, *, is_base64: bool) -> bytes:
         raise ClientError(400, "invalid_body", "The request body is not valid base64.") from exc
 
 
-def inflate(data: bytes, *, limit: int = MAX_BODY_BYTES) -> bytes:
-    """Decompress gzip or zlib data, stopping as soon as the output passes ``limit``.
+def inflate(data: bytes, *, limit: int = MAX_BODY_BYTES, raw_deflate: bool = False) -> bytes:
+    """Decompress gzip (every member), zlib or raw deflate data, stopping once past ``limit``.
 
-    A body that is not compressed at all (a client lying in ``Content-Encoding``) is passed
-    through unchanged. The output never grows beyond ``limit + 1`` bytes, so a gzip bomb
-    costs at most that much memory.
+    ``raw_deflate`` (the client said ``Content-Encoding: deflate``) also tries a headerless
+    deflate stream, which ``CompressionStream('deflate-raw')`` and some clients send. A body that
+    is not compressed at all (a client lying in ``Content-Encoding``) is passed through
+    unchanged. The output never grows beyond ``limit + 1`` bytes, so a bomb costs at most that
+    much memory.
     """
     if data.startswith(_GZIP_MAGIC):
-        wbits = zlib.MAX_WBITS | 16
-    elif len(data) >= 2 and data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0:
-        wbits = zlib.MAX_WBITS
-    else:
-        if len(data) > limit:
-            raise _too_large(limit)
-        return data
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise ClientError(400, "invalid_body", "The request body is not valid gzip.") from exc
-    if len(out) > limit:
+        return _inflate_members(data, zlib.MAX_WBITS | 16, limit)
+    if len(data) >= 2 and data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0:
+        return _inflate_members(data, zlib.MAX_WBITS, limit)
+    if raw_deflate and data.lstrip()[:1] not in (b"{", b"["):
+        try:
+            return _inflate_members(data, -zlib.MAX_WBITS, limit)
+        except ClientError as exc:
+            if exc.status == 413:
+                raise
+    if len(data) > limit:
         raise _too_large(limit)
-    return out
+    return data
+
+
+def _inflate_members(data: bytes, wbits: int, limit: int) -> bytes:
+    """Inflate one stream after another (gzip allows several members) into at most ``limit + 1`` bytes."""
+    out = bytearray()
+    pending = data
+    while pending:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out += inflater.decompress(pending, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise ClientError(400, "invalid_body", "The request body is not valid gzip or deflate.") from exc
+        if len(out) > limit:
+            raise _too_large(limit)
+        if not inflater.eof:
+            if inflater.unconsumed_tail:  # stopped at the output limit with input left over
+                raise _too_large(limit)
+            raise ClientError(400, "invalid_body", "The compressed request body is truncated.")
+        pending = inflater.unused_data
+        if wbits != zlib.MAX_WBITS | 16 or not pending.startswith(_GZIP_MAGIC):
+            break  # trailing bytes after the stream are ignored, as gzip(1) does
+    return bytes(out)
 
 
 def _too_large(limit: int) -> ClientError:
@@ -82,48 +124,56 @@ def _too_large(limit: int) -> ClientError:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Parse JSON and enforce the nesting-depth limit."""
+    """Parse strict JSON (a UTF-8 byte-order mark is tolerated); containers deeper than the parser
+    allows are ``too_deep``. Per-event depth and number ranges are checked by ``json_problem``."""
+    if raw.startswith(_UTF8_BOM):
+        raw = raw[len(_UTF8_BOM) :]
     if not raw.strip():
         raise ClientError(400, "invalid_json", "The request body is empty.")
     try:
-        value = from_json(raw, allow_inf_nan=False)
+        return from_json(raw, allow_inf_nan=False)
     except ValueError as exc:
         if "recursion limit" in str(exc):
             raise _too_deep() from exc
         raise ClientError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
-    if _may_be_too_deep(raw) and _depth_exceeds(value, MAX_DEPTH):
-        raise _too_deep()
-    return value
-
-
-def _may_be_too_deep(raw: bytes) -> bool:
-    """False when ``raw`` cannot nest deeper than the limit, known without walking the parsed value.
-
-    Nesting N levels deep takes N opening brackets; a small body (one event) has far fewer than
-    the limit, and counting them (in C, strings included: an overcount is safe) costs a few
-    percent of the walk. Large bodies (batches) have many brackets and are always walked.
-    """
-    return len(raw) > _COUNT_BRACKETS_UP_TO or raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
 
 
 def _too_deep() -> ClientError:
     return ClientError(400, "too_deep", f"The JSON is nested deeper than {MAX_DEPTH} levels.")
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether any container in ``value`` sits deeper than ``limit`` levels (iterative)."""
+#: The largest finite IEEE-754 double: JSON numbers beyond it become Infinity in most parsers.
+_MAX_DOUBLE: Final = sys.float_info.max
+
+
+def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> FieldError | None:
+    """Why ``value`` cannot travel as strict JSON within the depth limit, or None if it can.
+
+    One iterative walk checks both: containers nested deeper than ``max_depth`` (the value
+    itself is level 1), and numbers outside the double range (``1e400`` parses as infinity,
+    a 400-digit literal as a huge int), which a strict upstream refuses.
+    """
     if not isinstance(value, (dict, list)):
-        return False
-    stack: list[tuple[Any, int]] = [(value, 1)]
+        return None
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
+        node, depth, path = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            kind = type(child)
+            if kind is dict or kind is list:
+                if depth >= max_depth:
+                    return {"field": _join(path, key), "message": f"nests deeper than {max_depth} levels"}
+                stack.append((child, depth + 1, _join(path, key)))
+            elif (kind is float and child - child != 0.0) or (
+                kind is int and not -_MAX_DOUBLE <= child <= _MAX_DOUBLE
+            ):
+                return {"field": _join(path, key), "message": "is a number outside the range of a double"}
+    return None
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 def write_key_from(

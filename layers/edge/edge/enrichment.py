@@ -1,4 +1,4 @@
-"""Enrichment of accepted events (SPEC §2 "Enrichment"): ids, clocks, IP and user agent."""
+"""Enrichment of accepted events: ids, clocks, IP and user agent (README, "The ingestion API")."""
 
 from __future__ import annotations
 
@@ -6,11 +6,24 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-__all__ = ["IpPolicy", "RequestFacts", "apply_ip_policy", "enrich", "format_timestamp", "parse_timestamp"]
+__all__ = [
+    "MAX_USER_AGENT_BYTES",
+    "IpPolicy",
+    "RequestFacts",
+    "apply_ip_policy",
+    "enrich",
+    "format_timestamp",
+    "parse_timestamp",
+    "user_agent",
+]
 
 IpPolicy = Literal["keep", "anonymize", "drop"]
+
+#: A ``User-Agent`` header is copied into every event of its request: longer ones are cut here.
+#: Real browsers' fit with room to spare (Chrome's is ~120 bytes, in-app browsers' ~400).
+MAX_USER_AGENT_BYTES: Final = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +33,8 @@ class RequestFacts:
     received_at: datetime
     source_ip: str | None = None
     user_agent: str | None = None
+    #: Size of the request's body after decompression (a pixel's: its query string).
+    body_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +47,15 @@ class BatchDefaults:
 
 
 NO_BATCH = BatchDefaults()
+
+
+def user_agent(header: str | None) -> str | None:
+    """The ``User-Agent`` header as events carry it: at most ``MAX_USER_AGENT_BYTES`` of UTF-8."""
+    if not header:
+        return None
+    if len(header) > MAX_USER_AGENT_BYTES // 4:
+        header = header.encode("utf-8", "replace")[:MAX_USER_AGENT_BYTES].decode("utf-8", "ignore")
+    return header
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -53,7 +77,7 @@ def enrich(
     route_type: str | None = None,
     batch: BatchDefaults = NO_BATCH,
 ) -> dict[str, Any]:
-    """Complete a validated event in place and return it."""
+    """Complete a validated event in place and return it (pass a copy to keep the original)."""
     event.pop("writeKey", None)
     if route_type is not None:
         event["type"] = route_type

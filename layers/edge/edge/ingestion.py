@@ -1,7 +1,8 @@
-"""What the ingest API does with a decoded request: route, authorize, validate, enrich, queue.
+"""What the ingest API does with a decoded request: route, authorize, repair, validate, enrich, queue.
 
 Invalid events are quarantined before valid ones are queued, so a failure to quarantine
-answers 503 before anything was acknowledged and a client retry duplicates nothing.
+answers 503 before anything was acknowledged and a client retry duplicates nothing. Every
+limit holds for the event as it will be forwarded, however it was built.
 """
 
 from __future__ import annotations
@@ -14,19 +15,27 @@ from typing import Any, Final
 
 from pydantic_core import ValidationError
 
-from edge.decoding import write_key_from
+from edge.decoding import json_problem, write_key_from
 from edge.enrichment import NO_BATCH, BatchDefaults, IpPolicy, RequestFacts, enrich, format_timestamp
 from edge.errors import ClientError
-from edge.limits import MAX_BATCH_EVENTS, MAX_EVENT_BYTES
+from edge.limits import (
+    ENRICHMENT_ALLOWANCE,
+    MAX_BATCH_EVENTS,
+    MAX_DEPTH,
+    MAX_EVENT_BYTES,
+    QUEUED_PER_BODY_BYTE,
+)
 from edge.models import EVENT_TYPES, BatchEnvelope, FieldError, field_errors, validate_event
-from edge.observability import MetricName, MetricUnit, logger, metrics
-from edge.queueing import QueueWriter, message_prefix, pack, serialize
-from edge.secret import SecretStore
+from edge.observability import MetricName, MetricUnit, add_counts, logger, metrics
+from edge.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, serialize
+from edge.repairs import Repair, repair_event, repair_timestamp
+from edge.secret import EdgeSecret, SecretStore
 
 #: A rejected event bigger than this is quarantined as its first QUARANTINE_HEAD_BYTES only.
 QUARANTINE_EVENT_BYTES: Final = 2 * MAX_EVENT_BYTES
 QUARANTINE_HEAD_BYTES: Final = 4096
-_ENVELOPE_ROOM: Final = 1024  # a message's envelope around its events, generously
+#: Client values echoed in answers (a mismatched type, a messageId) are cut to this length.
+_ECHO_CHARS: Final = 100
 
 __all__ = ["ROUTES", "Ingestor", "Outcome", "Rejection", "RouteKind", "route_kind"]
 
@@ -109,26 +118,34 @@ class Ingestor:
         query: Mapping[str, str],
         facts: RequestFacts,
     ) -> Outcome:
-        """Authorize, validate, enrich and queue a decoded request; raise for a 4xx or 503."""
-        source = self._secrets.get().authorize(write_key_from(headers, body, query))
+        """Authorize, repair, validate, enrich and queue a decoded request; raise for a 4xx or 503."""
+        secret = self._secrets.get()
+        request_key = write_key_from(headers, body, query)
+        source = secret.authorize(request_key)
+        repairs: Counter[str] = Counter()
         if route is RouteKind.BATCH:
-            items, defaults = _batch_items(body)
+            items, defaults = _batch_items(body, repairs)
             route_type = None
         elif isinstance(route, str):
             items, defaults, route_type = [_single_event(body)], NO_BATCH, route
         else:  # pragma: no cover - telemetry is answered before decoding
             raise ClientError(404, "not_found", "Not an event route.")
 
+        request = _Request(route_type, defaults, facts, secret, request_key, source)
+        budget = _Budget(facts.body_bytes, len(items))
         outcome = Outcome()
-        accepted: list[bytes] = []
+        accepted: dict[str | None, list[bytes]] = {}
         for index, item in enumerate(items):
-            result = self._prepare(index, item, route_type, defaults, facts)
+            result = self._prepare(index, item, request, repairs, budget)
             if isinstance(result, Rejection):
                 outcome.rejected.append(result)
             else:
-                accepted.append(result)
+                item_source, data = result
+                accepted.setdefault(item_source, []).append(data)
 
-        self._quarantine_all(outcome.rejected, route, facts)
+        self._quarantine_all(outcome.rejected, route, facts, source)
+        if repairs:
+            add_counts(MetricName.EVENTS_REPAIRED, "repair", repairs)
         if route_type is not None and outcome.rejected:
             raise _single_rejection(outcome.rejected[0])
         if items and not accepted:
@@ -139,9 +156,14 @@ class Ingestor:
                 [r.public() for r in outcome.rejected],
             )
         if accepted:
-            messages = list(pack(accepted, message_prefix(source), self._events.max_bytes))
+            room = self._events.max_bytes - PARKING_ROOM
+            messages = [
+                message
+                for item_source, events in accepted.items()
+                for message in pack(events, message_prefix(item_source), room)
+            ]
             outcome.sqs_calls = self._events.send(messages)
-            outcome.accepted = len(accepted)
+            outcome.accepted = sum(len(events) for events in accepted.values())
             metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, len(messages))
         metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, outcome.accepted)
         return outcome
@@ -150,34 +172,53 @@ class Ingestor:
         self,
         index: int,
         item: Any,
-        route_type: str | None,
-        defaults: BatchDefaults,
-        facts: RequestFacts,
-    ) -> bytes | Rejection:
-        """One item serialized and enriched, or the reason it is rejected."""
+        request: _Request,
+        repairs: Counter[str],
+        budget: _Budget,
+    ) -> tuple[str | None, bytes] | Rejection:
+        """One item's source and its event serialized as it will be forwarded, or why it is rejected."""
         if not isinstance(item, dict):
             return Rejection(index, "not_an_object", [{"field": "", "message": "must be an object"}], item)
-        event_type = route_type or item.get("type")
-        refusal = _shape_refusal(item, event_type, route_type)
+        repairs.update(repair_event(item))
+        event_type = request.route_type or item.get("type")
+        refusal = _shape_refusal(item, event_type, request.route_type)
+        if refusal is None:
+            refusal = request.source_refusal(item)
         if refusal is not None:
             reason, field_name, message = refusal
             return _reject(index, reason, field_name, message, item)
         errors = validate_event(item, str(event_type))
         if errors:
             return Rejection(index, "invalid_event", errors, _without_key(item), _message_id(item))
-        event = enrich(item, facts=facts, ip_policy=self._ip_policy, route_type=route_type, batch=defaults)
+        event = enrich(
+            dict(item),  # the item itself stays as the client sent it, for the quarantine
+            facts=request.facts,
+            ip_policy=self._ip_policy,
+            route_type=request.route_type,
+            batch=request.defaults,
+        )
+        problem = json_problem(event)
+        if problem is not None:
+            reason = "too_deep" if "deeper" in problem["message"] else "invalid_json"
+            return Rejection(index, reason, [problem], _without_key(item), _message_id(item))
         data = serialize(event)
-        if len(data) > self._events.max_bytes - _ENVELOPE_ROOM:  # a huge batch-level context merged in
-            message = "exceeds the queue's message size once the batch's context is merged in"
-            return _reject(index, "event_too_large", "context", message, event)
-        return data
+        budget.spend(len(data))
+        if len(data) > MAX_EVENT_BYTES:
+            merged = request.defaults.context or request.defaults.integrations
+            field_name, message = ("context", _MERGED_TOO_LARGE) if merged else ("", _TOO_LARGE)
+            return _reject(index, "event_too_large", field_name, message, item)
+        return request.source_of(item), data
 
     def _quarantine_all(
-        self, rejected: Sequence[Rejection], route: str | RouteKind, facts: RequestFacts
+        self,
+        rejected: Sequence[Rejection],
+        route: str | RouteKind,
+        facts: RequestFacts,
+        source: str | None,
     ) -> None:
         if not rejected:
             return
-        _count_rejections(Counter(r.reason for r in rejected))
+        add_counts(MetricName.EVENTS_REJECTED, "reason", Counter(r.reason for r in rejected))
         received_at = format_timestamp(facts.received_at)
         route_name = route.value if isinstance(route, RouteKind) else route
         items = (
@@ -193,10 +234,67 @@ class Ingestor:
             )
             for r in rejected
         )
-        prefix = message_prefix(None, kind="quarantine", items="rejected")
+        # The request's source fingerprint (null in open mode) tells an operator who sent them.
+        prefix = message_prefix(source, kind="quarantine", items="rejected")
         self._quarantine.send(pack(items, prefix, self._quarantine.max_bytes))
         metrics.add_metric(MetricName.EVENTS_QUARANTINED, MetricUnit.Count, len(rejected))
         logger.info("events quarantined", extra={"count": len(rejected), "route": route_name})
+
+
+_TOO_LARGE: Final = f"exceeds {MAX_EVENT_BYTES // 1024} KB"
+_MERGED_TOO_LARGE: Final = f"{_TOO_LARGE} once the batch's context and integrations are merged in"
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What every item of one request shares: its route, batch defaults, facts and key."""
+
+    route_type: str | None
+    defaults: BatchDefaults
+    facts: RequestFacts
+    secret: EdgeSecret
+    key: str | None
+    source: str | None
+
+    def source_refusal(self, item: dict[str, Any]) -> tuple[str, str, str] | None:
+        """In closed mode, an item presenting its own key that is not listed is refused."""
+        own = _own_key(item, self.key)
+        if own is not None and self.secret.source_for(own) is None:
+            return "invalid_write_key", "writeKey", "is not a valid write key"
+        return None
+
+    def source_of(self, item: dict[str, Any]) -> str | None:
+        """The item's own key's source when it presents a different one, else the request's."""
+        own = _own_key(item, self.key)
+        if own is None or self.secret.sources is None:
+            return self.source
+        return self.secret.source_for(own)
+
+
+def _own_key(item: dict[str, Any], request_key: str | None) -> str | None:
+    key = item.get("writeKey")
+    return key if isinstance(key, str) and key and key != request_key else None
+
+
+class _Budget:
+    """What one request's events may total as forwarded: never amplified beyond a small multiple.
+
+    Events that are too large count too, so the work a request causes stays bounded as well.
+    """
+
+    def __init__(self, body_bytes: int, events: int) -> None:
+        self.left = QUEUED_PER_BODY_BYTE * body_bytes + ENRICHMENT_ALLOWANCE * events
+
+    def spend(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise ClientError(
+                413,
+                "payload_too_large",
+                f"With the batch's context and integrations merged into each event, the events would "
+                f"total more than {QUEUED_PER_BODY_BYTE} times the request body plus "
+                f"{ENRICHMENT_ALLOWANCE} bytes per event.",
+            )
 
 
 def _shape_refusal(
@@ -206,9 +304,8 @@ def _shape_refusal(
     if route_type is None and (not isinstance(event_type, str) or event_type not in EVENT_TYPES):
         return "invalid_type", "type", _type_message(event_type)
     if route_type is not None and item.get("type") not in (None, "", route_type):
-        return "type_mismatch", "type", f"is {item.get('type')!r} but this route takes {route_type!r} events"
-    if len(serialize(item)) > MAX_EVENT_BYTES:
-        return "event_too_large", "", f"exceeds {MAX_EVENT_BYTES // 1024} KB"
+        shown = _shown(item.get("type"))
+        return "type_mismatch", "type", f"is {shown} but this route takes {route_type!r} events"
     return None
 
 
@@ -216,8 +313,11 @@ def _quarantinable(event: Any, message_id: str | None) -> Any:
     """The event as quarantined: whole when it fits a message with room to spare, else its head.
 
     An oversized event (up to the 500 KB body limit) would not fit an SQS message, and a
-    quarantine that cannot be written would turn a client's mistake into a 503 forever.
+    quarantine that cannot be written would turn a client's mistake into a 503 forever. An event
+    nested too deep to write at all (pixel parameters can nest without end) is cut at the limit.
     """
+    if json_problem(event) is not None:
+        event = _pruned(event, MAX_DEPTH)
     data = serialize(event)
     if len(data) <= QUARANTINE_EVENT_BYTES:
         return event
@@ -225,16 +325,37 @@ def _quarantinable(event: Any, message_id: str | None) -> Any:
     return {"truncated": True, "bytes": len(data), "messageId": message_id, "head": head}
 
 
-def _batch_items(body: Any) -> tuple[list[Any], BatchDefaults]:
+def _pruned(value: Any, depth: int) -> Any:
+    """``value`` with containers below ``depth`` levels replaced by a marker (recursion stays shallow)."""
+    if isinstance(value, dict):
+        return {k: _pruned(v, depth - 1) for k, v in value.items()} if depth > 0 else "…"
+    if isinstance(value, list):
+        return [_pruned(v, depth - 1) for v in value] if depth > 0 else "…"
+    return value
+
+
+def _batch_items(body: Any, repairs: Counter[str]) -> tuple[list[Any], BatchDefaults]:
+    """The items of a batch body and what they inherit from it (its envelope repaired like an event)."""
     if not isinstance(body, dict):
         raise ClientError(400, "invalid_json", "The request body must be a JSON object.")
+    envelope = {name: body[name] for name in ("batch", "context", "integrations") if name in body}
+    for name in ("context", "integrations"):
+        if envelope.get(name) == []:
+            envelope[name] = {}
+            repairs[Repair.EMPTY_ARRAY] += 1
     try:
-        envelope = BatchEnvelope.model_validate(body)
+        parsed = BatchEnvelope.model_validate(envelope)
     except ValidationError as exc:
         raise ClientError(400, "invalid_batch", "The batch envelope is invalid.", field_errors(exc)) from exc
-    if len(envelope.batch) > MAX_BATCH_EVENTS:
+    if len(parsed.batch) > MAX_BATCH_EVENTS:
         raise ClientError(413, "batch_too_large", f"A batch holds at most {MAX_BATCH_EVENTS} events.")
-    return envelope.batch, BatchDefaults(envelope.sentAt, envelope.context, envelope.integrations)
+    sent_at = body.get("sentAt")
+    if sent_at is not None:
+        repaired = repair_timestamp(sent_at)
+        if repaired != sent_at:
+            repairs[Repair.TIME_DROPPED if repaired is None else Repair.EPOCH_TIME] += 1
+        sent_at = repaired
+    return parsed.batch, BatchDefaults(sent_at, parsed.context, parsed.integrations)
 
 
 def _single_event(body: Any) -> dict[str, Any]:
@@ -249,6 +370,11 @@ def _type_message(value: Any) -> str:
     return f"must be one of {', '.join(sorted(EVENT_TYPES))}"
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _ECHO_CHARS else text[:_ECHO_CHARS] + "…"
+
+
 def _reject(index: int, reason: str, field_name: str, message: str, item: dict[str, Any]) -> Rejection:
     return Rejection(
         index, reason, [{"field": field_name, "message": message}], _without_key(item), _message_id(item)
@@ -257,31 +383,24 @@ def _reject(index: int, reason: str, field_name: str, message: str, item: dict[s
 
 def _message_id(item: dict[str, Any]) -> str | None:
     value = item.get("messageId")
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and len(value) <= _ECHO_CHARS else None
 
 
 def _without_key(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k != "writeKey"}
 
 
+#: A lone event's rejection reason → its answer (status, code, message); others are 400s.
+_SINGLE_ANSWERS: Final = {
+    "event_too_large": (413, "event_too_large", f"The event exceeds {MAX_EVENT_BYTES // 1024} KB."),
+    "invalid_write_key": (401, "invalid_write_key", "A valid write key is required."),
+    "invalid_json": (400, "invalid_json", "The event is not strict JSON."),
+    "too_deep": (400, "too_deep", f"The JSON is nested deeper than {MAX_DEPTH} levels."),
+}
+
+
 def _single_rejection(rejection: Rejection) -> ClientError:
-    if rejection.reason == "event_too_large":
-        return ClientError(
-            413, "event_too_large", f"The event exceeds {MAX_EVENT_BYTES // 1024} KB.", rejection.errors
-        )
-    return ClientError(400, rejection.reason, "The event is invalid.", rejection.errors)
-
-
-def _count_rejections(by_reason: Counter[str]) -> None:
-    """EventsRejected with a ``reason`` dimension: one EMF record per reason."""
-    from aws_lambda_powertools.metrics import single_metric
-
-    for reason, count in by_reason.items():
-        with single_metric(
-            name=MetricName.EVENTS_REJECTED,
-            unit=MetricUnit.Count,
-            value=count,
-            namespace=metrics.namespace,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension("reason", reason)
+    status, code, message = _SINGLE_ANSWERS.get(
+        rejection.reason, (400, rejection.reason, "The event is invalid.")
+    )
+    return ClientError(status, code, message, rejection.errors)

@@ -1,12 +1,11 @@
 """pydantic v2 models of the Segment event types: the contract of what the edge accepts.
 
-Models validate; they do no I/O and do not rewrite the event. Unknown fields are allowed and
-left untouched. ``validate_event`` returns the field errors in the API's shape.
+Models validate; they do no I/O and do not rewrite the event (``edge.repairs`` runs first).
+Unknown fields are allowed and left untouched. ``validate_event`` returns the field errors in the API's shape.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Final
 
@@ -34,15 +33,11 @@ FieldError = dict[str, str]
 """One validation failure: ``{"field": "userId", "message": "…"}``."""
 
 
-def _to_id(value: Any) -> Any:
-    """Segment ids are strings; numbers are accepted and turned into strings."""
-    if isinstance(value, bool):
-        raise PydanticCustomError("id_type", "must be a string or a number")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return value
+def _string_id(value: Any) -> Any:
+    """Ids are strings here: ``edge.repairs`` has already turned numbers into strings."""
+    if value is None or isinstance(value, str):
+        return value
+    raise PydanticCustomError("id_type", "must be a string or a number")
 
 
 def _check_iso8601(value: str) -> str:
@@ -53,12 +48,12 @@ def _check_iso8601(value: str) -> str:
     return value
 
 
-SegmentId = Annotated[str, BeforeValidator(_to_id)]
-RequiredId = Annotated[str, BeforeValidator(_to_id), Field(min_length=1)]
+SegmentId = Annotated[str, BeforeValidator(_string_id)]
+RequiredId = Annotated[str, BeforeValidator(_string_id), Field(min_length=1)]
 IsoTimestamp = Annotated[str, AfterValidator(_check_iso8601)]
 JsonObject = dict[str, Any]
 
-#: Fields that are ids: numbers given here are forwarded as strings.
+#: Fields that are ids (``edge.repairs`` turns numbers given here into strings).
 ID_FIELDS: Final = ("userId", "anonymousId", "groupId", "previousId")
 
 
@@ -127,26 +122,22 @@ EVENT_TYPES: Final = frozenset(EVENT_MODELS)
 
 
 class BatchEnvelope(BaseModel):
-    """The body of ``/v1/batch``: items are validated one by one, not here."""
+    """The body of ``/v1/batch``: items are validated one by one, not here; ``sentAt`` is
+    repaired (or ignored) rather than refused, so it is not checked here either."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     batch: list[Any]
     context: JsonObject | None = None
     integrations: JsonObject | None = None
-    sentAt: IsoTimestamp | None = None
 
 
 def validate_event(event: dict[str, Any], event_type: str) -> list[FieldError]:
-    """Validate ``event`` as ``event_type``; ids given as numbers are rewritten as strings."""
+    """The field errors of ``event`` as ``event_type`` (empty when it is valid)."""
     try:
-        model = EVENT_MODELS[event_type].model_validate(event)
+        EVENT_MODELS[event_type].model_validate(event)
     except ValidationError as exc:
         return field_errors(exc)
-    for name in ID_FIELDS:
-        value = event.get(name)
-        if value is not None and not isinstance(value, str):
-            event[name] = getattr(model, name)
     return []
 
 

@@ -26,6 +26,8 @@ class MetricName:
     """Events validated and queued."""
     EVENTS_REJECTED: Final = "EventsRejected"
     """Events refused, with a ``reason`` dimension (invalid_event, event_too_large, …)."""
+    EVENTS_REPAIRED: Final = "EventsRepaired"
+    """Repairs made to accepted input, with a ``repair`` dimension (id_number, epoch_time, …)."""
     EVENTS_QUARANTINED: Final = "EventsQuarantined"
     """Rejected events written to the quarantine queue."""
     SQS_MESSAGES_SENT: Final = "SqsMessagesSent"

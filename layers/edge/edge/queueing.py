@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MESSAGE_VERSION",
+    "PARKING_ROOM",
     "QueueWriter",
     "message_prefix",
     "pack",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 MESSAGE_VERSION: Final = 1
+#: Room ingest leaves in every message for the attributes the forwarder adds if it ever parks
+#: the message whole in the dead-letter queue (which has the same size limit): reason, detail
+#: (at most 256 characters), status, origin message id, and their names and types.
+PARKING_ROOM: Final = 4096
 _ENTRIES_PER_BATCH: Final = 10  # SendMessageBatch's limit
 _SEND_ATTEMPTS: Final = 3
 
@@ -43,9 +48,11 @@ def serialize(value: Any) -> bytes:
     """Compact JSON, safe for an SQS message body.
 
     SQS refuses the noncharacters U+FFFE and U+FFFF, which JSON strings may carry: they are
-    written as escapes instead, which decode to the same string.
+    written as escapes instead, which decode to the same string. Nothing written is ever
+    ``Infinity`` or ``NaN`` (not JSON): events carrying them are rejected before they get here,
+    and a quarantined one keeps them as strings.
     """
-    data = to_json(value)
+    data = to_json(value, inf_nan_mode="strings")
     if b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:
         data = data.replace(b"\xef\xbf\xbe", b"\\ufffe").replace(b"\xef\xbf\xbf", b"\\uffff")
     return data

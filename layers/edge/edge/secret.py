@@ -1,4 +1,4 @@
-"""The edge's secret (SPEC §4): open or closed mode, and which upstream Source an event goes to.
+"""The edge's secret: open or closed mode, and which upstream Source an event goes to (README, "The secret").
 
 Inbound keys travel through SQS only as fingerprints, so neither a write key nor a Source ID
 sits in a queue; the forwarder maps the fingerprint back to a Source ID with the same secret.
@@ -31,7 +31,8 @@ def fingerprint(write_key: str) -> str:
 class EdgeSecret(BaseModel):
     """``{"writeKey": "<SourceID>"}`` (open) or ``{"sources": {"<inbound key>": "<SourceID>"}}`` (closed)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Validation errors must never carry the secret's values into a log.
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     writeKey: str | None = Field(default=None, min_length=1)
     sources: dict[str, str] | None = None
@@ -42,6 +43,11 @@ class EdgeSecret(BaseModel):
             raise ValueError('the secret needs exactly one of "writeKey" or a non-empty "sources"')
         if self.sources and not all(self.sources.values()):
             raise ValueError("every source needs a non-empty Source ID")
+        # Basic auth ends the user name at the first ':', so such a key or Source ID could never
+        # be presented or sent. Which one is not said: the message must not print a key.
+        names = [self.writeKey or "", *(self.sources or {}), *(self.sources or {}).values()]
+        if any(":" in name for name in names):
+            raise ValueError("write keys and Source IDs cannot contain ':' (Basic auth cannot carry them)")
         return self
 
     @property
@@ -52,14 +58,20 @@ class EdgeSecret(BaseModel):
         """The source fingerprint for a request's key; 401 in closed mode if it is not listed."""
         if self.sources is None:
             return OPEN_SOURCE
-        if inbound_key is not None:
-            candidate = inbound_key.encode("utf-8", "surrogatepass")
-            found = False
-            for known in self.sources:  # compare with every key, in constant time each
-                found |= hmac.compare_digest(candidate, known.encode("utf-8"))
-            if found:
-                return fingerprint(inbound_key)
-        raise ClientError(401, "invalid_write_key", "A valid write key is required.")
+        source = self.source_for(inbound_key)
+        if source is None:
+            raise ClientError(401, "invalid_write_key", "A valid write key is required.")
+        return source
+
+    def source_for(self, inbound_key: str | None) -> str | None:
+        """In closed mode, the fingerprint of a listed key, or None for a missing or unknown one."""
+        if self.sources is None or inbound_key is None:
+            return None
+        candidate = inbound_key.encode("utf-8", "surrogatepass")
+        found = False
+        for known in self.sources:  # compare with every key, in constant time each
+            found |= hmac.compare_digest(candidate, known.encode("utf-8"))
+        return fingerprint(inbound_key) if found else None
 
     def source_id_for(self, source: str | None) -> str | None:
         """The upstream Source ID for a message's source fingerprint, or None if unmapped."""
