@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +71,7 @@ class AwsStack:
             letters.extend(
                 DeadLetterMessage(
                     m["Body"],
-                    {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()},
+                    {k: (v["DataType"], v["StringValue"]) for k, v in m.get("MessageAttributes", {}).items()},
                 )
                 for m in answer["Messages"]
             )
@@ -78,7 +80,11 @@ class AwsStack:
 @dataclass
 class DeadLetterMessage:
     body: str
-    attributes: dict[str, str]
+    typed_attributes: dict[str, tuple[str, str]]
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {name: value for name, (_, value) in self.typed_attributes.items()}
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -123,6 +129,19 @@ def ingest(aws_stack: AwsStack, ingest_settings: IngestSettings, monkeypatch: py
         return app.lambda_handler(event, FakeLambdaContext())
 
     return call
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Everything the Powertools logger writes, formatted as in Lambda."""
+    from edge.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)
 
 
 @dataclass

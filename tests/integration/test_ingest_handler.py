@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 
 import pytest
 
@@ -377,19 +375,6 @@ def test_pixel_answers_503_when_the_event_could_not_be_queued(ingest, aws_stack)
 
 
 # -- logs --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def log_output():
-    """Everything the Powertools logger writes, formatted as in Lambda."""
-    from edge.observability import logger
-
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
 
 
 @pytest.mark.usefixtures("closed_mode")

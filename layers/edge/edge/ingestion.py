@@ -314,10 +314,11 @@ def _quarantinable(event: Any, message_id: str | None) -> Any:
 
     An oversized event (up to the 500 KB body limit) would not fit an SQS message, and a
     quarantine that cannot be written would turn a client's mistake into a 503 forever. An event
-    nested too deep to write at all (pixel parameters can nest without end) is cut at the limit.
+    that is not strict JSON within the depth limit (pixel parameters can nest without end) is
+    stored cut at the limit, its out-of-range numbers as strings.
     """
     if json_problem(event) is not None:
-        event = _pruned(event, MAX_DEPTH)
+        event = _storable(event, MAX_DEPTH)
     data = serialize(event)
     if len(data) <= QUARANTINE_EVENT_BYTES:
         return event
@@ -325,12 +326,15 @@ def _quarantinable(event: Any, message_id: str | None) -> Any:
     return {"truncated": True, "bytes": len(data), "messageId": message_id, "head": head}
 
 
-def _pruned(value: Any, depth: int) -> Any:
-    """``value`` with containers below ``depth`` levels replaced by a marker (recursion stays shallow)."""
+def _storable(value: Any, depth: int) -> Any:
+    """``value`` with containers below ``depth`` levels cut to a marker and numbers no double can
+    hold written as strings (the recursion is as shallow as ``depth``)."""
     if isinstance(value, dict):
-        return {k: _pruned(v, depth - 1) for k, v in value.items()} if depth > 0 else "…"
+        return {k: _storable(v, depth - 1) for k, v in value.items()} if depth > 0 else "…"
     if isinstance(value, list):
-        return [_pruned(v, depth - 1) for v in value] if depth > 0 else "…"
+        return [_storable(v, depth - 1) for v in value] if depth > 0 else "…"
+    if json_problem([value]) is not None:
+        return str(value)
     return value
 
 

@@ -1,0 +1,330 @@
+"""Hostile input: every limit holds for what is forwarded, and nothing a client sends costs a 5xx,
+an amplification, non-JSON on the queue, or an event under a Source whose key it did not present."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import zlib
+from typing import Any
+
+import pytest
+
+from edge.enrichment import MAX_USER_AGENT_BYTES
+from edge.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
+from edge.queueing import PARKING_ROOM
+from edge.secret import fingerprint
+from support.apigw import api_event, basic_auth
+from support.strict_json import strict_loads
+
+CLOSED_SOURCES = {"pk_web_7f3a": "ILoveData123", "pk_ios_91bc": "OtherSource"}
+WEB, IOS = fingerprint("pk_web_7f3a"), fingerprint("pk_ios_91bc")
+TRACK = {"type": "track", "userId": "u-1", "event": "Clicked"}
+
+
+def _body(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def _raw_messages(aws_stack: Any, queue_url: str) -> list[str]:
+    bodies: list[str] = []
+    while answer := aws_stack.sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
+    ).get("Messages"):
+        bodies.extend(m["Body"] for m in answer)
+    return bodies
+
+
+def _queued_strictly(aws_stack: Any) -> list[dict[str, Any]]:
+    """Every queued event, parsed as a strict upstream would (no Infinity, no NaN, doubles only)."""
+    return [
+        e for body in _raw_messages(aws_stack, aws_stack.events_url) for e in strict_loads(body)["events"]
+    ]
+
+
+# -- amplification -----------------------------------------------------------------------------
+
+
+def test_a_batch_context_copied_into_thousands_of_items_is_refused_not_amplified(ingest, aws_stack):
+    body = {
+        "batch": [{**TRACK, "messageId": f"m-{i}"} for i in range(2000)],
+        "context": {"pad": "x" * 30_000},
+    }
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 413
+    assert _body(response)["error"]["code"] == "payload_too_large"
+    assert f"{QUEUED_PER_BODY_BYTE} times the request body" in _body(response)["error"]["message"]
+    assert aws_stack.queued_events() == []
+    assert aws_stack.quarantined() == []
+
+
+def test_a_huge_user_agent_is_cut_and_what_is_queued_stays_within_the_budget(ingest, aws_stack):
+    body = {"batch": [{**TRACK, "messageId": f"m-{i}"} for i in range(2500)]}
+    raw = json.dumps(body)
+    response = ingest(api_event("POST", "/v1/batch", raw_body=raw, headers={"user-agent": "A" * 9000}))
+    assert response["statusCode"] == 200
+    messages = _raw_messages(aws_stack, aws_stack.events_url)
+    events = [e for m in messages for e in json.loads(m)["events"]]
+    assert len(events) == 2500
+    assert {len(e["context"]["userAgent"].encode()) for e in events} == {MAX_USER_AGENT_BYTES}
+    queued = sum(len(m.encode()) for m in messages)
+    assert queued <= QUEUED_PER_BODY_BYTE * len(raw) + ENRICHMENT_ALLOWANCE * 2500
+
+
+def test_a_multibyte_user_agent_is_cut_on_a_character_boundary(ingest, aws_stack):
+    response = ingest(api_event("POST", "/v1/track", TRACK, headers={"user-agent": "é" * 5000}))
+    assert response["statusCode"] == 200
+    [event] = aws_stack.queued_events()
+    assert event["context"]["userAgent"] == "é" * (MAX_USER_AGENT_BYTES // 2)
+
+
+def test_an_event_that_outgrows_32_kb_through_enrichment_is_a_413(ingest, aws_stack):
+    event = {**TRACK, "messageId": "m-edge", "properties": {"pad": ""}}
+    event["properties"]["pad"] = "x" * (MAX_EVENT_BYTES - len(json.dumps(event, separators=(",", ":"))) - 10)
+    assert len(json.dumps(event, separators=(",", ":"))) < MAX_EVENT_BYTES
+    response = ingest(api_event("POST", "/v1/track", event, headers={"user-agent": "agent/" + "1" * 400}))
+    assert response["statusCode"] == 413
+    assert _body(response)["error"]["code"] == "event_too_large"
+    assert aws_stack.queued_events() == []
+    [quarantined] = aws_stack.quarantined()
+    assert quarantined["reason"] == "event_too_large"
+    assert quarantined["event"]["messageId"] == "m-edge"
+    assert "receivedAt" not in quarantined["event"]  # the event as the client sent it
+
+
+def test_an_item_the_batch_context_pushes_over_32_kb_is_quarantined_alone(ingest, aws_stack):
+    big = {**TRACK, "messageId": "m-big", "properties": {"pad": "x" * 20_000}}
+    small = {**TRACK, "messageId": "m-small"}
+    body = {"batch": [big, small], "context": {"pad": "y" * 15_000}}
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 200
+    [rejected] = _body(response)["rejected"]
+    assert (rejected["index"], rejected["messageId"]) == (0, "m-big")
+    assert rejected["errors"][0]["field"] == "context"
+    [queued] = aws_stack.queued_events()
+    assert queued["messageId"] == "m-small"
+    assert queued["context"]["pad"] == "y" * 15_000
+    [quarantined] = aws_stack.quarantined()
+    assert "pad" not in quarantined["event"].get("context", {})  # stored without the merged context
+
+
+def test_every_queued_event_is_at_most_32_kb_as_forwarded(ingest, aws_stack):
+    pad = MAX_EVENT_BYTES - 600
+    body = {"batch": [{**TRACK, "messageId": f"m-{i}", "properties": {"p": "x" * pad}} for i in range(10)]}
+    assert ingest(api_event("POST", "/v1/batch", body, headers={"user-agent": "u" * 600}))["statusCode"] in (
+        200,
+        400,
+    )
+    for event in _queued_strictly(aws_stack):
+        assert len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()) <= MAX_EVENT_BYTES
+
+
+# -- numbers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "9" * 400])
+def test_a_number_outside_the_double_range_is_a_400_invalid_json(ingest, aws_stack, number):
+    raw = '{"userId": "u", "event": "E", "properties": {"n": ' + number + "}}"
+    response = ingest(api_event("POST", "/v1/track", raw_body=raw))
+    assert response["statusCode"] == 400
+    error = _body(response)["error"]
+    assert error["code"] == "invalid_json"
+    assert error["details"] == [
+        {"field": "properties.n", "message": "is a number outside the range of a double"}
+    ]
+    assert aws_stack.queued_events() == []
+    strict_loads(_raw_messages(aws_stack, aws_stack.quarantine_url)[0])  # the quarantine stays JSON
+
+
+def test_in_a_batch_only_the_item_with_an_infinite_number_is_rejected(ingest, aws_stack):
+    item = '{"type": "track", "userId": "u", "event": "E", "messageId": "%s", "properties": {"n": %s}}'
+    raw = '{"batch": [' + item % ("bad", "1e400") + ", " + item % ("good", "1.5") + "]}"
+    response = ingest(api_event("POST", "/v1/batch", raw_body=raw))
+    assert response["statusCode"] == 200
+    [rejected] = _body(response)["rejected"]
+    assert rejected["messageId"] == "bad"
+    assert [e["messageId"] for e in _queued_strictly(aws_stack)] == ["good"]
+
+
+def test_an_infinite_number_in_the_batch_context_rejects_the_items_it_is_merged_into(ingest, aws_stack):
+    raw = '{"batch": [{"type": "track", "userId": "u", "event": "E"}], "context": {"n": 1e999}}'
+    response = ingest(api_event("POST", "/v1/batch", raw_body=raw))
+    assert response["statusCode"] == 400
+    assert _body(response)["error"]["details"][0]["errors"][0]["field"] == "context.n"
+    assert aws_stack.queued_events() == []
+
+
+# -- depth, however the event is built ---------------------------------------------------------
+
+
+def _gif(response: dict[str, Any]) -> None:
+    assert response["headers"]["Content-Type"] == "image/gif"
+    assert base64.b64decode(response["body"]).startswith(b"GIF89a")
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 100, 230, 300, 2000])
+def test_dotted_pixel_parameters_nesting_past_the_limit_are_quarantined_with_a_gif(ingest, aws_stack, levels):
+    query = {"userId": "u1", "event": "Opened", ".".join(["p"] * levels): "deep"}
+    response = ingest(api_event("GET", "/v1/pixel/track", query=query))
+    assert response["statusCode"] == 200
+    _gif(response)
+    assert aws_stack.queued_events() == []
+    [quarantined] = aws_stack.quarantined()
+    assert quarantined["reason"] == "too_deep"
+
+
+def test_dotted_pixel_parameters_within_the_limit_are_queued(ingest, aws_stack):
+    query = {"userId": "u1", "event": "Opened", ".".join(["p"] * MAX_DEPTH): "deep"}
+    assert ingest(api_event("GET", "/v1/pixel/track", query=query))["statusCode"] == 200
+    [queued] = _queued_strictly(aws_stack)
+    assert queued["event"] == "Opened"
+
+
+def test_pixel_data_nesting_past_the_limit_is_quarantined_with_a_gif(ingest, aws_stack):
+    deep: Any = "x"
+    for _ in range(MAX_DEPTH):
+        deep = {"a": deep}
+    data = base64.b64encode(json.dumps({"userId": "u", "event": "E", "properties": deep}).encode()).decode()
+    response = ingest(api_event("GET", "/v1/pixel/track", query={"data": data}))
+    assert response["statusCode"] == 200
+    _gif(response)
+    assert aws_stack.queued_events() == []
+    assert aws_stack.quarantined()[0]["reason"] == "too_deep"
+
+
+def test_pixel_data_with_an_infinite_number_is_quarantined_with_a_gif(ingest, aws_stack):
+    data = base64.b64encode(b'{"userId": "u", "event": "E", "properties": {"n": 1e400}}').decode()
+    response = ingest(api_event("GET", "/v1/pixel/track", query={"data": data}))
+    assert response["statusCode"] == 200
+    _gif(response)
+    assert aws_stack.queued_events() == []
+    assert aws_stack.quarantined()[0]["reason"] == "invalid_json"
+
+
+def test_a_deep_batch_item_is_rejected_alone(ingest, aws_stack):
+    deep: Any = 1
+    for _ in range(MAX_DEPTH):
+        deep = [deep]
+    body = {
+        "batch": [{**TRACK, "messageId": "deep", "properties": {"d": deep}}, {**TRACK, "messageId": "ok"}]
+    }
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 200
+    assert [(r["messageId"], r["errors"][0]["message"]) for r in _body(response)["rejected"]] == [
+        ("deep", f"nests deeper than {MAX_DEPTH} levels")
+    ]
+    assert [e["messageId"] for e in _queued_strictly(aws_stack)] == ["ok"]
+
+
+# -- encodings ---------------------------------------------------------------------------------
+
+
+def test_raw_deflate_is_accepted(ingest, aws_stack):
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = compressor.compress(json.dumps(TRACK).encode()) + compressor.flush()
+    response = ingest(api_event("POST", "/v1/track", raw_body=raw, headers={"content-encoding": "deflate"}))
+    assert response["statusCode"] == 200
+    assert len(aws_stack.queued_events()) == 1
+
+
+def test_multi_member_gzip_is_accepted(ingest, aws_stack):
+    text = json.dumps({"batch": [{**TRACK, "messageId": f"m-{i}"} for i in range(4)]}).encode()
+    raw = gzip.compress(text[:50]) + gzip.compress(text[50:])
+    response = ingest(api_event("POST", "/v1/batch", raw_body=raw, headers={"content-encoding": "gzip"}))
+    assert response["statusCode"] == 200
+    assert [e["messageId"] for e in aws_stack.queued_events()] == ["m-0", "m-1", "m-2", "m-3"]
+
+
+def test_a_byte_order_mark_before_the_json_is_tolerated(ingest, aws_stack):
+    raw = b"\xef\xbb\xbf" + json.dumps(TRACK).encode()
+    assert ingest(api_event("POST", "/v1/track", raw_body=raw))["statusCode"] == 200
+    assert len(aws_stack.queued_events()) == 1
+
+
+# -- closed mode: an event travels only under the Source of a key it presented ----------------
+
+
+@pytest.fixture
+def closed_mode(aws_stack):
+    aws_stack.set_secret({"sources": CLOSED_SOURCES})
+
+
+def _sources(aws_stack: Any) -> list[tuple[str, list[str]]]:
+    return sorted(
+        (m["source"], [e["messageId"] for e in m["events"]]) for m in aws_stack.messages(aws_stack.events_url)
+    )
+
+
+@pytest.mark.usefixtures("closed_mode")
+def test_a_batch_item_with_another_valid_key_goes_to_that_key_s_source(ingest, aws_stack):
+    body = {
+        "batch": [{**TRACK, "messageId": "web"}, {**TRACK, "messageId": "ios", "writeKey": "pk_ios_91bc"}]
+    }
+    response = ingest(
+        api_event("POST", "/v1/batch", body, headers={"authorization": basic_auth("pk_web_7f3a")})
+    )
+    assert response["statusCode"] == 200
+    assert _sources(aws_stack) == sorted([(WEB, ["web"]), (IOS, ["ios"])])
+
+
+@pytest.mark.usefixtures("closed_mode")
+def test_a_batch_item_with_an_unknown_key_is_rejected_and_quarantined_under_the_request_s_source(
+    ingest, aws_stack
+):
+    body = {
+        "batch": [{**TRACK, "messageId": "web"}, {**TRACK, "messageId": "stray", "writeKey": "pk_stolen"}]
+    }
+    response = ingest(
+        api_event("POST", "/v1/batch", body, headers={"authorization": basic_auth("pk_web_7f3a")})
+    )
+    assert response["statusCode"] == 200
+    [rejected] = _body(response)["rejected"]
+    assert (rejected["messageId"], rejected["errors"]) == (
+        "stray",
+        [{"field": "writeKey", "message": "is not a valid write key"}],
+    )
+    assert _sources(aws_stack) == [(WEB, ["web"])]
+    [message] = aws_stack.messages(aws_stack.quarantine_url)
+    assert message["source"] == WEB
+    assert message["rejected"][0]["reason"] == "invalid_write_key"
+    assert "pk_stolen" not in json.dumps(message)
+
+
+@pytest.mark.usefixtures("closed_mode")
+def test_a_single_event_presenting_an_unknown_key_of_its_own_is_a_401(ingest, aws_stack):
+    event = {**TRACK, "writeKey": "pk_stolen"}
+    response = ingest(
+        api_event("POST", "/v1/track", event, headers={"authorization": basic_auth("pk_web_7f3a")})
+    )
+    assert response["statusCode"] == 401
+    assert aws_stack.queued_events() == []
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [{"sources": {"pk:web": "ILoveData123"}}, {"sources": {"pk_web": "Source:1"}}, {"writeKey": "Source:1"}],
+)
+def test_a_secret_with_a_key_basic_auth_cannot_carry_is_refused_without_printing_it(
+    ingest, aws_stack, capsys, log_output, secret
+):
+    aws_stack.set_secret(secret)
+    response = ingest(api_event("POST", "/v1/track", TRACK, headers={"authorization": basic_auth("pk")}))
+    assert response["statusCode"] == 503
+    logs = log_output.getvalue() + "".join(capsys.readouterr())
+    assert "dependency unavailable" in logs
+    for value in ("pk:web", "Source:1", "ILoveData123"):
+        assert value not in logs
+
+
+# -- parking room ------------------------------------------------------------------------------
+
+
+def test_ingest_leaves_room_in_every_message_for_the_dead_letter_attributes(ingest, aws_stack):
+    pad = MAX_EVENT_BYTES - 1000
+    body = {"batch": [{**TRACK, "messageId": f"m-{i}", "properties": {"p": "x" * pad}} for i in range(15)]}
+    assert ingest(api_event("POST", "/v1/batch", body))["statusCode"] == 200
+    sizes = [len(m.encode()) for m in _raw_messages(aws_stack, aws_stack.events_url)]
+    assert len(sizes) == 2
+    assert max(sizes) <= 256 * 1024 - PARKING_ROOM
+    assert max(sizes) > 256 * 1024 - PARKING_ROOM - MAX_EVENT_BYTES  # packed full, not one per event
