@@ -2,12 +2,15 @@
 
 It matches the template's routes (anything else is API Gateway's own 404), answers CORS
 preflights and adds the allowance to every response as the API's CorsConfiguration does,
-turns each request into a payload v2 event, and writes the function's response back.
+turns each request into a payload v2 event, and writes the function's response back. Bodies
+over API Gateway's 10 MB payload limit, and events over Lambda's 6 MB invocation payload, get
+the platform's own ``413 {"message":"Request Entity Too Large"}`` without reaching the function.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +23,11 @@ from edge_local.functions import LocalFunction
 from edge_local.template import TemplateSettings
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+# Lambda's synchronous invocation payload limit: the whole event, the body base64-encoded when
+# it is binary or compressed (4/3 larger), so a 4.5 MB gzip body is already too much.
+MAX_INVOCATION_PAYLOAD = 6 * 1024 * 1024
+# Both limits are answered the same way by API Gateway: 413 with this body.
+_TOO_LARGE = b'{"message":"Request Entity Too Large"}'
 
 
 class Cors:
@@ -119,13 +127,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {**cors, "Content-Type": "application/json"}, b'{"message":"Not Found"}')
             return
         body = self._read_body()
-        if body is None:
-            self._send(
-                413, {**cors, "Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}'
-            )
+        event = None if body is None else self._event(url.path, url.query, body)
+        if event is None or _invocation_too_large(event):
+            self._send(413, {**cors, "Content-Type": "application/json"}, _TOO_LARGE)
             return
         try:
-            response = self.server.function.invoke(self._event(url.path, url.query, body))
+            response = self.server.function.invoke(event)
         except Exception:  # noqa: BLE001 - a crashed function is API Gateway's 500
             self._send(
                 500, {**cors, "Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
@@ -141,6 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._read_chunked()
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_PAYLOAD:
+            # Read what a client reasonably sends before answering, so it sees the 413 rather
+            # than a connection reset in the middle of its upload.
+            while 0 < length <= 4 * MAX_PAYLOAD and (chunk := self.rfile.read(min(length, 1 << 20))):
+                length -= len(chunk)
             self.close_connection = True
             return None
         return self.rfile.read(length) if length else b""
@@ -224,6 +235,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer has headers only
             self.wfile.write(body)
+
+
+def _invocation_too_large(event: dict[str, Any]) -> bool:
+    """Whether Lambda would refuse ``event`` as an invocation payload (measured only near the limit)."""
+    if len(event.get("body") or "") < MAX_INVOCATION_PAYLOAD - 256 * 1024:
+        return False
+    return len(json.dumps(event).encode()) > MAX_INVOCATION_PAYLOAD
 
 
 def _utf8(data: bytes) -> str | None:

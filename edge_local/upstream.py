@@ -1,7 +1,8 @@
 """A stand-in for MetaRouter's HTTP API: checks Basic Auth, records and prints what it receives.
 
-Routes: ``POST /v1/batch`` and ``POST /v1/{identify,track,page,screen,group,alias}`` as the seed
-documents them. For tests and demos it also answers:
+Routes: ``POST /v1/batch`` and ``POST /v1/{identify,track,page,screen,group,alias}`` as MetaRouter
+documents them. Bodies are parsed strictly, as a real server would: ``Infinity``, ``NaN`` or a
+number no double can hold is a 400. For tests and demos it also answers:
 
 - ``GET /_received``: ``{"events": [...], "requests": [{"path", "sourceId", "events", "status"}]}``;
   ``GET /_received?summary=1`` only counts (``events``, ``unique``, ``duplicates``, ``statuses``),
@@ -24,8 +25,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -181,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(401, {"error": "invalid source id"})
             return
         try:
-            payload = json.loads(body)
+            payload = strict_loads(body)
             events = payload["batch"] if kind == "batch" else [payload]
             if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
                 raise TypeError
@@ -235,6 +238,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a delay fault)
             self.close_connection = True
+
+
+def strict_loads(data: str | bytes) -> Any:
+    """JSON as a strict server reads it: RFC 8259, so no ``Infinity`` or ``NaN``, and no number a
+    double cannot hold (``1e400``, a 400-digit integer)."""
+    return json.loads(data, parse_constant=_not_json, parse_float=_double, parse_int=_integer)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _double(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number outside the range of a double")
+    return value
+
+
+def _integer(text: str) -> int:
+    value = int(text)
+    if abs(value) > sys.float_info.max:
+        raise ValueError("a number outside the range of a double")
+    return value
 
 
 def _request(path: str, source_id: str | None, events: list[dict[str, Any]], status: int) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from edge.enrichment import MAX_USER_AGENT_BYTES
 from edge.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
 from edge.queueing import PARKING_ROOM
 from edge.secret import fingerprint
+from edge_local.upstream import strict_loads
 from support.apigw import api_event, basic_auth
-from support.strict_json import strict_loads
 
 CLOSED_SOURCES = {"pk_web_7f3a": "ILoveData123", "pk_ios_91bc": "OtherSource"}
 WEB, IOS = fingerprint("pk_web_7f3a"), fingerprint("pk_ios_91bc")
