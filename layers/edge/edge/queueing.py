@@ -48,11 +48,10 @@ def serialize(value: Any) -> bytes:
     """Compact JSON, safe for an SQS message body.
 
     SQS refuses the noncharacters U+FFFE and U+FFFF, which JSON strings may carry: they are
-    written as escapes instead, which decode to the same string. Nothing written is ever
-    ``Infinity`` or ``NaN`` (not JSON): events carrying them are rejected before they get here,
-    and a quarantined one keeps them as strings.
+    written as escapes instead, which decode to the same string. Values must be strict JSON
+    (``edge.decoding.json_problem``): an infinite float would be written as ``Infinity``.
     """
-    data = to_json(value, inf_nan_mode="strings")
+    data = to_json(value)
     if b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:
         data = data.replace(b"\xef\xbf\xbe", b"\\ufffe").replace(b"\xef\xbf\xbf", b"\\uffff")
     return data
