@@ -158,6 +158,31 @@ def test_numbers_inside_the_double_range_have_no_problem(raw):
     assert json_problem(parse_json(raw)) is None
 
 
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (b'{"a": "cut \\ud83d"}', {"a": "cut \ufffd"}),
+        (b'{"a": "\\udc00x", "b": [1e400]}', {"a": "\ufffdx", "b": [float("inf")]}),
+        (b'{"k\\ud800": {"n": "\\ud83d\\ude00 ok"}}', {"k\ufffd": {"n": "\U0001f600 ok"}}),
+    ],
+)
+def test_lone_surrogate_escapes_are_read_as_replacement_characters(raw, value):
+    assert parse_json(raw) == value
+
+
+@pytest.mark.parametrize("raw", [b'{"a": "\\ud83d", "b": NaN}', b'{"a": "\\ud83d"'])
+def test_lone_surrogates_do_not_excuse_invalid_json(raw):
+    with pytest.raises(ClientError) as exc_info:
+        parse_json(raw)
+    assert _status(exc_info) == (400, "invalid_json")
+
+
+def test_deep_json_with_a_lone_surrogate_is_too_deep_not_a_crash():
+    with pytest.raises(ClientError) as exc_info:
+        parse_json(b"[" * 5000 + b'"\\ud83d"' + b"]" * 5000)
+    assert _status(exc_info)[0] == 400
+
+
 def test_a_utf8_byte_order_mark_is_tolerated():
     assert parse_json(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
 

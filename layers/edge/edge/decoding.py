@@ -135,7 +135,37 @@ def parse_json(raw: bytes) -> Any:
     except ValueError as exc:
         if "recursion limit" in str(exc):
             raise _too_deep() from exc
+        if "surrogate" in str(exc) or "hex escape" in str(exc):
+            return _with_lone_surrogates_replaced(raw, exc)
         raise ClientError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
+
+
+def _with_lone_surrogates_replaced(raw: bytes, error: ValueError) -> Any:
+    """JSON whose strings escape half a surrogate pair (``"\\ud83d"``, a string cut inside an
+    emoji by a JavaScript client): read anyway, each lone half as U+FFFD, as browsers encode it."""
+    import json
+
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+        return _replace_lone_surrogates(value)
+    except RecursionError as exc:
+        raise _too_deep() from exc
+    except ValueError as exc:
+        raise ClientError(400, "invalid_json", f"The request body is not valid JSON: {error}") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    return value
 
 
 def _too_deep() -> ClientError:
