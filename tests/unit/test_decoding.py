@@ -129,10 +129,13 @@ def test_nesting_at_the_depth_limit_has_no_problem():
 def test_nesting_past_the_depth_limit_is_named_with_its_path():
     value = parse_json(b'{"a":' * MAX_DEPTH + b"{}" + b"}" * MAX_DEPTH)
     problem = json_problem(value)
-    assert problem == {
-        "field": ".".join(["a"] * MAX_DEPTH),
-        "message": f"nests deeper than {MAX_DEPTH} levels",
-    }
+    assert problem == (
+        "too_deep",
+        {
+            "field": ".".join(["a"] * MAX_DEPTH),
+            "message": f"nests deeper than {MAX_DEPTH} levels",
+        },
+    )
 
 
 @pytest.mark.parametrize(
@@ -145,10 +148,18 @@ def test_nesting_past_the_depth_limit_is_named_with_its_path():
     ],
 )
 def test_numbers_outside_the_double_range_are_named(raw, field):
-    assert json_problem(parse_json(raw)) == {
-        "field": field,
-        "message": "is a number outside the range of a double",
-    }
+    assert json_problem(parse_json(raw)) == (
+        "invalid_json",
+        {"field": field, "message": "is a number outside the range of a double"},
+    )
+
+
+@pytest.mark.parametrize("raw", [b"1e400", b"-" + b"9" * 400])
+def test_a_bare_number_outside_the_double_range_is_named_too(raw):
+    assert json_problem(parse_json(raw)) == (
+        "invalid_json",
+        {"field": "", "message": "is a number outside the range of a double"},
+    )
 
 
 @pytest.mark.parametrize(

@@ -176,15 +176,16 @@ def _too_deep() -> ClientError:
 _MAX_DOUBLE: Final = sys.float_info.max
 
 
-def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> FieldError | None:
+def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> tuple[str, FieldError] | None:
     """Why ``value`` cannot travel as strict JSON within the depth limit, or None if it can.
 
     One iterative walk checks both: containers nested deeper than ``max_depth`` (the value
-    itself is level 1), and numbers outside the double range (``1e400`` parses as infinity,
-    a 400-digit literal as a huge int), which a strict upstream refuses.
+    itself is level 1) are ``too_deep``; numbers outside the double range (``1e400`` parses as
+    infinity, a 400-digit literal as a huge int), which a strict upstream refuses, are
+    ``invalid_json``. The answer names the reason and the field (a dotted path).
     """
     if not isinstance(value, (dict, list)):
-        return None
+        return None if _is_double(value) else ("invalid_json", {"field": "", "message": _OUT_OF_RANGE})
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
         node, depth, path = stack.pop()
@@ -193,13 +194,26 @@ def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> FieldError | None:
             kind = type(child)
             if kind is dict or kind is list:
                 if depth >= max_depth:
-                    return {"field": _join(path, key), "message": f"nests deeper than {max_depth} levels"}
+                    return "too_deep", {
+                        "field": _join(path, key),
+                        "message": f"nests deeper than {max_depth} levels",
+                    }
                 stack.append((child, depth + 1, _join(path, key)))
-            elif (kind is float and child - child != 0.0) or (
-                kind is int and not -_MAX_DOUBLE <= child <= _MAX_DOUBLE
-            ):
-                return {"field": _join(path, key), "message": "is a number outside the range of a double"}
+            elif (kind is float or kind is int) and not _is_double(child):
+                return "invalid_json", {"field": _join(path, key), "message": _OUT_OF_RANGE}
     return None
+
+
+_OUT_OF_RANGE: Final = "is a number outside the range of a double"
+
+
+def _is_double(value: Any) -> bool:
+    """False for a number no IEEE-754 double holds (infinite, NaN, or an integer past the range)."""
+    if type(value) is float:
+        return bool(value - value == 0.0)
+    if type(value) is int:
+        return -_MAX_DOUBLE <= value <= _MAX_DOUBLE
+    return True
 
 
 def _join(path: str, key: object) -> str:

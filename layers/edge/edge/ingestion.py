@@ -199,8 +199,8 @@ class Ingestor:
         )
         problem = json_problem(event)
         if problem is not None:
-            reason = "too_deep" if "deeper" in problem["message"] else "invalid_json"
-            return Rejection(index, reason, [problem], _without_key(item), _message_id(item))
+            reason, error = problem
+            return Rejection(index, reason, [error], _without_key(item), _message_id(item))
         data = serialize(event)
         budget.spend(len(data))
         if len(data) > MAX_EVENT_BYTES:
