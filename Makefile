@@ -12,7 +12,7 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy bench load scan audit
+.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy prune-versions bench bench-gzip load scan audit
 
 $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## UPSTREAM_GZIP measured both ways: bytes per event on the wire, forwarder events/s (loopback).
+bench-gzip: $(STAMP)
+	$(BIN)/python -m bench.upstream_gzip 2>/dev/null
+
 ## 100,000 events from 50 clients through the local stack; `make load FAULTS=1` adds the fault
 ## schedule (upstream outages, SQS unreachable from ingest, the forwarder killed). Exit 1 if an
 ## acknowledged event is lost. A few minutes; loopback only. Figures: docs/reliability.md.
@@ -98,15 +102,22 @@ validate: $(STAMP) $(SAM_STAMP)
 	@ls .aws-sam/build/EdgeLayer/python/edge/__pycache__/*.cpython-313.pyc >/dev/null \
 		|| { echo "sam build did not compile the layer's bytecode" >&2; exit 1; }
 
-## `sam build` into .aws-sam/, then `sam deploy` with samconfig.toml's defaults (AWS credentials needed).
+## `sam build` into .aws-sam/; `make deploy` then runs `sam deploy` with samconfig.toml (AWS credentials needed).
 build: $(SAM_STAMP)
 	$(SAM) build
 
+## `make deploy PARAMS="IpPolicy=anonymize AlarmEmail=ops@example.com"` overrides parameters;
+## CONFIRM=no skips the change-set prompt (CI). No --guided needed: samconfig.toml has the rest.
 deploy: build
-	$(SAM) deploy
+	$(SAM) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS)) $(if $(filter no,$(CONFIRM)),--no-confirm-changeset)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam
+
+## Delete the published versions no alias uses (each SnapStart version bills its snapshot):
+##   make prune-versions STACK=metarouter-edge [KEEP=1] [DRY_RUN=1]
+prune-versions: $(STAMP)
+	$(BIN)/python -m edge_ops.prune_versions --stack $(STACK) --keep $(or $(KEEP),0) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
 ## Move the dead-letter queue back into the events queue: make redrive STACK=metarouter-edge
 ## (or make redrive-local for the stack `make run` started).

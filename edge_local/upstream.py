@@ -23,6 +23,7 @@ documents them. For tests and demos it also answers:
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import random
 import socket
@@ -141,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip":  # UPSTREAM_GZIP
+            body = gzip.decompress(body)
         if self.path == "/_faults":
             self._set_faults(json.loads(body or b"{}"))
             return
