@@ -12,7 +12,7 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy prune-versions bench bench-gzip load scan audit
+.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions bench bench-gzip load scan audit
 
 $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -92,15 +92,25 @@ scan: $(CHECKOV_STAMP)
 audit: $(STAMP)
 	$(BIN)/python scripts/audit.py layers/edge/requirements.txt requirements-dev.txt $(AUDIT_FLAGS)
 
-## The template: cfn-lint, SAM's own validation and lint, and a Docker-free `sam build` (arm64 layer).
+## The template: cfn-lint, SAM's own validation and lint, a Docker-free `sam build` (arm64 layer),
+## and the built layer against layers/edge/requirements.lock (exactly the locked distributions).
 validate: $(STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint
+	$(BIN)/python scripts/check_lock.py layers/edge/requirements.txt layers/edge/requirements.lock
 	$(SAM) build
+	$(BIN)/python scripts/check_lock.py layers/edge/requirements.txt layers/edge/requirements.lock \
+		--layer .aws-sam/build/EdgeLayer/python
 	@ls .aws-sam/build/EdgeLayer/python/pydantic_core/*aarch64-linux-gnu.so >/dev/null \
 		|| { echo "sam build did not package the layer for arm64" >&2; exit 1; }
 	@ls .aws-sam/build/EdgeLayer/python/edge/__pycache__/*.cpython-313.pyc >/dev/null \
 		|| { echo "sam build did not compile the layer's bytecode" >&2; exit 1; }
+
+## Re-lock the layer after changing layers/edge/requirements.txt: every runtime package, transitive
+## ones included, pinned with hashes for Lambda's platform (python3.13, manylinux aarch64).
+lock: $(STAMP)
+	cd layers/edge && ../../$(BIN)/uv pip compile requirements.txt --quiet --python-version 3.13 \
+		--python-platform aarch64-manylinux2014 --only-binary :all: --generate-hashes -o requirements.lock
 
 ## `sam build` into .aws-sam/; `make deploy` then runs `sam deploy` with samconfig.toml (AWS credentials needed).
 build: $(SAM_STAMP)
