@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -449,3 +450,37 @@ def test_outputs_name_the_api_queues_functions_secret_topic_and_dashboard(cfn: d
     assert outputs["SecretArn"]["Value"] == {
         "Fn::If": ["CreateSecret", _ref("EdgeSecret"), _ref("ExistingSecretArn")]
     }
+
+
+# ---------------------------------------------------------------- sam local invoke
+
+
+def test_the_sam_local_env_file_sets_only_variables_the_template_declares(cfn: dict[str, Any]) -> None:
+    """`sam local invoke --env-vars` ignores a variable the function does not declare."""
+    overrides = json.loads((ROOT / "events" / "sam-local-env.json").read_text())
+    assert set(overrides) == {"IngestFunction", "ForwardFunction"}
+    for function, variables in overrides.items():
+        declared = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert set(variables) <= set(declared), function
+        # Every variable SAM would otherwise fill with a logical id or a placeholder is set.
+        unresolvable = {
+            name for name, value in declared.items() if isinstance(value, dict) and "Ref" in json.dumps(value)
+        }
+        unresolvable -= {name for name, value in declared.items() if _ref_to_parameter(cfn, value)}
+        assert unresolvable <= set(variables), function
+
+
+def _ref_to_parameter(cfn: dict[str, Any], value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in cfn["Parameters"]
+
+
+def test_samconfig_deploys_without_questions_and_invokes_against_the_local_stack() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
+    deploy = config["deploy"]["parameters"]
+    # What a non-guided `sam deploy` needs; the Region comes from the environment.
+    assert deploy["stack_name"] == "metarouter-edge"
+    assert "CAPABILITY_IAM" in deploy["capabilities"].split()
+    assert deploy["resolve_s3"] is True
+    local = config["local_invoke"]["parameters"]
+    assert (ROOT / local["env_vars"]).is_file()
+    assert (local["docker_network"], local["region"]) == ("host", "us-east-1")
