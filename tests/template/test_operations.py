@@ -484,3 +484,10 @@ def test_samconfig_deploys_without_questions_and_invokes_against_the_local_stack
     local = config["local_invoke"]["parameters"]
     assert (ROOT / local["env_vars"]).is_file()
     assert (local["docker_network"], local["region"]) == ("host", "us-east-1")
+
+
+def test_every_link_within_the_operations_guide_lands_on_a_heading() -> None:
+    text = OPERATIONS.read_text()
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links
+    assert links <= _anchors(text), links - _anchors(text)
