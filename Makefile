@@ -12,7 +12,7 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions bench bench-gzip load scan audit
+.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit
 
 $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -128,6 +128,13 @@ clean:
 ##   make prune-versions STACK=metarouter-edge [KEEP=1] [DRY_RUN=1]
 prune-versions: $(STAMP)
 	$(BIN)/python -m edge_ops.prune_versions --stack $(STACK) --keep $(or $(KEEP),0) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
+
+## Concurrency, binding quotas and the bill for a traffic level (docs/scaling.md):
+##   make capacity RPS=5000 EVENTS_PER_REQUEST=1 [ARGS="--upstream-ms 250 --gzip"]
+##   make capacity RPS=44 EVENTS_PER_REQUEST=48.7 LOCAL=1 [ARGS="--cores 1 --cpu-ms-per-request 24.6"]
+capacity: $(STAMP)
+	$(BIN)/python -m edge_ops.capacity --rps $(RPS) --events-per-request $(or $(EVENTS_PER_REQUEST),1) \
+		$(if $(filter 1 yes true,$(LOCAL)),--local) $(ARGS) 2>/dev/null | grep -v '^{'
 
 ## Move the dead-letter queue back into the events queue: make redrive STACK=metarouter-edge
 ## (or make redrive-local for the stack `make run` started).
