@@ -134,7 +134,7 @@ prune-versions: $(STAMP)
 ##   make capacity RPS=44 EVENTS_PER_REQUEST=48.7 LOCAL=1 [ARGS="--cores 1 --cpu-ms-per-request 24.6"]
 capacity: $(STAMP)
 	$(BIN)/python -m edge_ops.capacity --rps $(RPS) --events-per-request $(or $(EVENTS_PER_REQUEST),1) \
-		$(if $(filter 1 yes true,$(LOCAL)),--local) $(ARGS) 2>/dev/null | grep -v '^{'
+		$(if $(filter 1 yes true,$(LOCAL)),--local) $(ARGS)
 
 ## Move the dead-letter queue back into the events queue: make redrive STACK=metarouter-edge
 ## (or make redrive-local for the stack `make run` started).
