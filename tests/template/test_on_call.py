@@ -226,6 +226,8 @@ def test_the_dashboard_shows_the_pipeline_end_to_end(cfn: dict[str, Any]) -> Non
         "<DeadLetterQueueName>", "EventsDeadLettered", "<QuarantineQueueName>", "EventsQuarantined",
     ):  # fmt: skip
         assert needed in text, needed
+    # One stack per Region must not collide on the account-wide dashboard name.
+    assert "${AWS::Region}" in cfn["Resources"]["Dashboard"]["Properties"]["DashboardName"]["Fn::Sub"]
     [alarms] = [w for w in body["widgets"] if w["type"] == "alarm"]
     assert {a.removesuffix(".Arn>").removeprefix("<") for a in alarms["properties"]["alarms"]} == ALARMS
 
