@@ -12,7 +12,7 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy bench load scan audit
+.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit
 
 $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## UPSTREAM_GZIP measured both ways: bytes per event on the wire, forwarder events/s (loopback).
+bench-gzip: $(STAMP)
+	$(BIN)/python -m bench.upstream_gzip 2>/dev/null
+
 ## 100,000 events from 50 clients through the local stack; `make load FAULTS=1` adds the fault
 ## schedule (upstream outages, SQS unreachable from ingest, the forwarder killed). Exit 1 if an
 ## acknowledged event is lost. A few minutes; loopback only. Figures: docs/reliability.md.
@@ -88,25 +92,49 @@ scan: $(CHECKOV_STAMP)
 audit: $(STAMP)
 	$(BIN)/python scripts/audit.py layers/edge/requirements.txt requirements-dev.txt $(AUDIT_FLAGS)
 
-## The template: cfn-lint, SAM's own validation and lint, and a Docker-free `sam build` (arm64 layer).
+## The template: cfn-lint, SAM's own validation and lint, a Docker-free `sam build` (arm64 layer),
+## and the built layer against layers/edge/requirements.lock (exactly the locked distributions).
 validate: $(STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint
+	$(BIN)/python scripts/check_lock.py layers/edge/requirements.txt layers/edge/requirements.lock
 	$(SAM) build
+	$(BIN)/python scripts/check_lock.py layers/edge/requirements.txt layers/edge/requirements.lock \
+		--layer .aws-sam/build/EdgeLayer/python
 	@ls .aws-sam/build/EdgeLayer/python/pydantic_core/*aarch64-linux-gnu.so >/dev/null \
 		|| { echo "sam build did not package the layer for arm64" >&2; exit 1; }
 	@ls .aws-sam/build/EdgeLayer/python/edge/__pycache__/*.cpython-313.pyc >/dev/null \
 		|| { echo "sam build did not compile the layer's bytecode" >&2; exit 1; }
 
-## `sam build` into .aws-sam/, then `sam deploy` with samconfig.toml's defaults (AWS credentials needed).
+## Re-lock the layer after changing layers/edge/requirements.txt: every runtime package, transitive
+## ones included, pinned with hashes for Lambda's platform (python3.13, manylinux aarch64).
+lock: $(STAMP)
+	cd layers/edge && ../../$(BIN)/uv pip compile requirements.txt --quiet --python-version 3.13 \
+		--python-platform aarch64-manylinux2014 --only-binary :all: --generate-hashes -o requirements.lock
+
+## `sam build` into .aws-sam/; `make deploy` then runs `sam deploy` with samconfig.toml (AWS credentials needed).
 build: $(SAM_STAMP)
 	$(SAM) build
 
+## `make deploy PARAMS="IpPolicy=anonymize AlarmEmail=ops@example.com"` overrides parameters;
+## CONFIRM=no skips the change-set prompt (CI). No --guided needed: samconfig.toml has the rest.
 deploy: build
-	$(SAM) deploy
+	$(SAM) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS)) $(if $(filter no,$(CONFIRM)),--no-confirm-changeset)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam
+
+## Delete the published versions no alias uses (each SnapStart version bills its snapshot):
+##   make prune-versions STACK=metarouter-edge [KEEP=1] [DRY_RUN=1]
+prune-versions: $(STAMP)
+	$(BIN)/python -m edge_ops.prune_versions --stack $(STACK) --keep $(or $(KEEP),0) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
+
+## Concurrency, binding quotas and the bill for a traffic level (docs/scaling.md):
+##   make capacity RPS=5000 EVENTS_PER_REQUEST=1 [ARGS="--upstream-ms 250 --gzip"]
+##   make capacity RPS=44 EVENTS_PER_REQUEST=48.7 LOCAL=1 [ARGS="--cores 1 --cpu-ms-per-request 24.6"]
+capacity: $(STAMP)
+	$(BIN)/python -m edge_ops.capacity --rps $(RPS) --events-per-request $(or $(EVENTS_PER_REQUEST),1) \
+		$(if $(filter 1 yes true,$(LOCAL)),--local) $(ARGS)
 
 ## Move the dead-letter queue back into the events queue: make redrive STACK=metarouter-edge
 ## (or make redrive-local for the stack `make run` started).

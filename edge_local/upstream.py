@@ -24,6 +24,7 @@ number no double can hold is a 400. For tests and demos it also answers:
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import math
 import random
@@ -144,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip":  # UPSTREAM_GZIP
+            body = gzip.decompress(body)
         if self.path == "/_faults":
             self._set_faults(json.loads(body or b"{}"))
             return

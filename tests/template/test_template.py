@@ -1,4 +1,4 @@
-"""template.yaml, rendered by the SAM translator: the properties issue 5 and SPEC §5 ask for."""
+"""template.yaml, rendered by the SAM translator: queues, functions, roles and the API."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from edge.config import ForwardSettings, IngestSettings
-from edge.observability import NAMESPACE, MetricName
+from edge.observability import NAMESPACE
+from support.cfn import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 FOURTEEN_DAYS = 14 * 24 * 3600
@@ -107,7 +108,8 @@ def test_all_queues_take_the_message_size_ingest_packs_to(cfn: dict[str, Any]) -
 def test_forwarder_reports_batch_item_failures_with_tunable_batching(cfn: dict[str, Any]) -> None:
     [mapping] = _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["EventSourceArn"] == _arn("EventsQueue")
-    assert mapping["FunctionName"] == _ref("ForwardFunction")
+    # The `live` alias, a published version: a rollback is moving the alias.
+    assert mapping["FunctionName"] == _ref("ForwardFunctionAliaslive")
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == _ref("ForwardBatchSize")
     assert mapping["MaximumBatchingWindowInSeconds"] == _ref("ForwardBatchingWindowSeconds")
@@ -155,10 +157,13 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
         "UPSTREAM_MAX_BATCH_EVENTS": ("max_batch_events", "7", 7),
         "UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("connect_timeout", "3", 3.0),
         "UPSTREAM_READ_TIMEOUT_SECONDS": ("read_timeout", "3", 3.0),
+        "UPSTREAM_GZIP": ("gzip", "true", True),
     },
 }
 SETTINGS = {"IngestFunction": IngestSettings, "ForwardFunction": ForwardSettings}
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+# Read by botocore, empty in AWS: declared so that `sam local invoke --env-vars` may set it.
+SDK = {"AWS_ENDPOINT_URL"}
 
 
 @pytest.mark.parametrize(
@@ -168,7 +173,8 @@ def test_every_environment_variable_is_one_the_function_reads(
     cfn: dict[str, Any], function: str, service: str
 ) -> None:
     variables = _function(cfn, function)["Environment"]["Variables"]
-    assert set(variables) == set(READS[function]) | POWERTOOLS
+    assert set(variables) == set(READS[function]) | POWERTOOLS | SDK
+    assert variables["AWS_ENDPOINT_URL"] == ""  # botocore ignores an empty endpoint
     settings = SETTINGS[function]
     for variable, (attribute, sample, read) in READS[function].items():
         assert getattr(settings.from_env({**_REQUIRED, variable: sample}), attribute) == read, variable
@@ -183,6 +189,7 @@ TUNABLES = {
     "UpstreamConnectTimeoutSeconds": ("ForwardFunction", "UPSTREAM_CONNECT_TIMEOUT_SECONDS"),
     "UpstreamReadTimeoutSeconds": ("ForwardFunction", "UPSTREAM_READ_TIMEOUT_SECONDS"),
     "MetaRouterEndpoint": ("ForwardFunction", "METAROUTER_ENDPOINT"),
+    "UpstreamGzip": ("ForwardFunction", "UPSTREAM_GZIP"),
     "SecretMaxAgeSeconds": ("IngestFunction", "SECRET_MAX_AGE_SECONDS"),
     "IpPolicy": ("IngestFunction", "IP_POLICY"),
 }
@@ -197,7 +204,10 @@ def test_tunable_parameter_reaches_the_function_and_defaults_as_the_code_does(
     # The local stack (make run) leaves these variables unset: the code's default is the template's.
     default = getattr(SETTINGS[function].from_env(_REQUIRED), READS[function][variable][0])
     expected = cfn["Parameters"][parameter]["Default"]
-    assert default == (type(default)(expected) if isinstance(default, int | float) else expected)
+    if isinstance(default, bool):
+        assert str(default).lower() == expected
+    else:
+        assert default == (type(default)(expected) if isinstance(default, int | float) else expected)
 
 
 @pytest.mark.parametrize("parameter", sorted(TUNABLES))
@@ -220,8 +230,28 @@ def test_forwarder_read_timeout_leaves_room_for_a_retry_within_its_timeout(cfn: 
 def test_each_function_logs_to_its_own_group_with_retention(cfn: dict[str, Any]) -> None:
     groups = _of_type(cfn, "AWS::Logs::LogGroup")
     assert all(g["RetentionInDays"] == _ref("LogRetentionDays") for g in groups.values())
-    assert _function(cfn, "IngestFunction")["LoggingConfig"] == {"LogGroup": _ref("IngestLogGroup")}
-    assert _function(cfn, "ForwardFunction")["LoggingConfig"] == {"LogGroup": _ref("ForwardLogGroup")}
+    level = {"Fn::FindInMap": ["LogLevels", _ref("LogLevel"), "Lambda"]}
+    # Ingest runs once per request: Lambda's START/END/REPORT records are dropped (WARN) there;
+    # the forwarder keeps them (few invocations, and REPORT's memory figure sizes it).
+    for function, group, system in (
+        ("IngestFunction", "IngestLogGroup", "WARN"),
+        ("ForwardFunction", "ForwardLogGroup", "INFO"),
+    ):
+        assert _function(cfn, function)["LoggingConfig"] == {
+            "LogGroup": _ref(group),
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": level,
+            "SystemLogLevel": system,
+        }
+
+
+def test_every_log_level_maps_to_lambda_s_name_for_it(cfn: dict[str, Any]) -> None:
+    lambda_names = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+    mapping = cfn["Mappings"]["LogLevels"]
+    assert set(mapping) == set(cfn["Parameters"]["LogLevel"]["AllowedValues"])
+    for powertools, names in mapping.items():
+        assert names["Lambda"] in lambda_names
+        assert powertools.startswith(names["Lambda"])  # WARNING -> WARN, the others alike
 
 
 # ---------------------------------------------------------------- SnapStart and versions
@@ -229,9 +259,14 @@ def test_each_function_logs_to_its_own_group_with_retention(cfn: dict[str, Any])
 
 def test_ingest_uses_snapstart_and_the_api_calls_its_live_alias(cfn: dict[str, Any]) -> None:
     assert _function(cfn, "IngestFunction")["SnapStart"] == {"ApplyOn": "PublishedVersions"}
-    [(alias_id, alias)] = _of_type(cfn, "AWS::Lambda::Alias").items()
-    assert alias["Name"] == "live"
-    [version] = _of_type(cfn, "AWS::Lambda::Version")
+    aliases = _of_type(cfn, "AWS::Lambda::Alias")
+    assert {a["Name"] for a in aliases.values()} == {"live"}
+    [(alias_id, alias)] = [(k, a) for k, a in aliases.items() if a["FunctionName"] == _ref("IngestFunction")]
+    [version] = [
+        k
+        for k, v in _of_type(cfn, "AWS::Lambda::Version").items()
+        if v["FunctionName"] == _ref("IngestFunction")
+    ]
     assert alias["FunctionVersion"] == {"Fn::GetAtt": [version, "Version"]}
     paths = cfn["Resources"]["HttpApi"]["Properties"]["Body"]["paths"]
     uris = [
@@ -244,21 +279,59 @@ def test_ingest_uses_snapstart_and_the_api_calls_its_live_alias(cfn: dict[str, A
     assert all(p["FunctionName"] == _ref(alias_id) for p in permissions)
 
 
-def test_forwarder_has_no_snapstart(cfn: dict[str, Any]) -> None:
+def test_forwarder_has_no_snapstart_but_a_live_alias(cfn: dict[str, Any]) -> None:
     assert "SnapStart" not in _function(cfn, "ForwardFunction")
+    alias = cfn["Resources"]["ForwardFunctionAliaslive"]["Properties"]
+    assert alias["FunctionName"] == _ref("ForwardFunction")
+    assert alias["FunctionVersion"]["Fn::GetAtt"][0].startswith("ForwardFunctionVersion")
 
 
-def test_every_parameter_of_the_ingest_configuration_is_in_its_version_description(
-    cfn: dict[str, Any],
+def _version_description(cfn: dict[str, Any], function: str) -> list[Any]:
+    [version] = [
+        v for v in _of_type(cfn, "AWS::Lambda::Version").values() if v["FunctionName"] == _ref(function)
+    ]
+    description: list[Any] = version["Description"]["Fn::Sub"]
+    return description
+
+
+@pytest.mark.parametrize("function", ["IngestFunction", "ForwardFunction"])
+def test_every_parameter_of_a_function_s_configuration_is_in_its_version_description(
+    cfn: dict[str, Any], function: str
 ) -> None:
     """SAM hashes a version's logical id from unresolved !Refs, so a parameter change alone would
     leave the alias on a version with the old configuration; a changed description replaces it."""
-    [version] = _of_type(cfn, "AWS::Lambda::Version").values()
-    text, variables = version["Description"]["Fn::Sub"]
+    text, variables = _version_description(cfn, function)
     described = {part.split("}")[0] for part in text.split("${")[1:]} | _refs(variables)
-    parameters = _refs(_function(cfn, "IngestFunction")) & set(cfn["Parameters"])
+    parameters = _refs(_function(cfn, function)) & set(cfn["Parameters"])
     assert parameters
     assert parameters <= described
+
+
+def _longest(spec: dict[str, Any]) -> str:
+    if "AllowedValues" in spec:
+        return max((str(v) for v in spec["AllowedValues"]), key=len)
+    if "MaxLength" in spec:
+        return "x" * int(spec["MaxLength"])
+    return str(spec.get("MaxValue", spec.get("Default", "")))
+
+
+@pytest.mark.parametrize("function", ["IngestFunction", "ForwardFunction"])
+def test_version_descriptions_fit_lambda_s_256_characters_with_the_longest_values(
+    cfn: dict[str, Any], function: str
+) -> None:
+    text, _ = _version_description(cfn, function)
+    # The secret's name: the ARN less its shortest prefix, arn:aws:secretsmanager:aa-b-1:<12>:secret:
+    secret_name = int(cfn["Parameters"]["ExistingSecretArn"]["MaxLength"]) - len(
+        "arn:aws:secretsmanager:aa-b-1:123456789012:secret:"
+    )
+    values = {name: _longest(spec) for name, spec in cfn["Parameters"].items()} | {
+        "SecretName": "x" * secret_name
+    }
+    longest = text
+    for name, value in values.items():
+        longest = longest.replace(f"${{{name}}}", value)
+    assert "${" not in longest
+    assert len(longest) <= 256, longest
 
 
 def test_a_change_to_the_layer_publishes_a_new_ingest_version(
@@ -299,38 +372,86 @@ ROLES = {
     },
 }
 THE_SECRET = {"Fn::If": ["CreateSecret", _ref("EdgeSecret"), _ref("ExistingSecretArn")]}
+AN_EXISTING_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:edge/sources-AbC123"
+A_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def _target(resource: Any) -> str:
-    if resource == THE_SECRET:
+    if resource in (THE_SECRET, _ref("EdgeSecret"), _ref("ExistingSecretArn")):
         return "the secret"
+    if resource == _ref("SecretKmsKeyArn"):
+        return "the key"
     assert isinstance(resource, dict), resource
     assert set(resource) == {"Fn::GetAtt"}, resource
     return str(resource["Fn::GetAtt"][0])
 
 
-@pytest.mark.parametrize("role", sorted(ROLES))
-def test_each_function_may_touch_only_its_own_queues_log_group_and_the_secret(
-    cfn: dict[str, Any], role: str
-) -> None:
+def _grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
     grants = set()
-    for statement in _statements(cfn, role):
+    for statement in statements:
         assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         resources = (
             statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         )
         grants |= {(action, _target(resource)) for action in actions for resource in resources}
-    assert grants == ROLES[role]
+    return grants
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_each_function_may_touch_only_its_own_queues_log_group_and_the_secret(
+    cfn: dict[str, Any], role: str
+) -> None:
+    assert _grants(_statements(resolve(cfn), role)) == ROLES[role]
+    # An existing secret under AWS's key: still nothing else.
+    assert _grants(_statements(resolve(cfn, ExistingSecretArn=AN_EXISTING_SECRET), role)) == ROLES[role]
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize("existing", ["", AN_EXISTING_SECRET])
+def test_a_customer_managed_key_may_decrypt_only_the_secret_through_secrets_manager(
+    render: Callable[..., dict[str, Any]], role: str, existing: str
+) -> None:
+    params = {"SecretKmsKeyArn": A_KEY, "ExistingSecretArn": existing}
+    cfn = resolve(render(**params), **params)
+    statements = _statements(cfn, role)
+    assert _grants(statements) == ROLES[role] | {("kms:Decrypt", "the key")}
+    [decrypt] = [s for s in statements if s["Action"] == "kms:Decrypt"]
+    secret = _ref("ExistingSecretArn") if existing else _ref("EdgeSecret")
+    assert decrypt["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
+            "kms:EncryptionContext:SecretARN": secret,
+        }
+    }
+    if not existing:  # the stack's own secret is then encrypted with that key
+        assert cfn["Resources"]["EdgeSecret"]["Properties"]["KmsKeyId"] == _ref("SecretKmsKeyArn")
+    else:
+        assert "EdgeSecret" not in cfn["Resources"]
+
+
+def test_without_a_key_no_role_mentions_kms(cfn: dict[str, Any]) -> None:
+    resolved = resolve(cfn)
+    for role in ROLES:
+        assert not [s for s in _statements(resolved, role) if "kms" in json.dumps(s)]
+    assert "KmsKeyId" not in resolved["Resources"]["EdgeSecret"]["Properties"]
 
 
 def test_no_policy_names_a_wildcard_resource_or_an_aws_managed_execution_role(cfn: dict[str, Any]) -> None:
     roles = _of_type(cfn, "AWS::IAM::Role")
-    assert set(roles) == set(ROLES)  # SAM generated none: no AWSLambdaBasicExecutionRole & co.
+    # SAM generated only CodeDeploy's role (the ingest deployment group): no AWSLambdaBasicExecutionRole & co.
+    assert set(roles) == set(ROLES) | {"CodeDeployServiceRole"}
+    codedeploy = roles.pop("CodeDeployServiceRole")
+    assert codedeploy["ManagedPolicyArns"] == [
+        "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"
+    ]
+    assert codedeploy["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": ["codedeploy.amazonaws.com"]
+    }
     functions = _of_type(cfn, "AWS::Lambda::Function").values()
     assert {f["Role"]["Fn::GetAtt"][0] for f in functions} == set(ROLES)
     for name in roles:
-        resources = [s["Resource"] for s in _statements(cfn, name)]
+        resources = [s["Resource"] for s in _statements(resolve(cfn, SecretKmsKeyArn=A_KEY), name)]
         assert not [r for r in _strings(resources) if "*" in r]
         # The only managed policy: X-Ray's writer, and only when tracing is on (X-Ray has no
         # resource-level permissions).
@@ -392,89 +513,3 @@ def test_api_has_exactly_the_routes_of_the_spec(cfn: dict[str, Any]) -> None:
     expected |= {("POST", "/v1/batch"), ("POST", "/v1/b"), ("POST", "/v1/import"), ("POST", "/v1/m")}
     expected |= {("GET", "/v1/pixel/{type}")}
     assert routes == expected
-
-
-# ---------------------------------------------------------------- alarms and outputs
-
-
-def _alarm_key(alarm: dict[str, Any]) -> tuple[str, str, str]:
-    if "Metrics" in alarm:
-        [expression] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
-        return ("expression", expression["Expression"], "")
-    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
-    return (alarm["Namespace"], alarm["MetricName"], json.dumps(dimensions, sort_keys=True))
-
-
-def _on(name: str, value: Any) -> str:
-    return json.dumps({name: value}, sort_keys=True)
-
-
-def test_every_alarm_of_the_runbook_exists(cfn: dict[str, Any]) -> None:
-    alarms = {_alarm_key(a) for a in _of_type(cfn, "AWS::CloudWatch::Alarm").values()}
-    dead_letters = _on("QueueName", {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]})
-    events = _on("QueueName", {"Fn::GetAtt": ["EventsQueue", "QueueName"]})
-    ingest, forward = (
-        _on("FunctionName", _ref("IngestFunction")),
-        _on("FunctionName", _ref("ForwardFunction")),
-    )
-    assert alarms == {
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dead_letters),
-        ("AWS/SQS", "ApproximateAgeOfOldestMessage", events),
-        ("AWS/Lambda", "Errors", ingest),
-        ("AWS/Lambda", "Throttles", ingest),
-        ("AWS/Lambda", "Errors", forward),
-        ("AWS/Lambda", "Throttles", forward),
-        (NAMESPACE, MetricName.UPSTREAM_AUTH_FAILURES, _on("service", "edge-forward")),
-        ("expression", "IF(errors >= 5, 100 * errors / requests, 0)", ""),
-    }
-
-
-def test_auth_failure_alarm_watches_the_dimension_powertools_emits(cfn: dict[str, Any]) -> None:
-    alarm = _function(cfn, "UpstreamAuthFailuresAlarm")
-    service = _function(cfn, "ForwardFunction")["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
-
-
-def test_api_5xx_alarm_is_a_rate_over_the_api_s_own_metrics(cfn: dict[str, Any]) -> None:
-    metrics = {m["Id"]: m for m in _function(cfn, "Api5xxRateAlarm")["Metrics"]}
-    for metric_id, name in (("errors", "5xx"), ("requests", "Count")):
-        metric = metrics[metric_id]["MetricStat"]["Metric"]
-        assert (metric["Namespace"], metric["MetricName"]) == ("AWS/ApiGateway", name)
-        assert metric["Dimensions"] == [{"Name": "ApiId", "Value": _ref("HttpApi")}]
-
-
-def test_every_alarm_notifies_the_alarm_topic_both_ways(cfn: dict[str, Any]) -> None:
-    for alarm in _of_type(cfn, "AWS::CloudWatch::Alarm").values():
-        assert alarm["AlarmActions"] == [_ref("AlarmTopic")]
-        assert alarm["OKActions"] == [_ref("AlarmTopic")]
-        assert alarm["TreatMissingData"] == "notBreaching"
-
-
-def test_outputs_name_the_api_queues_functions_secret_and_topic(cfn: dict[str, Any]) -> None:
-    outputs = cfn["Outputs"]
-    assert set(outputs) == {
-        "ApiUrl",
-        "EventsQueueUrl",
-        "EventsQueueArn",
-        "DeadLetterQueueUrl",
-        "DeadLetterQueueArn",
-        "QuarantineQueueUrl",
-        "QuarantineQueueArn",
-        "IngestFunctionName",
-        "ForwardFunctionName",
-        "SecretArn",
-        "AlarmTopicArn",
-    }
-    assert all(o.get("Description") for o in outputs.values())
-    assert outputs["SecretArn"]["Value"] == THE_SECRET
-    assert outputs["EventsQueueUrl"]["Value"] == _ref("EventsQueue")
-
-
-def test_an_existing_secret_and_an_alarm_email_render(render: Callable[..., dict[str, Any]]) -> None:
-    cfn = render(
-        ExistingSecretArn="arn:aws:secretsmanager:us-east-1:123456789012:secret:edge-AbCdEf",
-        AlarmEmail="ops@example.com",
-        Tracing="Active",
-    )
-    assert "AlarmEmailSubscription" in cfn["Resources"]
-    assert _function(cfn, "IngestFunction")["TracingConfig"] == {"Mode": _ref("Tracing")}

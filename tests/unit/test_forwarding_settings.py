@@ -21,6 +21,7 @@ def test_defaults_follow_the_seed_and_the_spec():
     assert settings.max_batch_events == 100
     assert settings.secret_max_age == 300
     assert (settings.connect_timeout, settings.read_timeout) == (2.0, 10.0)
+    assert settings.gzip is False
 
 
 def test_every_tunable_is_read_from_its_variable():
@@ -39,6 +40,7 @@ def test_every_tunable_is_read_from_its_variable():
             "UPSTREAM_BACKOFF_MAX_SECONDS": "1",
             "UPSTREAM_CONCURRENCY": "4",
             "FORWARD_TIME_MARGIN_SECONDS": "3",
+            "UPSTREAM_GZIP": "true",
         }
     )
     assert settings.endpoint == "https://acme.metarouter.example"
@@ -47,6 +49,7 @@ def test_every_tunable_is_read_from_its_variable():
     assert (settings.connect_timeout, settings.read_timeout, settings.max_attempts) == (1.5, 4.0, 3)
     assert (settings.backoff_base, settings.backoff_max, settings.concurrency) == (0.1, 1.0, 4)
     assert settings.time_margin == 3.0
+    assert settings.gzip is True
 
 
 @pytest.mark.parametrize(
@@ -54,6 +57,9 @@ def test_every_tunable_is_read_from_its_variable():
     [
         ("METAROUTER_ENDPOINT", "e.metarouter.io"),
         ("METAROUTER_ENDPOINT", "ftp://e.metarouter.io"),
+        ("METAROUTER_ENDPOINT", "http://e.metarouter.io"),  # plain http only to loopback
+        ("METAROUTER_ENDPOINT", "https://e.metarouter.io?debug=1"),
+        ("UPSTREAM_GZIP", "maybe"),
         ("FORWARD_MODE", "bulk"),
         ("UPSTREAM_MAX_BATCH_BYTES", str(500 * 1024 + 1)),
         ("UPSTREAM_MAX_BATCH_EVENTS", "0"),

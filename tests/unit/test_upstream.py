@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from email.utils import formatdate
 
@@ -186,3 +187,22 @@ def test_pool_verifies_tls_and_keeps_enough_connections_per_host():
     assert pool.connection_pool_kw["maxsize"] == 8
     retries = pool.connection_pool_kw["retries"]
     assert (retries.connect, retries.read, retries.redirect) == (1, 0, False)
+
+
+def test_gzip_compresses_the_body_and_says_so():
+    pool = FakePool(urllib3.HTTPResponse(body=b"{}", status=200))
+    client = UpstreamClient(pool, "https://e.metarouter.io", connect_timeout=2, read_timeout=10, gzip=True)
+    body = b'{"batch":[' + b",".join([b'{"type":"track","event":"Order Completed"}'] * 50) + b"]}"
+    client.post("/v1/batch", body, "ILoveData123", budget=30)
+    [(_, _, kwargs)] = pool.requests
+    assert kwargs["headers"]["Content-Encoding"] == "gzip"
+    assert gzip.decompress(kwargs["body"]) == body
+    assert len(kwargs["body"]) < len(body) / 10
+    assert kwargs["headers"]["Content-Type"] == "application/json"
+
+
+def test_without_gzip_the_body_goes_as_it_is():
+    client, pool = _client(urllib3.HTTPResponse(body=b"{}", status=200))
+    client.post("/v1/batch", b'{"batch":[]}', "ILoveData123", budget=30)
+    [(_, _, kwargs)] = pool.requests
+    assert "Content-Encoding" not in kwargs["headers"]

@@ -10,12 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.enrichment import IpPolicy
 
-__all__ = ["DEFAULT_ENDPOINT", "ForwardMode", "ForwardSettings", "IngestSettings"]
+__all__ = ["DEFAULT_ENDPOINT", "ENDPOINT_PATTERN", "ForwardMode", "ForwardSettings", "IngestSettings"]
 
 #: SQS's classic message size limit; raise it only if your queues allow more (up to 1 MiB).
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
 #: The seed's MetaRouter endpoint; customers with their own cluster set theirs.
 DEFAULT_ENDPOINT = "https://e.metarouter.io"
+#: The upstream base URLs the forwarder accepts, and ``template.yaml``'s ``MetaRouterEndpoint``
+#: ``AllowedPattern`` (a template test holds them equal): https to any host, plain http only to a
+#: loopback address (the local stand-in), an optional port and path; no query, fragment or
+#: credentials. ASCII classes only, so Python, pydantic's Rust engine and CloudFormation's Java
+#: engine read it alike.
+ENDPOINT_PATTERN = (
+    r"^(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost))(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$"
+)
 
 ForwardMode = Literal["batch", "per-call"]
 
@@ -43,11 +51,11 @@ class IngestSettings(_Settings):
 
 
 class ForwardSettings(_Settings):
-    """Environment of the forward function (SPEC §3); every tunable has a default."""
+    """Environment of the forward function; every tunable has a default."""
 
     edge_secret_id: str = Field(alias="EDGE_SECRET_ID")
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
-    endpoint: Annotated[str, Field(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")] = Field(
+    endpoint: Annotated[str, Field(pattern=ENDPOINT_PATTERN)] = Field(
         default=DEFAULT_ENDPOINT, alias="METAROUTER_ENDPOINT"
     )
     mode: ForwardMode = Field(default="batch", alias="FORWARD_MODE")
@@ -67,6 +75,8 @@ class ForwardSettings(_Settings):
     backoff_base: Annotated[float, Field(ge=0)] = Field(default=0.2, alias="UPSTREAM_BACKOFF_BASE_SECONDS")
     backoff_max: Annotated[float, Field(ge=0)] = Field(default=5.0, alias="UPSTREAM_BACKOFF_MAX_SECONDS")
     concurrency: Annotated[int, Field(ge=1, le=64)] = Field(default=8, alias="UPSTREAM_CONCURRENCY")
+    # Gzip request bodies (Content-Encoding: gzip): fewer bytes out of AWS, some CPU.
+    gzip: bool = Field(default=False, alias="UPSTREAM_GZIP")
     # Kept back from the invocation's remaining time to park dead letters and answer.
     time_margin: Annotated[float, Field(ge=0)] = Field(default=2.0, alias="FORWARD_TIME_MARGIN_SECONDS")
 

@@ -125,6 +125,7 @@ def build_forwarder(
         settings.endpoint,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
+        gzip=settings.gzip,
     )
     return Forwarder(
         upstream=upstream,
