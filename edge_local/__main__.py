@@ -9,6 +9,8 @@ Environment:
   EDGE_SOURCES           closed mode: JSON map of inbound write key -> Source ID
   ALLOWED_ORIGINS        comma-separated CORS origins (default: the template's AllowedOrigins)
   IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
+  BOT_POLICY, GPC_POLICY, REQUIRED_CONSENT, CONSENT_WHEN_MISSING, HASH_FIELDS
+                         the privacy controls (default: the template's parameters)
   FORWARD_BATCHING_WINDOW, VISIBILITY_TIMEOUT, MAX_RECEIVE_COUNT
                          override the template's values (seconds / count), e.g. for quick demos
   INGEST_CONCURRENCY, FORWARD_CONCURRENCY
@@ -44,7 +46,7 @@ from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
 from edge_local.gateway import Cors, Gateway
 from edge_local.poller import Poller
-from edge_local.template import ROOT, load
+from edge_local.template import PRIVACY_VARIABLES, ROOT, load
 from edge_local.upstream import Recorder, Upstream
 
 DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
@@ -99,6 +101,7 @@ def main() -> int:
             "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
             "EDGE_SECRET_ID": resources.secret_id,
             "IP_POLICY": env.get("IP_POLICY") or settings.ip_policy,
+            **{name: env[name] for name in PRIVACY_VARIABLES if name in env},
         },
         concurrency=int(env.get("INGEST_CONCURRENCY") or 2),
         timeout=settings.ingest_timeout,

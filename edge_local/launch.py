@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from edge_local.template import ROOT
+from edge_local.template import PRIVACY_VARIABLES, ROOT
 
 #: Variables (by prefix) that in-process tests, benchmarks or a developer's shell may carry and
 #: that would change what the stack does: a launched stack gets only what ``env`` says.
@@ -31,6 +31,7 @@ NOT_INHERITED = (
     "DEAD_LETTER_QUEUE_URL",
     "IP_POLICY",
     "ALLOWED_ORIGINS",
+    *PRIVACY_VARIABLES,
 )
 
 

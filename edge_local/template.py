@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The ingest function's privacy controls: template parameters, and the same variables locally.
+PRIVACY_VARIABLES = ("BOT_POLICY", "GPC_POLICY", "REQUIRED_CONSENT", "CONSENT_WHEN_MISSING", "HASH_FIELDS")
 TEMPLATE = ROOT / "template.yaml"
 
 

@@ -141,6 +141,11 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
         "QUARANTINE_QUEUE_URL": ("quarantine_queue_url", "https://sqs.example/q2", "https://sqs.example/q2"),
         "EDGE_SECRET_ID": ("edge_secret_id", "other", "other"),
         "IP_POLICY": ("ip_policy", "drop", "drop"),
+        "BOT_POLICY": ("bot_policy", "drop", "drop"),
+        "GPC_POLICY": ("gpc_policy", "anonymize", "anonymize"),
+        "REQUIRED_CONSENT": ("required_consent", "analytics,marketing", "analytics,marketing"),
+        "CONSENT_WHEN_MISSING": ("consent_when_missing", "drop", "drop"),
+        "HASH_FIELDS": ("hash_fields", "traits.email", "traits.email"),
         "SECRET_MAX_AGE_SECONDS": ("secret_max_age", "7", 7),
         "SQS_MAX_MESSAGE_BYTES": ("max_message_bytes", "2048", 2048),
     },
@@ -192,6 +197,11 @@ TUNABLES = {
     "UpstreamGzip": ("ForwardFunction", "UPSTREAM_GZIP"),
     "SecretMaxAgeSeconds": ("IngestFunction", "SECRET_MAX_AGE_SECONDS"),
     "IpPolicy": ("IngestFunction", "IP_POLICY"),
+    "BotPolicy": ("IngestFunction", "BOT_POLICY"),
+    "GpcPolicy": ("IngestFunction", "GPC_POLICY"),
+    "RequiredConsentCategories": ("IngestFunction", "REQUIRED_CONSENT"),
+    "ConsentWhenMissing": ("IngestFunction", "CONSENT_WHEN_MISSING"),
+    "HashFields": ("IngestFunction", "HASH_FIELDS"),
 }
 
 

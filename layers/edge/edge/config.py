@@ -9,6 +9,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.enrichment import IpPolicy
+from edge.privacy import BotPolicy, ConsentWhenMissing, GpcPolicy
 
 __all__ = ["DEFAULT_ENDPOINT", "ENDPOINT_PATTERN", "ForwardMode", "ForwardSettings", "IngestSettings"]
 
@@ -48,6 +49,12 @@ class IngestSettings(_Settings):
     max_message_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, alias="SQS_MAX_MESSAGE_BYTES"
     )
+    # Privacy and data-quality controls (edge.privacy): off or harmless by default.
+    bot_policy: BotPolicy = Field(default="flag", alias="BOT_POLICY")
+    gpc_policy: GpcPolicy = Field(default="ignore", alias="GPC_POLICY")
+    required_consent: str = Field(default="", alias="REQUIRED_CONSENT")
+    consent_when_missing: ConsentWhenMissing = Field(default="forward", alias="CONSENT_WHEN_MISSING")
+    hash_fields: str = Field(default="", alias="HASH_FIELDS")
 
 
 class ForwardSettings(_Settings):

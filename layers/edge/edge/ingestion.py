@@ -27,6 +27,7 @@ from edge.limits import (
 )
 from edge.models import EVENT_TYPES, BatchEnvelope, FieldError, field_errors, validate_event
 from edge.observability import MetricName, MetricUnit, add_counts, logger, metrics
+from edge.privacy import NO_PRIVACY, PrivacyPolicy, RequestPrivacy, hash_fields
 from edge.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, serialize
 from edge.repairs import Repair, repair_event, repair_timestamp
 from edge.secret import EdgeSecret, SecretStore
@@ -84,6 +85,8 @@ class Outcome:
 
     accepted: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    #: Events answered as accepted but not forwarded (``edge.privacy``), by reason.
+    filtered: Counter[str] = field(default_factory=Counter)
     sqs_calls: int = 0
 
     def body(self) -> dict[str, Any]:
@@ -103,11 +106,13 @@ class Ingestor:
         quarantine: QueueWriter,
         secrets: SecretStore,
         ip_policy: IpPolicy,
+        privacy: PrivacyPolicy = NO_PRIVACY,
     ) -> None:
         self._events = events
         self._quarantine = quarantine
         self._secrets = secrets
         self._ip_policy = ip_policy
+        self._privacy = privacy
 
     def accept(
         self,
@@ -131,7 +136,10 @@ class Ingestor:
         else:  # pragma: no cover - telemetry is answered before decoding
             raise ClientError(404, "not_found", "Not an event route.")
 
-        request = _Request(route_type, defaults, facts, secret, request_key, source)
+        privacy = self._privacy.for_request(headers, self._ip_policy)
+        if self._privacy.hash_paths and defaults.context:
+            repairs["hashed"] += hash_fields({"context": defaults.context}, self._privacy.hash_paths)
+        request = _Request(route_type, defaults, facts, secret, request_key, source, privacy)
         budget = _Budget(facts.body_bytes, len(items))
         outcome = Outcome()
         accepted: dict[str | None, list[bytes]] = {}
@@ -139,16 +147,17 @@ class Ingestor:
             result = self._prepare(index, item, request, repairs, budget)
             if isinstance(result, Rejection):
                 outcome.rejected.append(result)
+            elif isinstance(result, str):
+                outcome.filtered[result] += 1
             else:
                 item_source, data = result
                 accepted.setdefault(item_source, []).append(data)
 
         self._quarantine_all(outcome.rejected, route, facts, source)
-        if repairs:
-            add_counts(MetricName.EVENTS_REPAIRED, "repair", repairs)
+        self._count(repairs, outcome.filtered)
         if route_type is not None and outcome.rejected:
             raise _single_rejection(outcome.rejected[0])
-        if items and not accepted:
+        if items and not accepted and not outcome.filtered:
             raise ClientError(
                 400,
                 "invalid_batch",
@@ -175,10 +184,17 @@ class Ingestor:
         request: _Request,
         repairs: Counter[str],
         budget: _Budget,
-    ) -> tuple[str | None, bytes] | Rejection:
-        """One item's source and its event serialized as it will be forwarded, or why it is rejected."""
+    ) -> tuple[str | None, bytes] | Rejection | str:
+        """One item's source and its event serialized as it will be forwarded, why it is rejected,
+        or why it is filtered (answered as accepted, not forwarded, never quarantined)."""
         if not isinstance(item, dict):
             return Rejection(index, "not_an_object", [{"field": "", "message": "must be an object"}], item)
+        privacy = request.privacy
+        if privacy.policy.hash_paths:  # first, so no copy of the value is kept anywhere
+            repairs["hashed"] += hash_fields(item, privacy.policy.hash_paths)
+        filtered = privacy.filtered(item, request.defaults.context)
+        if filtered is not None:
+            return filtered
         repairs.update(repair_event(item))
         event_type = request.route_type or item.get("type")
         refusal = _shape_refusal(item, event_type, request.route_type)
@@ -190,13 +206,26 @@ class Ingestor:
         errors = validate_event(item, str(event_type))
         if errors:
             return Rejection(index, "invalid_event", errors, _without_key(item), _message_id(item))
+        return self._forwarded(index, item, request, repairs, budget)
+
+    def _forwarded(
+        self,
+        index: int,
+        item: dict[str, Any],
+        request: _Request,
+        repairs: Counter[str],
+        budget: _Budget,
+    ) -> tuple[str | None, bytes] | Rejection:
+        """A valid item enriched and serialized as it will be forwarded, unless that breaks a limit."""
         event = enrich(
             dict(item),  # the item itself stays as the client sent it, for the quarantine
             facts=request.facts,
-            ip_policy=self._ip_policy,
+            ip_policy=request.privacy.ip_policy,
             route_type=request.route_type,
             batch=request.defaults,
         )
+        if request.privacy.flag(event):
+            repairs["bot_flagged"] += 1
         problem = json_problem(event)
         if problem is not None:
             reason, error = problem
@@ -208,6 +237,19 @@ class Ingestor:
             field_name, message = ("context", _MERGED_TOO_LARGE) if merged else ("", _TOO_LARGE)
             return _reject(index, "event_too_large", field_name, message, item)
         return request.source_of(item), data
+
+    @staticmethod
+    def _count(repairs: Counter[str], filtered: Counter[str]) -> None:
+        """EventsRepaired, EventsFlaggedAsBots, FieldsHashed and EventsFiltered of one request."""
+        flagged, hashed = repairs.pop("bot_flagged", 0), repairs.pop("hashed", 0)
+        if repairs:
+            add_counts(MetricName.EVENTS_REPAIRED, "repair", repairs)
+        if filtered:
+            add_counts(MetricName.EVENTS_FILTERED, "reason", filtered)
+        if flagged:
+            metrics.add_metric(MetricName.EVENTS_FLAGGED_AS_BOTS, MetricUnit.Count, flagged)
+        if hashed:
+            metrics.add_metric(MetricName.FIELDS_HASHED, MetricUnit.Count, hashed)
 
     def _quarantine_all(
         self,
@@ -255,6 +297,7 @@ class _Request:
     secret: EdgeSecret
     key: str | None
     source: str | None
+    privacy: RequestPrivacy
 
     def source_refusal(self, item: dict[str, Any]) -> tuple[str, str, str] | None:
         """In closed mode, an item presenting its own key that is not listed is refused."""

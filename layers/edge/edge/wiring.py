@@ -65,6 +65,7 @@ def build_ingestor(
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from edge.ingestion import Ingestor  # not on the forwarder's cold-start path
+    from edge.privacy import PrivacyPolicy
 
     sqs = sqs or _client("sqs")
     secretsmanager = secretsmanager or _client("secretsmanager")
@@ -81,6 +82,13 @@ def build_ingestor(
             SecretsProvider(boto3_client=secretsmanager), settings.edge_secret_id, settings.secret_max_age
         ),
         ip_policy=settings.ip_policy,
+        privacy=PrivacyPolicy.configure(
+            bot_policy=settings.bot_policy,
+            gpc_policy=settings.gpc_policy,
+            required_consent=settings.required_consent,
+            consent_when_missing=settings.consent_when_missing,
+            hash_fields=settings.hash_fields,
+        ),
     )
 
 
