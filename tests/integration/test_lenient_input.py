@@ -67,6 +67,15 @@ def test_an_unusable_timestamp_is_dropped_so_received_at_stands_in(ingest, aws_s
     assert _repairs(capsys) == {"time_dropped": 1}
 
 
+def test_an_infinite_timestamp_is_dropped_not_a_reason_to_refuse_the_event(ingest, aws_stack):
+    raw = '{"userId": "u", "event": "E", "timestamp": 1e400}'
+    response = ingest(api_event("POST", "/v1/track", raw_body=raw))
+    assert response["statusCode"] == 200, response["body"]
+    [event] = aws_stack.queued_events()
+    assert event["timestamp"] == RECEIVED
+    assert event["context"]["edgeRepairs"] == {"timestamp": "inf"}
+
+
 def test_an_unusable_sent_at_is_left_out_of_the_skew_correction(ingest, aws_stack):
     body = {"userId": "u", "event": "E", "timestamp": "2023-11-14T22:13:10.000Z", "sentAt": "n/a"}
     [event] = _one(ingest, aws_stack, "/v1/track", body)

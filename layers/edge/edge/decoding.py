@@ -21,6 +21,7 @@ __all__ = [
     "clean_text",
     "decode_body",
     "inflate",
+    "is_double",
     "json_problem",
     "parse_json",
     "write_key_from",
@@ -185,7 +186,7 @@ def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> tuple[str, FieldErro
     ``invalid_json``. The answer names the reason and the field (a dotted path).
     """
     if not isinstance(value, (dict, list)):
-        return None if _is_double(value) else ("invalid_json", {"field": "", "message": _OUT_OF_RANGE})
+        return None if is_double(value) else ("invalid_json", {"field": "", "message": _OUT_OF_RANGE})
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
         node, depth, path = stack.pop()
@@ -199,7 +200,7 @@ def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> tuple[str, FieldErro
                         "message": f"nests deeper than {max_depth} levels",
                     }
                 stack.append((child, depth + 1, _join(path, key)))
-            elif (kind is float or kind is int) and not _is_double(child):
+            elif (kind is float or kind is int) and not is_double(child):
                 return "invalid_json", {"field": _join(path, key), "message": _OUT_OF_RANGE}
     return None
 
@@ -207,7 +208,7 @@ def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> tuple[str, FieldErro
 _OUT_OF_RANGE: Final = "is a number outside the range of a double"
 
 
-def _is_double(value: Any) -> bool:
+def is_double(value: Any) -> bool:
     """False for a number no IEEE-754 double holds (infinite, NaN, or an integer past the range)."""
     if type(value) is float:
         return bool(value - value == 0.0)

@@ -20,6 +20,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from edge.decoding import is_double
 from edge.models import EVENT_TYPES, ID_FIELDS
 
 __all__ = ["TIME_FIELDS", "Repair", "repair_event", "repair_timestamp"]
@@ -126,4 +127,5 @@ def _keep_original(event: dict[str, Any], name: str, value: Any) -> None:
         context = event["context"] = {}
     if isinstance(context, dict):
         kept = context.get(REPAIRS_KEY)
+        value = value if is_double(value) else str(value)  # 1e400 is kept, but as JSON can carry it
         context[REPAIRS_KEY] = {**(kept if isinstance(kept, dict) else {}), name: value}
