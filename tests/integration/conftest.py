@@ -36,19 +36,18 @@ class AwsStack:
     def set_secret(self, value: dict[str, Any]) -> None:
         self.secrets.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(value))
 
+    def raw_bodies(self, queue_url: str) -> list[str]:
+        """Every message body on a queue as SQS holds it (received once, not deleted)."""
+        bodies: list[str] = []
+        while answer := self.sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
+        ).get("Messages"):
+            bodies.extend(m["Body"] for m in answer)
+        return bodies
+
     def messages(self, queue_url: str) -> list[dict[str, Any]]:
-        """Every message body on a queue (received once, not deleted)."""
-        bodies: list[dict[str, Any]] = []
-        while True:
-            answer = self.sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=300,
-                MessageAttributeNames=["All"],
-            )
-            if not answer.get("Messages"):
-                return bodies
-            bodies.extend(json.loads(m["Body"]) for m in answer["Messages"])
+        """Every message body on a queue, parsed (received once, not deleted)."""
+        return [json.loads(body) for body in self.raw_bodies(queue_url)]
 
     def queued_events(self) -> list[dict[str, Any]]:
         return [event for body in self.messages(self.events_url) for event in body["events"]]

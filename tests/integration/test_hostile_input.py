@@ -27,19 +27,10 @@ def _body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 
 
-def _raw_messages(aws_stack: Any, queue_url: str) -> list[str]:
-    bodies: list[str] = []
-    while answer := aws_stack.sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
-    ).get("Messages"):
-        bodies.extend(m["Body"] for m in answer)
-    return bodies
-
-
 def _queued_strictly(aws_stack: Any) -> list[dict[str, Any]]:
     """Every queued event, parsed as a strict upstream would (no Infinity, no NaN, doubles only)."""
     return [
-        e for body in _raw_messages(aws_stack, aws_stack.events_url) for e in strict_loads(body)["events"]
+        e for body in aws_stack.raw_bodies(aws_stack.events_url) for e in strict_loads(body)["events"]
     ]
 
 
@@ -64,7 +55,7 @@ def test_a_huge_user_agent_is_cut_and_what_is_queued_stays_within_the_budget(ing
     raw = json.dumps(body)
     response = ingest(api_event("POST", "/v1/batch", raw_body=raw, headers={"user-agent": "A" * 9000}))
     assert response["statusCode"] == 200
-    messages = _raw_messages(aws_stack, aws_stack.events_url)
+    messages = aws_stack.raw_bodies(aws_stack.events_url)
     events = [e for m in messages for e in json.loads(m)["events"]]
     assert len(events) == 2500
     assert {len(e["context"]["userAgent"].encode()) for e in events} == {MAX_USER_AGENT_BYTES}
@@ -134,7 +125,7 @@ def test_a_number_outside_the_double_range_is_a_400_invalid_json(ingest, aws_sta
         {"field": "properties.n", "message": "is a number outside the range of a double"}
     ]
     assert aws_stack.queued_events() == []
-    strict_loads(_raw_messages(aws_stack, aws_stack.quarantine_url)[0])  # the quarantine stays JSON
+    strict_loads(aws_stack.raw_bodies(aws_stack.quarantine_url)[0])  # the quarantine stays JSON
 
 
 def test_in_a_batch_only_the_item_with_an_infinite_number_is_rejected(ingest, aws_stack):
@@ -324,7 +315,7 @@ def test_ingest_leaves_room_in_every_message_for_the_dead_letter_attributes(inge
     pad = MAX_EVENT_BYTES - 1000
     body = {"batch": [{**TRACK, "messageId": f"m-{i}", "properties": {"p": "x" * pad}} for i in range(15)]}
     assert ingest(api_event("POST", "/v1/batch", body))["statusCode"] == 200
-    sizes = [len(m.encode()) for m in _raw_messages(aws_stack, aws_stack.events_url)]
+    sizes = [len(m.encode()) for m in aws_stack.raw_bodies(aws_stack.events_url)]
     assert len(sizes) == 2
     assert max(sizes) <= 256 * 1024 - PARKING_ROOM
     assert max(sizes) > 256 * 1024 - PARKING_ROOM - MAX_EVENT_BYTES  # packed full, not one per event

@@ -209,18 +209,9 @@ def posts(draw: st.DrawFn) -> tuple[str, Any]:
     return draw(st.sampled_from([*SINGLE_PATHS, *BATCH_PATHS, "/v1/m", "/v1/nope"])), draw(values)
 
 
-def _raw_bodies(aws: Any, queue_url: str) -> list[str]:
-    bodies: list[str] = []
-    while answer := aws.sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600
-    ).get("Messages"):
-        bodies.extend(m["Body"] for m in answer)
-    return bodies
-
-
 def _check_queues(aws: Any, carried: int, events_in_request: int) -> None:
     """Every promise about what a request left on the queues."""
-    messages = _raw_bodies(aws, aws.events_url)
+    messages = aws.raw_bodies(aws.events_url)
     for body in messages:
         for event in strict_loads(body)["events"]:
             assert json_problem(event) is None
@@ -233,7 +224,7 @@ def _check_queues(aws: Any, carried: int, events_in_request: int) -> None:
     assert queued <= QUEUED_PER_BODY_BYTE * carried + (ENRICHMENT_ALLOWANCE * events_in_request) + (
         ENVELOPE_BYTES * len(messages)
     )
-    for body in _raw_bodies(aws, aws.quarantine_url):
+    for body in aws.raw_bodies(aws.quarantine_url):
         strict_loads(body)
 
 
