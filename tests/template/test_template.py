@@ -141,6 +141,7 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
         "IP_POLICY": ("ip_policy", "drop", "drop"),
         "SECRET_MAX_AGE_SECONDS": ("secret_max_age", "7", 7),
         "SQS_MAX_MESSAGE_BYTES": ("max_message_bytes", "2048", 2048),
+        "OUTCOME_LOG_SAMPLE_RATE": ("outcome_log_sample_rate", "0.25", 0.25),
     },
     "ForwardFunction": {
         "EDGE_SECRET_ID": ("edge_secret_id", "other", "other"),
@@ -185,6 +186,7 @@ TUNABLES = {
     "MetaRouterEndpoint": ("ForwardFunction", "METAROUTER_ENDPOINT"),
     "SecretMaxAgeSeconds": ("IngestFunction", "SECRET_MAX_AGE_SECONDS"),
     "IpPolicy": ("IngestFunction", "IP_POLICY"),
+    "OutcomeLogSampleRate": ("IngestFunction", "OUTCOME_LOG_SAMPLE_RATE"),
 }
 
 

@@ -40,6 +40,10 @@ class IngestSettings(_Settings):
     max_message_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, alias="SQS_MAX_MESSAGE_BYTES"
     )
+    # Share of clean successes given an outcome log line; rejections and errors always get one.
+    outcome_log_sample_rate: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0, alias="OUTCOME_LOG_SAMPLE_RATE"
+    )
 
 
 class ForwardSettings(_Settings):
