@@ -27,6 +27,7 @@ function el(tag, attrs = {}, ...children) {
 const badge = (text, cls) => el('span', { class: `badge ${cls}` }, text)
 const nameOf = (e) => e.event || e.name || e.groupId || e.previousId || ''
 const whoOf = (e) => (e.userId ? `userId ${e.userId}` : e.anonymousId ? `anonymousId ${e.anonymousId}` : '')
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`
 const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false })
 
 function outcomes(entry) {
@@ -40,7 +41,7 @@ function headline(entry) {
   const events = entry.events
   const first = events.slice(0, 3).map((e) => `${e.type}${nameOf(e) ? ' ' + nameOf(e) : ''}`)
   let text = first.join(', ') + (events.length > 3 ? ` +${events.length - 3} more` : '')
-  if (entry.kind === 'batch') text = `${entry.messages} messages, ${events.length} events` + (text ? ` · ${text}` : '')
+  if (entry.kind === 'batch') text = `${plural(entry.messages, 'message')}, ${plural(events.length, 'event')}` + (text ? ` · ${text}` : '')
   if (entry.kind === 'dead-letter') text = `${entry.reason}` + (text ? ` · ${text}` : '')
   if (!text && entry.error) text = `${entry.error.code || ''} ${entry.error.message}`.trim()
   const who = events.length === 1 ? whoOf(events[0]) : ''
@@ -65,7 +66,7 @@ function details(entry) {
   if (entry.detail) box.append(el('p', { class: 'error-line' }, entry.detail))
   if (entry.note) box.append(el('p', { class: 'note' }, entry.note))
   if (entry.kind === 'batch') {
-    box.append(el('p', { class: 'note' }, `${entry.messages} SQS messages; ${entry.redelivered} left for SQS to redeliver.`))
+    box.append(el('p', { class: 'note' }, `${plural(entry.messages, 'SQS message')}; ${entry.redelivered} left for SQS to redeliver.`))
   }
   if (!entry.events.length) return box
   const table = el('table', {}, el('thead', {}, el('tr', {},
