@@ -83,12 +83,15 @@ class LiveFeed:
         self.watching = False
         """Whether hooks should build and publish entries: read without a lock, by design."""
 
+    def active(self) -> bool:
+        """Whether a page is connected, or was within ``linger`` seconds; ``watching`` follows."""
+        if self.watching and self._viewers == 0 and self._clock() - self._left_at > self._linger:
+            self.watching = False
+        return self.watching
+
     def publish(self, entry: Mapping[str, Any]) -> None:
         """Append ``entry`` (with an id and a time) and wake the viewers; nothing if none watch."""
-        if not self.watching:
-            return
-        if self._viewers == 0 and self._clock() - self._left_at > self._linger:
-            self.watching = False
+        if not self.active():
             return
         with self._changed:
             self._last_id += 1
@@ -244,7 +247,7 @@ class DeadLetterWatch:
     def _run(self) -> None:
         known: set[str] | None = None
         while not self._stopping.wait(self._interval):
-            if not self._feed.watching:
+            if not self._feed.active():
                 known = None
                 continue
             messages = self._messages()

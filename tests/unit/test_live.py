@@ -52,10 +52,12 @@ def test_a_viewer_turns_recording_on_until_the_linger_after_it_leaves() -> None:
     clock.now += 59
     feed.publish({"kind": "request", "events": []})
     assert len(feed) == 2
+    assert feed.active()
     clock.now += 2
+    assert not feed.active()
+    assert not feed.watching
     feed.publish({"kind": "request", "events": []})
     assert len(feed) == 2
-    assert not feed.watching
 
 
 def test_the_ring_keeps_the_newest_entries_within_its_count_and_byte_budget() -> None:
