@@ -115,7 +115,14 @@ def test_live_page_shows_each_outcome_and_reason_and_never_a_key(node: str, stac
             {"kind": "dead-letter", "messageId": poison, "outcome": "dead-lettered"},
         ]
         out, err = watcher.communicate(
-            json.dumps({"expect": expect, "open": {"kind": "request", "messageId": ok}}), timeout=90
+            json.dumps(
+                {
+                    "expect": expect,
+                    "open": {"kind": "request", "messageId": ok},
+                    "filter": {"type": "page", "outcome": "dead-lettered", "text": bad},
+                }
+            ),
+            timeout=90,
         )
     finally:
         watcher.kill()
@@ -144,6 +151,8 @@ def test_live_page_shows_each_outcome_and_reason_and_never_a_key(node: str, stac
         for entry, e in events
     )
 
+    _assert_filters(seen, bad)
+
     # Clicking the valid event shows it as MetaRouter received it: enriched, without its key.
     opened = json.loads(seen["opened"])
     assert (opened["messageId"], opened["event"], opened["userId"]) == (ok, "Order Completed", f"u-{tag}")
@@ -159,3 +168,16 @@ def test_live_page_shows_each_outcome_and_reason_and_never_a_key(node: str, stac
         assert SOURCE_ID not in shown
         assert "authorization" not in shown.lower()
         assert "writeKey" not in shown
+
+
+def _assert_filters(seen: dict[str, Any], text: str) -> None:
+    """What stayed visible with the type filter on page, the outcome one on dead-lettered, and
+    ``text`` in the search box."""
+    by_type, by_outcome, by_text = (seen["filtered"][name] for name in ("type", "outcome", "text"))
+    assert by_type
+    assert all("page" in entry["types"] for entry in by_type)
+    assert by_outcome
+    assert all("dead-lettered" in entry["outcomes"] for entry in by_outcome)
+    assert [entry["kind"] for entry in by_text] == ["request"]
+    assert text in by_text[0]["text"]
+    assert len(by_text) < len(seen["entries"])

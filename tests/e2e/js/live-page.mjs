@@ -4,9 +4,11 @@
 //
 // Opens LIVE_URL and prints {"connected": true} once the page's event stream is open. Then
 // reads one JSON object on stdin:
-//   {"expect": [{"kind", "messageId", "outcome"}...], "open": {"kind", "messageId"}}
+//   {"expect": [{"kind", "messageId", "outcome"}...], "open": {"kind", "messageId"},
+//    "filter": {"type"?, "outcome"?, "text"?}}
 // waits until the page lists every expected event with that outcome in an entry of that kind,
-// clicks the "open" entry and its event (as a person would), and prints one JSON object:
+// clicks the "open" entry and its event (as a person would), applies each filter in turn, and
+// prints one JSON object (``filtered``: the entries left visible by each filter):
 //   {"found": bool, "entries": [{"kind", "outcome", "status", "events": [{"messageId", "outcome",
 //    "why"}...]}...], "opened": "<the text shown for the clicked event>", "html", "text",
 //    "pageErrors": [...], "console": [...]}
@@ -31,7 +33,7 @@ async function main() {
     await page.waitForSelector('#connection[data-state="live"]', { timeout: 10000 })
     process.stdout.write(JSON.stringify({ connected: true }) + '\n')
 
-    const { expect, open } = JSON.parse(readFileSync(0, 'utf8'))
+    const { expect, open, filter } = JSON.parse(readFileSync(0, 'utf8'))
     const selector = (e) => `li.entry[data-kind="${e.kind}"] tr.event[data-message-id="${e.messageId}"][data-outcome="${e.outcome}"]`
     let found = false
     const deadline = Date.now() + MAX_WAIT_MS
@@ -62,9 +64,25 @@ async function main() {
         why: tr.lastElementChild.textContent,
       })),
     })))
+    // The filters, as a person uses them: what stays visible for each.
+    const visible = () => page.$$eval('li.entry:not([hidden])', (items) => items.map((li) => ({
+      kind: li.dataset.kind,
+      outcomes: [...li.querySelectorAll('tr.event')].map((tr) => tr.dataset.outcome),
+      types: [...li.querySelectorAll('tr.event .badge.t')].map((b) => b.textContent),
+      text: li.textContent,
+    })))
+    const filtered = {}
+    for (const [name, value] of Object.entries(filter ?? {})) {
+      if (name === 'text') await page.fill('#filter-text', value)
+      else await page.selectOption(`#filter-${name}`, value)
+      filtered[name] = await visible()
+      if (name === 'text') await page.fill('#filter-text', '')
+      else await page.selectOption(`#filter-${name}`, '')
+    }
+
     const html = await page.content()
     const text = await page.evaluate(() => document.body.innerText)
-    process.stdout.write(JSON.stringify({ found, entries, opened, html, text, pageErrors, console: consoleMessages }) + '\n')
+    process.stdout.write(JSON.stringify({ found, entries, opened, filtered, html, text, pageErrors, console: consoleMessages }) + '\n')
   } finally {
     await browser.close()
   }
