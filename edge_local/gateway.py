@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from edge_local.functions import LocalFunction
-from edge_local.live import LiveFeed, request_entry
+from edge_local.live import LiveFeed
+from edge_local.live_entries import request_entry
 from edge_local.template import TemplateSettings
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit

@@ -18,7 +18,8 @@ from typing import Any
 
 from edge_local.aws import REGION
 from edge_local.functions import LocalFunction
-from edge_local.live import LiveFeed, batch_entry
+from edge_local.live import LiveFeed
+from edge_local.live_entries import batch_entry
 
 _RECEIVE_MAX = 10  # SQS ReceiveMessage's limit per call
 

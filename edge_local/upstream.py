@@ -37,7 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from edge_local.live import LiveFeed, upstream_entry
+from edge_local.live import LiveFeed
+from edge_local.live_entries import upstream_entry
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 

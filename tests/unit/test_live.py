@@ -7,7 +7,8 @@ import gzip
 import json
 from typing import Any
 
-from edge_local.live import LiveFeed, batch_entry, dead_letter_entry, request_entry, upstream_entry
+from edge_local.live import LiveFeed
+from edge_local.live_entries import batch_entry, dead_letter_entry, request_entry, upstream_entry
 
 KEY = "wk_secret_7f3a"
 
