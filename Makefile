@@ -12,7 +12,7 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run invoke test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit
+.PHONY: run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit
 
 $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -135,6 +135,10 @@ prune-versions: $(STAMP)
 capacity: $(STAMP)
 	$(BIN)/python -m edge_ops.capacity --rps $(RPS) --events-per-request $(or $(EVENTS_PER_REQUEST),1) \
 		$(if $(filter 1 yes true,$(LOCAL)),--local) $(ARGS)
+## A deployed stack's outcomes, live (CloudWatch Logs Live Tail): one line per request and per
+## forwarder invocation: make tail STACK=metarouter-edge. The local stack has a page: make run.
+tail: $(STAMP)
+	$(BIN)/python -m edge_ops.tail --stack $(STACK)
 
 ## Move the dead-letter queue back into the events queue: make redrive STACK=metarouter-edge
 ## (or make redrive-local for the stack `make run` started).

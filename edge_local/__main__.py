@@ -3,6 +3,7 @@
 Environment:
   PORT                   gateway port (default 3000; 0 picks a free one)
   UPSTREAM_PORT          stand-in port (default 3001; 0 picks a free one)
+  LIVE_PORT              live events page port (default 3002; 0 picks a free one)
   AWS_PORT               embedded AWS endpoint port (default 0: a free one)
   METAROUTER_ENDPOINT    forward to this upstream instead of the stand-in
   METAROUTER_WRITE_KEY   open mode: the Source ID all events go to (default LOCAL_SOURCE_ID)
@@ -45,6 +46,7 @@ from edge_local.aws import CREDENTIALS, EmbeddedAws, client
 from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
 from edge_local.gateway import Cors, Gateway
+from edge_local.live import DeadLetterWatch, LiveFeed, LiveServer
 from edge_local.poller import Poller
 from edge_local.template import PRIVACY_VARIABLES, ROOT, load
 from edge_local.upstream import Recorder, Upstream
@@ -75,12 +77,13 @@ def main() -> int:
 
     aws = EmbeddedAws(int(env.get("AWS_PORT") or 0))
     resources = aws.start(settings, secret, visibility_timeout=visibility)
+    live, live_server = _start_live(env, secret, resources.dead_letter_queue_url)
 
     upstream: Upstream | None = None
     endpoint = env.get("METAROUTER_ENDPOINT")
     if not endpoint:
         source_ids = set(secret["sources"].values()) if "sources" in secret else {secret["writeKey"]}
-        upstream = Upstream(int(env.get("UPSTREAM_PORT") or 3001), Recorder(source_ids, say))
+        upstream = Upstream(int(env.get("UPSTREAM_PORT") or 3001), Recorder(source_ids, say, live))
         endpoint = upstream.url
         threading.Thread(target=upstream.serve_forever, daemon=True).start()
 
@@ -128,7 +131,7 @@ def main() -> int:
     origins = (
         tuple(o.strip() for o in env["ALLOWED_ORIGINS"].split(",")) if env.get("ALLOWED_ORIGINS") else None
     )
-    gateway = Gateway(int(env.get("PORT") or 3000), ingest, settings, Cors(settings, origins))
+    gateway = Gateway(int(env.get("PORT") or 3000), ingest, settings, Cors(settings, origins), live)
     poller = Poller(
         client("sqs", resources.endpoint),
         resources.events_queue_url,
@@ -138,6 +141,7 @@ def main() -> int:
         batching_window=float(env.get("FORWARD_BATCHING_WINDOW") or settings.batching_window),
         max_concurrency=forward_concurrency,
         report=say,
+        live=live,
     )
     poller.start()
     control = FaultControl.start_if_enabled(env, proxy, forward)
@@ -146,11 +150,11 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     threading.Thread(target=gateway.serve_forever, daemon=True).start()
-    mode = "closed" if "sources" in secret else "open"
     say(
-        f"ready: api {gateway.url} | aws {resources.endpoint} | upstream {endpoint} | {mode} mode"
+        f"ready: api {gateway.url} | aws {resources.endpoint} | upstream {endpoint}"
+        f" | {'closed' if 'sources' in secret else 'open'} mode"
         f" | events {resources.events_queue_url} | dead-letter {resources.dead_letter_queue_url}"
-        f" | quarantine {resources.quarantine_queue_url} | logs {log_dir}"
+        f" | quarantine {resources.quarantine_queue_url} | logs {log_dir} | live {live_server.url}"
         + (f" | faults {control.url}" if control else "")
     )
     state = Path(env.get("LOCAL_STATE_FILE") or STATE)
@@ -163,6 +167,7 @@ def main() -> int:
             "events_queue_url": resources.events_queue_url,
             "dead_letter_queue_url": resources.dead_letter_queue_url,
             "quarantine_queue_url": resources.quarantine_queue_url,
+            "live": live_server.url,
             **({"faults": control.url} if control else {}),
         },
     )
@@ -170,6 +175,7 @@ def main() -> int:
     state.unlink(missing_ok=True)
     say("stopping")
     poller.stop()
+    live_server.shutdown()
     gateway.shutdown()
     if control:
         control.shutdown()
@@ -179,6 +185,25 @@ def main() -> int:
     forward.shutdown()
     aws.stop()
     return 0
+
+
+def _start_live(
+    env: dict[str, str], secret: dict[str, Any], dead_letter_queue_url: str
+) -> tuple[LiveFeed, LiveServer]:
+    """The live events feed and its page on a loopback port of its own, with a watch on the
+    dead-letter queue. The page never shows a key or a Source ID: entries are built from chosen
+    fields only, and the feed scrubs the secret's values from every entry besides."""
+    live = LiveFeed(secrets=_secret_values(secret))
+    server = LiveServer(int(env.get("LIVE_PORT") or 3002), live, DeadLetterWatch(live, dead_letter_queue_url))
+    server.start()
+    return live, server
+
+
+def _secret_values(secret: dict[str, Any]) -> set[str]:
+    """Every write key and Source ID the local secret holds."""
+    if "sources" in secret:
+        return {str(v) for pair in secret["sources"].items() for v in pair}
+    return {str(secret["writeKey"])}
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from edge_local.functions import LocalFunction
+from edge_local.live import LiveFeed
+from edge_local.live_entries import request_entry
 from edge_local.template import TemplateSettings
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
@@ -28,6 +30,8 @@ MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 MAX_INVOCATION_PAYLOAD = 6 * 1024 * 1024
 # Both limits are answered the same way by API Gateway: 413 with this body.
 _TOO_LARGE = b'{"message":"Request Entity Too Large"}'
+_NOT_FOUND = b'{"message":"Not Found"}'
+_CRASHED = b'{"message":"Internal Server Error"}'
 
 
 class Cors:
@@ -77,11 +81,19 @@ class Gateway(ThreadingHTTPServer):
     # socketserver's listen backlog of 5 resets connections when many clients connect at once.
     request_queue_size = 128
 
-    def __init__(self, port: int, function: LocalFunction, settings: TemplateSettings, cors: Cors) -> None:
+    def __init__(
+        self,
+        port: int,
+        function: LocalFunction,
+        settings: TemplateSettings,
+        cors: Cors,
+        live: LiveFeed | None = None,
+    ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.function = function
         self.settings = settings
         self.cors = cors
+        self.live = live
 
     @property
     def url(self) -> str:
@@ -124,24 +136,37 @@ class _Handler(BaseHTTPRequestHandler):
             r.method == self.command and r.pattern.match(url.path) for r in self.server.settings.routes
         ):
             self._drain()
-            self._send(404, {**cors, "Content-Type": "application/json"}, b'{"message":"Not Found"}')
+            self._send(404, {**cors, "Content-Type": "application/json"}, _NOT_FOUND)
+            self._observe(url.path, url.query, b"", 404, _NOT_FOUND)
             return
         body = self._read_body()
         event = None if body is None else self._event(url.path, url.query, body)
         if event is None or _invocation_too_large(event):
             self._send(413, {**cors, "Content-Type": "application/json"}, _TOO_LARGE)
+            self._observe(url.path, url.query, b"", 413, _TOO_LARGE)
             return
         try:
             response = self.server.function.invoke(event)
         except Exception:  # noqa: BLE001 - a crashed function is API Gateway's 500
-            self._send(
-                500, {**cors, "Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
-            )
+            self._send(500, {**cors, "Content-Type": "application/json"}, _CRASHED)
+            self._observe(url.path, url.query, body or b"", 500, _CRASHED)
             return
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
         headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
-        self._send(int(response.get("statusCode", 200)), {**headers, **cors}, data)
+        status = int(response.get("statusCode", 200))
+        self._send(status, {**headers, **cors}, data)
+        self._observe(url.path, url.query, body or b"", status, data)
+
+    def _observe(self, path: str, query: str, body: bytes, status: int, answer: bytes) -> None:
+        """Tell the live events page, after the client has its answer (only while someone watches)."""
+        live = self.server.live
+        if live is not None and live.watching:
+            encoding = self.headers.get("Content-Encoding")
+            entry = request_entry(
+                self.command, path, query=query, body=body, encoding=encoding, status=status, answer=answer
+            )
+            live.publish(entry)
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

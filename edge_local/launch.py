@@ -45,6 +45,7 @@ class Endpoints:
     events_queue_url: str
     dead_letter_queue_url: str
     quarantine_queue_url: str
+    live: str | None = None
     faults: str | None = None
 
 
@@ -61,7 +62,7 @@ def launch(
     """
     state = Path(tempfile.mkdtemp(prefix="edge-local-")) / "stack.json"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(NOT_INHERITED)}
-    full_env.update({"PORT": "0", "UPSTREAM_PORT": "0", "PYTHONUNBUFFERED": "1", **env})
+    full_env.update({"PORT": "0", "UPSTREAM_PORT": "0", "LIVE_PORT": "0", "PYTHONUNBUFFERED": "1", **env})
     full_env["LOCAL_STATE_FILE"] = str(state)
     process = subprocess.Popen(
         [sys.executable, "-m", "edge_local"],

@@ -18,6 +18,8 @@ from typing import Any
 
 from edge_local.aws import REGION
 from edge_local.functions import LocalFunction
+from edge_local.live import LiveFeed
+from edge_local.live_entries import batch_entry
 
 _RECEIVE_MAX = 10  # SQS ReceiveMessage's limit per call
 
@@ -34,6 +36,7 @@ class Poller:
         batching_window: float,
         max_concurrency: int,
         report: Callable[[str], None] = print,
+        live: LiveFeed | None = None,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -43,6 +46,7 @@ class Poller:
         self._window = batching_window
         self._slots = threading.Semaphore(max_concurrency)
         self._report = report
+        self._live = live
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, name=f"poller-{i}", daemon=True) for i in range(2)
@@ -112,6 +116,9 @@ class Poller:
             events = sum(_event_count(m) for m in messages)
             line = f"forwarder: {len(messages)} messages ({events} events)"
             self._report(line + (f", {len(failed)} left for redelivery" if failed else ", all delivered"))
+            if self._live is not None and self._live.watching:
+                bodies, ids = [m["Body"] for m in messages], [m["MessageId"] for m in messages]
+                self._live.publish(batch_entry(bodies, ids, failed & set(ids)))
         except Exception as exc:  # noqa: BLE001 - keep polling whatever happened
             self._report(f"forwarder: could not settle a batch ({type(exc).__name__})")
         finally:

@@ -38,15 +38,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from edge_local.live import LiveFeed
+from edge_local.live_entries import upstream_entry
+
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
 
 class Recorder:
     """What the stand-in has received, and the faults it is told to answer with."""
 
-    def __init__(self, source_ids: set[str], report: Callable[[str], None] | None = print) -> None:
+    def __init__(
+        self,
+        source_ids: set[str],
+        report: Callable[[str], None] | None = print,
+        live: LiveFeed | None = None,
+    ) -> None:
         self.source_ids = source_ids
         self.report = report
+        self.live = live
         self.events: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.fault_status = 0
@@ -185,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
         source_id = _basic_user(self.headers.get("Authorization"))
         if source_id not in rec.source_ids:
             self._json(401, {"error": "invalid source id"})
+            self._observe(401, [], {})
             return
         try:
             payload = strict_loads(body)
@@ -193,41 +203,62 @@ class _Handler(BaseHTTPRequestHandler):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             self._json(400, {"error": "malformed body"})
+            self._observe(400, [], {})
             return
+        headers: dict[str, str] = {}
+        answer: dict[str, Any]
+        failed: dict[int, int]
         with rec.lock:
             if rec.fault_status and time.monotonic() < rec.fault_until:
                 rec.requests.append(_request(self.path, source_id, events, rec.fault_status))
                 headers = {"Retry-After": str(rec.retry_after)} if rec.retry_after is not None else {}
-                self._json(rec.fault_status, {"error": "injected fault"}, headers)
-                return
-            if rec.max_bytes and len(body) > rec.max_bytes and time.monotonic() < rec.max_bytes_until:
+                status, answer, failed = rec.fault_status, {"error": "injected fault"}, {}
+            elif rec.max_bytes and len(body) > rec.max_bytes and time.monotonic() < rec.max_bytes_until:
                 rec.requests.append(_request(self.path, source_id, events, 413))
-                self._json(413, {"error": f"request larger than {rec.max_bytes} bytes"})
-                return
-            poisoned = [e.get("messageId") for e in events if e.get("messageId") in rec.poison]
-            if poisoned:
+                status, answer, failed = 413, {"error": f"request larger than {rec.max_bytes} bytes"}, {}
+            elif poisoned := [e.get("messageId") for e in events if e.get("messageId") in rec.poison]:
                 rec.requests.append(_request(self.path, source_id, events, 400))
-                self._json(400, {"error": "invalid event", "messageIds": poisoned})
-                return
-            failed: list[dict[str, Any]] = []
-            if kind == "batch" and time.monotonic() < rec.partial_until:
-                failed = [
-                    {"index": i, "messageId": e.get("messageId"), "status": 503, "message": "injected"}
-                    for i, e in enumerate(events)
-                    if random.random() < rec.partial  # noqa: S311 - a test fault, not cryptography
-                ]
-                names = {f["index"] for f in failed}
-                events = [e for i, e in enumerate(events) if i not in names]
-            rec.events.extend(events)
-            rec.seen.update(str(e.get("messageId")) for e in events)
-            rec.requests.append(_request(self.path, source_id, events, 207 if failed else 200))
+                status, answer, failed = 400, {"error": "invalid event", "messageIds": poisoned}, {}
+            else:
+                status, answer, failed = self._record(kind, source_id, events)
+        if status >= 300:
+            self._json(status, answer, headers)
+            self._observe(status, events, {})
+            return
         if rec.report:
-            for event in events:
-                rec.report(_describe(event))
+            for index, event in enumerate(events):
+                if index not in failed:
+                    rec.report(_describe(event))
+        self._json(status, answer)
+        self._observe(status, events, failed)
+
+    def _record(
+        self, kind: str, source_id: str | None, events: list[dict[str, Any]]
+    ) -> tuple[int, dict[str, Any], dict[int, int]]:
+        """Accept ``events`` less those a partial fault fails, which are returned by index with
+        their status (the caller holds the lock)."""
+        rec = self.server.recorder
+        failed: list[dict[str, Any]] = []
+        if kind == "batch" and time.monotonic() < rec.partial_until:
+            failed = [
+                {"index": i, "messageId": e.get("messageId"), "status": 503, "message": "injected"}
+                for i, e in enumerate(events)
+                if random.random() < rec.partial  # noqa: S311 - a test fault, not cryptography
+            ]
+        names = {f["index"]: f["status"] for f in failed}
+        accepted = [e for i, e in enumerate(events) if i not in names]
+        rec.events.extend(accepted)
+        rec.seen.update(str(e.get("messageId")) for e in accepted)
+        rec.requests.append(_request(self.path, source_id, accepted, 207 if failed else 200))
         if failed:
-            self._json(207, {"success": False, "errors": failed})
-        else:
-            self._json(200, {"success": True})
+            return 207, {"success": False, "errors": failed}, names
+        return 200, {"success": True}, {}
+
+    def _observe(self, status: int, events: list[dict[str, Any]], failed: dict[int, int]) -> None:
+        """Tell the live events page what was answered (only while someone watches; no Source ID)."""
+        live = self.server.recorder.live
+        if live is not None and live.watching:
+            live.publish(upstream_entry(self.path, status, events, failed))
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()

@@ -84,8 +84,9 @@ class Costs:
     sqs_per_million: float = 0.40
     logs_per_gb: float = 0.50
     egress_per_gb: float = 0.09
-    ingest_log_bytes: int = 217 + 370
-    """The EMF line and the API access log line per request."""
+    ingest_log_bytes: int = 217 + 480 + 370
+    """The EMF line, the ``request outcome`` line (``OutcomeLogSampleRate`` 1) and the API access
+    log line per request."""
     forward_log_bytes: int = 1_500
     response_bytes: int = 266
     upstream_request_overhead: int = 600

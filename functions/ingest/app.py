@@ -25,11 +25,15 @@ from edge.enrichment import RequestFacts, user_agent
 from edge.errors import ClientError, TransientError
 from edge.ingestion import RouteKind, route_kind
 from edge.observability import MetricName, MetricUnit, logger, metrics
+from edge.outcomes import OutcomeLog, RequestTally
 from edge.pixel import TRANSPARENT_GIF, event_from_query
 from edge.wiring import build_ingestor
 
 app = APIGatewayHttpResolver()
-ingestor = build_ingestor(IngestSettings.from_env())
+settings = IngestSettings.from_env()
+ingestor = build_ingestor(settings)
+outcomes = OutcomeLog(settings.outcome_log_sample_rate)
+tally = RequestTally()  # one invocation at a time per execution environment
 gc.freeze()
 gc.enable()
 
@@ -53,6 +57,9 @@ def collect(segment: str) -> Response[str]:
         query=_query(request),
         facts=_facts(request, len(raw)),
     )
+    tally.accepted = outcome.accepted
+    for rejection in outcome.rejected:
+        tally.reject(rejection.reason)
     return _json(200, outcome.body())
 
 
@@ -66,8 +73,12 @@ def pixel(segment: str) -> Response[bytes]:
         if isinstance(kind, RouteKind):
             raise ClientError(404, "not_found", "The pixel API takes one event type.")
         facts = _facts(request, len(request.raw_query_string or ""))
-        ingestor.accept(kind, event_from_query(query), headers=request.headers, query=query, facts=facts)
+        outcome = ingestor.accept(
+            kind, event_from_query(query), headers=request.headers, query=query, facts=facts
+        )
+        tally.accepted = outcome.accepted
     except ClientError as exc:
+        tally.reject(exc.code)
         metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
         logger.info("pixel event not accepted", extra={"code": exc.code})
     except TransientError as exc:
@@ -88,6 +99,7 @@ def client_error(exc: ClientError) -> Response[str]:
 
 
 def _refuse(exc: ClientError) -> Response[str]:
+    tally.reject(exc.code, len(exc.details or ()) if exc.code == "invalid_batch" else int(exc.status != 404))
     metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
     if exc.status == 401:
         metrics.add_metric(MetricName.REQUESTS_UNAUTHORIZED, MetricUnit.Count, 1)
@@ -118,7 +130,10 @@ def unexpected(exc: Exception) -> Response[str]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    tally.reset()
+    response = app.resolve(event, context)
+    outcomes.request(str(event.get("routeKey", "")), int(response.get("statusCode", 200)), tally)
+    return response
 
 
 def _facts(request: APIGatewayProxyEventV2, body_bytes: int) -> RequestFacts:

@@ -29,9 +29,7 @@ def _body(response: dict[str, Any]) -> Any:
 
 def _queued_strictly(aws_stack: Any) -> list[dict[str, Any]]:
     """Every queued event, parsed as a strict upstream would (no Infinity, no NaN, doubles only)."""
-    return [
-        e for body in aws_stack.raw_bodies(aws_stack.events_url) for e in strict_loads(body)["events"]
-    ]
+    return [e for body in aws_stack.raw_bodies(aws_stack.events_url) for e in strict_loads(body)["events"]]
 
 
 # -- amplification -----------------------------------------------------------------------------

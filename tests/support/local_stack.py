@@ -30,6 +30,7 @@ class LocalStack:
     dead_letter_queue: str
     quarantine_queue: str
     fault_control: str | None = None
+    live: str | None = None
     output: list[str] = field(default_factory=list)
 
     def received(self) -> dict[str, Any]:
@@ -108,6 +109,7 @@ def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 90) ->
         where.dead_letter_queue_url,
         where.quarantine_queue_url,
         where.faults,
+        where.live,
     )
     threading.Thread(target=_drain, args=(process, stack.output), daemon=True).start()
     return stack

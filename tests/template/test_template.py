@@ -148,6 +148,7 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
         "HASH_FIELDS": ("hash_fields", "traits.email", "traits.email"),
         "SECRET_MAX_AGE_SECONDS": ("secret_max_age", "7", 7),
         "SQS_MAX_MESSAGE_BYTES": ("max_message_bytes", "2048", 2048),
+        "OUTCOME_LOG_SAMPLE_RATE": ("outcome_log_sample_rate", "0.25", 0.25),
     },
     "ForwardFunction": {
         "EDGE_SECRET_ID": ("edge_secret_id", "other", "other"),
@@ -202,6 +203,7 @@ TUNABLES = {
     "RequiredConsentCategories": ("IngestFunction", "REQUIRED_CONSENT"),
     "ConsentWhenMissing": ("IngestFunction", "CONSENT_WHEN_MISSING"),
     "HashFields": ("IngestFunction", "HASH_FIELDS"),
+    "OutcomeLogSampleRate": ("IngestFunction", "OUTCOME_LOG_SAMPLE_RATE"),
 }
 
 

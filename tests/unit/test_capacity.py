@@ -54,7 +54,7 @@ def test_the_forwarder_ceiling_follows_upstream_latency_and_max_concurrency():
 
 @pytest.mark.parametrize(
     ("events_per_request", "gzip", "docs"),
-    [(1, False, 2.36), (1, True, 2.25), (100, False, 0.157), (100, True, 0.049)],
+    [(1, False, 2.60), (1, True, 2.49), (100, False, 0.159), (100, True, 0.051)],
 )
 def test_the_bill_agrees_with_the_cost_tables_within_ten_per_cent(events_per_request, gzip, docs):
     # At 1,000 events/s the fixed $16 a month adds $0.006 per million events.

@@ -55,6 +55,10 @@ class IngestSettings(_Settings):
     required_consent: str = Field(default="", alias="REQUIRED_CONSENT")
     consent_when_missing: ConsentWhenMissing = Field(default="forward", alias="CONSENT_WHEN_MISSING")
     hash_fields: str = Field(default="", alias="HASH_FIELDS")
+    # Share of clean successes given an outcome log line; rejections and errors always get one.
+    outcome_log_sample_rate: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0, alias="OUTCOME_LOG_SAMPLE_RATE"
+    )
 
 
 class ForwardSettings(_Settings):

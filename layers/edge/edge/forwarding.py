@@ -501,6 +501,8 @@ class _Delivery:
                 "failed_messages": len(result.failed),
                 "events_forwarded": result.forwarded,
                 "dead_lettered": result.dead_lettered,
+                "dead_letter_reasons": dict(parked),
+                "retries": self._retries,
                 "requests": self._requests,
                 "upstream_statuses": dict(self._statuses),
                 "mode": self._f.mode,

@@ -1,0 +1,264 @@
+"""The live events page's entries: pure functions of what each hook of the local stack saw.
+
+An entry holds chosen fields only (type, names, ids, statuses, field errors, reasons) and, for
+a request the upstream stand-in answered, the events as forwarded: never a write key, an
+Authorization header or a Source ID.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import zlib
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+__all__ = ["MAX_SHOWN_EVENT_BYTES", "batch_entry", "dead_letter_entry", "request_entry", "upstream_entry"]
+
+#: Event fields an entry may show; nothing else of a request is ever copied.
+_SHOWN: Final = ("type", "event", "name", "userId", "anonymousId", "messageId", "groupId", "previousId")
+_TEXT_CHARS: Final = 200
+#: A forwarded event larger than this (as JSON) is shown as its size only.
+MAX_SHOWN_EVENT_BYTES: Final = 16 * 1024
+#: Request bodies are read for their event names only up to this size, decompressed.
+_MAX_READ_BYTES: Final = 2 * 1024 * 1024
+_PERMANENT: Final = frozenset({400, 413, 422})
+_SINGLE_ROUTES: Final = {
+    **{t: t for t in ("identify", "track", "page", "screen", "group", "alias")},
+    **{t[0]: t for t in ("identify", "track", "page", "screen", "group", "alias")},
+}
+
+
+def request_entry(
+    method: str,
+    path: str,
+    *,
+    query: str,
+    body: bytes,
+    encoding: str | None,
+    status: int,
+    answer: bytes,
+) -> dict[str, Any]:
+    """A request the gateway answered: its events, and for each what ingest did with it."""
+    route = path.removeprefix("/v1/")
+    pixel = route.startswith("pixel/")
+    route_type = _SINGLE_ROUTES.get(route.removeprefix("pixel/"))
+    if pixel:
+        items: list[Any] = [_pixel_event(dict(parse_qsl(query)))]
+    else:
+        items = _items(_read(body, encoding), route_type)
+    events = [_summary(item, route_type) for item in items]
+    error = _error(answer) if status >= 400 else None
+    rejected = _rejected(answer, status)
+    if status < 300:
+        outcome = "rejected" if rejected and len(rejected) == len(events) else "accepted"
+        for index, event in enumerate(events):
+            if index in rejected:
+                event.update(outcome="rejected", errors=rejected[index])
+            else:
+                event["outcome"] = "accepted"
+    else:
+        outcome = "rejected" if rejected or (status == 400 and route_type) else "refused"
+        for index, event in enumerate(events):
+            event["outcome"] = "rejected" if index in rejected or route_type else "refused"
+            if index in rejected:
+                event["errors"] = rejected[index]
+    if status == 503:
+        outcome = "unavailable"
+    entry: dict[str, Any] = {
+        "kind": "request",
+        "method": method,
+        "route": path[:_TEXT_CHARS],
+        "status": status,
+        "outcome": outcome,
+        "events": events,
+    }
+    if error:
+        entry["error"] = error
+    if pixel:
+        entry["note"] = "pixel: always answered 200; invalid input is quarantined"
+    return entry
+
+
+def upstream_entry(path: str, status: int, events: list[Any], failed: Mapping[int, int]) -> dict[str, Any]:
+    """A request the upstream stand-in answered, with the events as forwarded.
+
+    ``failed`` maps an index of ``events`` to its status in a 207 answer.
+    """
+    shown = []
+    for index, event in enumerate(events):
+        summary = _summary(event, None)
+        item_status = failed.get(index, status)
+        summary["status"] = item_status
+        summary["outcome"] = _upstream_outcome(item_status)
+        summary["body"] = _forwarded(event)
+        shown.append(summary)
+    outcomes = {e["outcome"] for e in shown} or {_upstream_outcome(status)}
+    return {
+        "kind": "upstream",
+        "route": path[:_TEXT_CHARS],
+        "status": status,
+        "outcome": "forwarded" if outcomes == {"forwarded"} else sorted(outcomes - {"forwarded"})[0],
+        "events": shown,
+    }
+
+
+def batch_entry(bodies: list[str], ids: list[str], redelivered: set[str]) -> dict[str, Any]:
+    """One forwarder invocation: its messages' events, and which were left for SQS to redeliver."""
+    events = []
+    for body, message_id in zip(bodies, ids, strict=True):
+        outcome = "retried" if message_id in redelivered else "settled"
+        for event in _message_events(body):
+            summary = _summary(event, None)
+            summary["outcome"] = outcome
+            events.append(summary)
+    return {
+        "kind": "batch",
+        "messages": len(ids),
+        "redelivered": len(redelivered),
+        "outcome": "retried" if redelivered else "settled",
+        "events": events,
+    }
+
+
+def dead_letter_entry(body: str, attributes: Mapping[str, str]) -> dict[str, Any]:
+    """A message parked in the dead-letter queue: its events and why."""
+    reason = attributes.get("reason") or "max_receive_count"
+    detail = attributes.get("detail") or (
+        "" if attributes.get("reason") else "Delivery failed too many times; SQS moved the message."
+    )
+    events = [
+        {**_summary(event, None), "outcome": "dead-lettered", "reason": reason}
+        for event in _message_events(body)
+    ]
+    entry: dict[str, Any] = {
+        "kind": "dead-letter",
+        "outcome": "dead-lettered",
+        "reason": reason,
+        "detail": detail[: _TEXT_CHARS * 2],
+        "events": events,
+    }
+    if attributes.get("upstreamStatus"):
+        entry["status"] = int(attributes["upstreamStatus"])
+    return entry
+
+
+def _upstream_outcome(status: int) -> str:
+    if 200 <= status < 300:
+        return "forwarded"
+    return "refused" if status in _PERMANENT else "retried"
+
+
+def _read(body: bytes, encoding: str | None) -> Any:
+    try:
+        match (encoding or "").strip().lower():
+            case "gzip":
+                body = gzip.decompress(body)
+            case "deflate":
+                body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, _MAX_READ_BYTES)
+            case "":
+                pass
+            case _:
+                return None
+        return json.loads(body[:_MAX_READ_BYTES]) if len(body) <= _MAX_READ_BYTES else None
+    except (ValueError, OSError, zlib.error):
+        return None
+
+
+def _pixel_event(query: dict[str, str]) -> Any:
+    """The pixel API's event: ``?data=<base64 JSON>``, else the query's own fields."""
+    data = query.get("data")
+    if not data:
+        return query
+    text = data.strip().replace(" ", "+").replace("-", "+").replace("_", "/").rstrip("=")
+    try:
+        return json.loads(base64.b64decode(text + "=" * (-len(text) % 4)))
+    except ValueError:
+        return None
+
+
+def _items(body: Any, route_type: str | None) -> list[Any]:
+    if route_type is not None:
+        return [body] if body is not None else []
+    if isinstance(body, dict) and isinstance(body.get("batch"), list):
+        return list(body["batch"])
+    return []
+
+
+def _summary(item: Any, route_type: str | None) -> dict[str, Any]:
+    """The fields an entry shows of one event, as short strings; never its key."""
+    if not isinstance(item, dict):
+        return {"type": route_type or "?"}
+    shown: dict[str, Any] = {}
+    for name in _SHOWN:
+        value = item.get(name)
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and value != "":
+            shown[name] = str(value)[:_TEXT_CHARS]
+    if route_type:
+        shown["type"] = route_type
+    shown.setdefault("type", "?")
+    return shown
+
+
+def _forwarded(event: Any) -> Any:
+    if not isinstance(event, dict):
+        return None
+    event = {k: v for k, v in event.items() if k != "writeKey"}
+    size = len(json.dumps(event))
+    return event if size <= MAX_SHOWN_EVENT_BYTES else {"truncated": True, "bytes": size}
+
+
+def _message_events(body: str) -> list[Any]:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return []
+    events = message.get("events") if isinstance(message, dict) else None
+    return events if isinstance(events, list) else []
+
+
+def _answer(answer: bytes) -> Any:
+    try:
+        return json.loads(answer)
+    except ValueError:
+        return None
+
+
+def _error(answer: bytes) -> dict[str, str] | None:
+    body = _answer(answer)
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        return {"code": str(error.get("code", "")), "message": str(error.get("message", ""))[:_TEXT_CHARS]}
+    if isinstance(body.get("message"), str):  # the platform's own answer (404, 413)
+        return {"code": "", "message": body["message"][:_TEXT_CHARS]}
+    return None
+
+
+def _rejected(answer: bytes, status: int) -> dict[int, list[dict[str, str]]]:
+    """Index → field errors, from a 200's ``rejected`` list or a 4xx's ``details``."""
+    body = _answer(answer)
+    if not isinstance(body, dict):
+        return {}
+    if status < 300:
+        listed = body.get("rejected")
+    else:
+        error = body.get("error")
+        listed = error.get("details") if isinstance(error, dict) else None
+        if status < 500 and isinstance(listed, list) and listed and "index" not in listed[0]:
+            listed = [{"index": 0, "errors": listed}]  # one event's field errors
+    found: dict[int, list[dict[str, str]]] = {}
+    if not isinstance(listed, list):
+        return found
+    for item in listed:
+        if isinstance(item, dict) and isinstance(item.get("index"), int):
+            errors = item["errors"] if isinstance(item.get("errors"), list) else []
+            found[item["index"]] = [
+                {"field": str(e.get("field", "")), "message": str(e.get("message", ""))[:_TEXT_CHARS]}
+                for e in errors
+                if isinstance(e, dict)
+            ]
+    return found

@@ -1,0 +1,255 @@
+"""The live events feed and its entries: what each hook's observation becomes on the page."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from typing import Any
+
+from edge_local.live import LiveFeed
+from edge_local.live_entries import batch_entry, dead_letter_entry, request_entry, upstream_entry
+
+KEY = "wk_secret_7f3a"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _entries(feed: LiveFeed) -> list[dict[str, Any]]:
+    return [json.loads(text) for _, text in feed.after(0, timeout=0)]
+
+
+def _request(path: str, body: Any, status: int, answer: Any, **kwargs: Any) -> dict[str, Any]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return request_entry(
+        "POST",
+        path,
+        query=kwargs.get("query", ""),
+        body=raw,
+        encoding=kwargs.get("encoding"),
+        status=status,
+        answer=json.dumps(answer).encode(),
+    )
+
+
+def test_nothing_is_recorded_while_nobody_watches() -> None:
+    feed = LiveFeed()
+    assert not feed.watching
+    feed.publish({"kind": "request", "events": []})
+    assert len(feed) == 0
+
+
+def test_a_viewer_turns_recording_on_until_the_linger_after_it_leaves() -> None:
+    clock = _Clock()
+    feed = LiveFeed(linger=60, clock=clock)
+    with feed.viewer():
+        feed.publish({"kind": "request", "events": []})
+    clock.now += 59
+    feed.publish({"kind": "request", "events": []})
+    assert len(feed) == 2
+    assert feed.active()
+    clock.now += 2
+    assert not feed.active()
+    assert not feed.watching
+    feed.publish({"kind": "request", "events": []})
+    assert len(feed) == 2
+
+
+def test_the_ring_keeps_the_newest_entries_within_its_count_and_byte_budget() -> None:
+    feed = LiveFeed(capacity=3, max_bytes=10_000)
+    with feed.viewer():
+        for index in range(5):
+            feed.publish({"n": index})
+        assert [e["n"] for e in _entries(feed)] == [2, 3, 4]
+        feed.publish({"big": "x" * 6000})
+        feed.publish({"big": "y" * 6000})
+    assert [e.get("big", "")[:1] for e in _entries(feed)] == ["y"]
+
+
+def test_known_secrets_are_scrubbed_from_every_entry_even_json_escaped() -> None:
+    feed = LiveFeed(secrets=[KEY, 'SRC"quoted'])
+    with feed.viewer():
+        feed.publish({"detail": f'key {KEY} and source SRC"quoted'})
+    (text,) = [t for _, t in feed.after(0, timeout=0)]
+    assert KEY not in text
+    assert "SRC" not in text
+    assert text.count("[redacted]") == 2
+
+
+def test_entries_after_an_id_are_what_a_reconnecting_page_gets() -> None:
+    feed = LiveFeed()
+    with feed.viewer():
+        for index in range(3):
+            feed.publish({"n": index})
+    assert [json.loads(t)["n"] for _, t in feed.after(1, timeout=0)] == [1, 2]
+    assert feed.after(3, timeout=0) == []
+
+
+def test_a_valid_single_event_is_accepted_without_its_key() -> None:
+    body = {"userId": "u-1", "event": "Order Completed", "messageId": "m-1", "writeKey": KEY}
+    entry = _request("/v1/t", body, 200, {"success": True})
+    assert entry["outcome"] == "accepted"
+    assert entry["events"] == [
+        {
+            "type": "track",
+            "event": "Order Completed",
+            "userId": "u-1",
+            "messageId": "m-1",
+            "outcome": "accepted",
+        }
+    ]
+    assert KEY not in json.dumps(entry)
+
+
+def test_an_invalid_single_event_shows_its_field_errors() -> None:
+    answer = {
+        "success": False,
+        "error": {
+            "code": "invalid_event",
+            "message": "The event is invalid.",
+            "details": [{"field": "event", "message": "is required"}],
+        },
+    }
+    entry = _request("/v1/track", {"userId": "u-1", "messageId": "m-2"}, 400, answer)
+    assert (entry["outcome"], entry["status"], entry["error"]["code"]) == ("rejected", 400, "invalid_event")
+    assert entry["events"][0]["outcome"] == "rejected"
+    assert entry["events"][0]["errors"] == [{"field": "event", "message": "is required"}]
+
+
+def test_a_partly_invalid_batch_marks_each_item() -> None:
+    body = {
+        "writeKey": KEY,
+        "batch": [
+            {"type": "page", "name": "Home", "anonymousId": "a-1", "messageId": "b-0"},
+            {"type": "track", "anonymousId": "a-1", "messageId": "b-1"},
+        ],
+    }
+    answer = {
+        "success": True,
+        "rejected": [
+            {"index": 1, "messageId": "b-1", "errors": [{"field": "event", "message": "is required"}]}
+        ],
+    }
+    entry = _request("/v1/batch", gzip.compress(json.dumps(body).encode()), 200, answer, encoding="gzip")
+    assert entry["outcome"] == "accepted"
+    assert [(e["messageId"], e["outcome"], e.get("errors")) for e in entry["events"]] == [
+        ("b-0", "accepted", None),
+        ("b-1", "rejected", [{"field": "event", "message": "is required"}]),
+    ]
+
+
+def test_a_batch_whose_every_item_is_invalid_is_rejected_item_by_item() -> None:
+    answer = {
+        "success": False,
+        "error": {
+            "code": "invalid_batch",
+            "message": "Every event in the batch is invalid.",
+            "details": [
+                {"index": 0, "messageId": None, "errors": [{"field": "type", "message": "is required"}]}
+            ],
+        },
+    }
+    entry = _request("/v1/batch", {"batch": [{"event": "x"}]}, 400, answer)
+    assert (entry["outcome"], entry["events"][0]["outcome"]) == ("rejected", "rejected")
+    assert entry["events"][0]["errors"] == [{"field": "type", "message": "is required"}]
+
+
+def test_a_refused_request_and_an_unavailable_one() -> None:
+    unauthorized = {
+        "success": False,
+        "error": {"code": "invalid_write_key", "message": "A valid write key is required."},
+    }
+    refused = _request("/v1/batch", {"batch": [{"type": "track", "event": "x"}]}, 401, unauthorized)
+    assert (refused["outcome"], refused["events"][0]["outcome"]) == ("refused", "refused")
+    unavailable = {
+        "success": False,
+        "error": {"code": "service_unavailable", "message": "Try again shortly."},
+    }
+    assert _request("/v1/track", {"event": "x"}, 503, unavailable)["outcome"] == "unavailable"
+
+
+def test_a_body_that_cannot_be_read_still_gives_an_entry() -> None:
+    entry = _request("/v1/batch", b"\x1f\x8b not gzip", 400, {"success": False}, encoding="gzip")
+    assert (entry["events"], entry["outcome"]) == ([], "refused")
+
+
+def test_a_pixel_event_is_read_from_its_data_parameter() -> None:
+    data = base64.urlsafe_b64encode(
+        json.dumps({"userId": "u-9", "event": "Opened", "writeKey": KEY}).encode()
+    )
+    entry = request_entry(
+        "GET",
+        "/v1/pixel/track",
+        query=f"data={data.decode()}",
+        body=b"",
+        encoding=None,
+        status=200,
+        answer=b"GIF",
+    )
+    assert entry["events"] == [{"type": "track", "event": "Opened", "userId": "u-9", "outcome": "accepted"}]
+    assert KEY not in json.dumps(entry)
+
+
+def test_an_upstream_answer_gives_each_event_its_outcome_and_body_as_forwarded() -> None:
+    events = [
+        {"type": "track", "event": "A", "messageId": "m-1"},
+        {"type": "track", "event": "B", "messageId": "m-2"},
+    ]
+    entry = upstream_entry("/v1/batch", 207, events, {1: 503})
+    assert [(e["messageId"], e["outcome"], e["status"]) for e in entry["events"]] == [
+        ("m-1", "forwarded", 207),
+        ("m-2", "retried", 503),
+    ]
+    assert entry["outcome"] == "retried"
+    assert entry["events"][0]["body"] == events[0]
+    assert upstream_entry("/v1/batch", 400, events, {})["outcome"] == "refused"
+    assert upstream_entry("/v1/batch", 503, events, {})["outcome"] == "retried"
+    assert upstream_entry("/v1/batch", 200, events, {})["outcome"] == "forwarded"
+
+
+def test_a_forwarded_event_is_shown_without_a_key_and_a_huge_one_by_its_size() -> None:
+    entry = upstream_entry("/v1/track", 200, [{"type": "track", "writeKey": KEY, "p": "x" * 20_000}], {})
+    assert entry["events"][0]["body"] == {
+        "truncated": True,
+        "bytes": len(json.dumps({"type": "track", "p": "x" * 20_000})),
+    }
+    assert KEY not in json.dumps(upstream_entry("/v1/track", 200, [{"type": "track", "writeKey": KEY}], {}))
+
+
+def test_a_forwarder_invocation_shows_what_was_left_for_redelivery() -> None:
+    first = json.dumps(
+        {"v": 1, "source": None, "events": [{"type": "track", "event": "A", "messageId": "e-1"}]}
+    )
+    second = json.dumps(
+        {"v": 1, "source": "fp", "events": [{"type": "page", "name": "B", "messageId": "e-2"}]}
+    )
+    entry = batch_entry([first, second], ["sqs-1", "sqs-2"], {"sqs-2"})
+    assert (entry["messages"], entry["redelivered"], entry["outcome"]) == (2, 1, "retried")
+    assert [(e["messageId"], e["outcome"]) for e in entry["events"]] == [
+        ("e-1", "settled"),
+        ("e-2", "retried"),
+    ]
+
+
+def test_a_parked_message_shows_its_reason_and_a_message_sqs_moved_says_so() -> None:
+    body = json.dumps(
+        {"v": 1, "source": None, "events": [{"type": "identify", "userId": "u", "messageId": "p-1"}]}
+    )
+    parked = dead_letter_entry(
+        body, {"reason": "upstream_rejected", "detail": "The upstream answered 400.", "upstreamStatus": "400"}
+    )
+    assert (parked["reason"], parked["status"], parked["events"][0]["reason"]) == (
+        "upstream_rejected",
+        400,
+        "upstream_rejected",
+    )
+    moved = dead_letter_entry(body, {})
+    assert moved["reason"] == "max_receive_count"
+    assert "too many times" in moved["detail"]
+    assert dead_letter_entry("not json", {"reason": "invalid_message"})["events"] == []
