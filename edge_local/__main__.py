@@ -23,7 +23,9 @@ Fault injection (opt-in, for load and failure tests; off unless set):
                          and a control endpoint on loopback (its URL ends the ready line as
                          "| faults <url>") answers POST /sqs/pause {"seconds": N} (SQS and Secrets
                          Manager unreachable from ingest alone) and POST /forward/kill {"wait": N}
-                         (kill the forward worker processes mid-invocation); see edge_local/faults.py
+                         (kill the forward worker processes mid-invocation), and GET /forward/overlaps
+                         (events of messages SQS handed out again while still being worked on);
+                         see edge_local/faults.py
   FAULTS_PORT            the control endpoint's port (default 0: a free one)
   The upstream stand-in's own faults (always available, off until posted): POST /_faults with
   status/retry_after, poison, delay, partial (207), max_bytes (413), refuse; see edge_local/upstream.py.
@@ -137,7 +139,7 @@ def main() -> int:
         report=say,
     )
     poller.start()
-    control = FaultControl.start_if_enabled(env, proxy, forward)
+    control = FaultControl.start_if_enabled(env, proxy, forward, poller)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

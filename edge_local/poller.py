@@ -12,6 +12,7 @@ import functools
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -44,6 +45,9 @@ class Poller:
         self._slots = threading.Semaphore(max_concurrency)
         self._report = report
         self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._in_flight: Counter[str] = Counter()  # SQS messageId -> invocations working on it
+        self._overlaps: set[str] = set()  # events of messages received again while in flight
         self._threads = [
             threading.Thread(target=self._run, name=f"poller-{i}", daemon=True) for i in range(2)
         ]
@@ -68,6 +72,7 @@ class Poller:
             if not messages:
                 self._slots.release()
                 continue
+            self._track(messages)
             future = self._function.submit(_sqs_event(messages, self._queue_arn))
             future.add_done_callback(functools.partial(self._settle, messages))
 
@@ -97,7 +102,26 @@ class Poller:
             messages.extend(received)
         return messages
 
+    def _track(self, messages: list[dict[str, Any]]) -> None:
+        """Count the messages in flight; note the events of one SQS hands out while still in flight
+        (its visibility timeout ran out mid-invocation, or two receives raced)."""
+        with self._lock:
+            for message in messages:
+                if self._in_flight[message["MessageId"]]:
+                    self._overlaps.update(_body_message_ids(message.get("Body", "")))
+                self._in_flight[message["MessageId"]] += 1
+
+    def overlapping_events(self) -> set[str]:
+        """``messageId``s of the events of messages handed out again while an invocation had them."""
+        with self._lock:
+            return set(self._overlaps)
+
     def _settle(self, messages: list[dict[str, Any]], future: Future[Any]) -> None:
+        with self._lock:
+            for message in messages:
+                self._in_flight[message["MessageId"]] -= 1
+                if not self._in_flight[message["MessageId"]]:
+                    del self._in_flight[message["MessageId"]]
         try:
             failed = _failed_ids(future, messages)
             done = [m for m in messages if m["MessageId"] not in failed]
@@ -124,6 +148,19 @@ def _failed_ids(future: Future[Any], messages: list[dict[str, Any]]) -> set[str]
     except Exception:  # noqa: BLE001 - a failed invocation retries the whole batch
         return {m["MessageId"] for m in messages}
     return {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+
+
+def event_message_ids(event: dict[str, Any]) -> list[str]:
+    """The events' ``messageId``s in an SQS event for the forwarder."""
+    return [m for record in event.get("Records", []) for m in _body_message_ids(record.get("body", ""))]
+
+
+def _body_message_ids(body: str) -> list[str]:
+    try:
+        events = json.loads(body).get("events", [])
+    except (ValueError, AttributeError):
+        return []
+    return [str(e.get("messageId")) for e in events if isinstance(e, dict)]
 
 
 def _event_count(message: dict[str, Any]) -> int:

@@ -6,7 +6,8 @@ documents them. For tests and demos it also answers:
 - ``GET /_received``: ``{"events": [...], "requests": [{"path", "sourceId", "events", "status"}]}``;
   ``GET /_received?summary=1`` only counts (``events``, ``unique``, ``duplicates``, ``statuses``),
   which stays cheap after a load test; ``&ids=1`` adds ``messageIds`` (unique) and
-  ``duplicateIds`` (``{messageId: times received}`` for those received more than once).
+  ``duplicateIds`` (``{messageId: times received}`` for those received more than once) and
+  ``lateIds`` (those received in a request answered only after a ``delay``).
 - ``POST /_faults``: ``{"status": 503, "seconds": 5, "retry_after": 1}`` answers every request
   with that status for a while; ``{"poison": ["<messageId>", ...]}`` answers 400 to any request
   carrying one of those events. ``DELETE /_faults`` clears them all. Each of these, for
@@ -50,6 +51,7 @@ class Recorder:
         self.retry_after: int | None = None
         self.poison: set[str] = set()
         self.seen: Counter[str] = Counter()  # messageId -> times received
+        self.late: set[str] = set()  # messageIds received in a request answered after a delay
         self.delay = 0.0
         self.delay_until = 0.0
         self.partial = 0.0
@@ -77,6 +79,7 @@ class Recorder:
         if ids:
             answer["messageIds"] = list(self.seen)
             answer["duplicateIds"] = {k: n for k, n in self.seen.items() if n > 1}
+            answer["lateIds"] = sorted(self.late)
         return answer
 
     def refusing(self) -> bool:
@@ -174,8 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _receive(self, kind: str, body: bytes) -> None:
         rec = self.server.recorder
-        if time.monotonic() < rec.delay_until:
-            time.sleep(rec.delay)
+        late = time.monotonic() < rec.delay_until
+        time.sleep(rec.delay if late else 0)
         source_id = _basic_user(self.headers.get("Authorization"))
         if source_id not in rec.source_ids:
             self._json(401, {"error": "invalid source id"})
@@ -214,6 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
                 events = [e for i, e in enumerate(events) if i not in names]
             rec.events.extend(events)
             rec.seen.update(str(e.get("messageId")) for e in events)
+            if late:
+                rec.late.update(str(e.get("messageId")) for e in events)
             rec.requests.append(_request(self.path, source_id, events, 207 if failed else 200))
         if rec.report:
             for event in events:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_local.template import ROOT
+from loadtest.duplicates import by_cause
 from loadtest.faults import FAULTS_END, READ_TIMEOUT, FaultRunner
 from loadtest.report import Report, percentiles
 from loadtest.stack import Stack, received_when_up, start
@@ -106,6 +107,7 @@ def _run(stack: Stack, args: argparse.Namespace, mode: str) -> Report:
     received = _drain(stack, expected, time.monotonic() + args.drain_seconds)
     report.drain_seconds = round(time.monotonic() - max(sent, started + (FAULTS_END if faults else 0)), 1)
     _figures(report, results, acknowledged, received, sent - started)
+    _duplicates(report, stack, results, received, faults)
     dead = _dead_letters(stack)
     report.dead_letters = dict(Counter(reason for reason, _ in dead.values()))
     report.quarantined = _queue_depth(stack, stack.quarantine_queue)
@@ -196,6 +198,29 @@ def _figures(
         report.notes.append(f"{len(errors)} attempts got no answer (retried): {first}")
 
 
+def _duplicates(
+    report: Report,
+    stack: Stack,
+    results: list[ClientResult],
+    received: dict[str, Any],
+    faults: FaultRunner | None,
+) -> None:
+    """Extra deliveries by cause (loadtest/duplicates.py)."""
+    killed: set[str] = set()
+    for applied in faults.applied if faults else []:
+        if applied.answer and "messageIds" in applied.answer:
+            ids = applied.answer.pop("messageIds")
+            killed.update(ids)
+            applied.answer["events"] = len(ids)
+    explained = {
+        "client_retry": {m for r in results for m in r.retried},
+        "answered_late": set(received.get("lateIds", [])),
+        "forwarder_killed": killed,
+        "sqs_redelivered": set(stack.overlaps()) if faults else set(),
+    }
+    report.duplicates_by_cause = by_cause(received["duplicateIds"], explained)
+
+
 def _checks(
     report: Report,
     results: list[ClientResult],
@@ -274,14 +299,20 @@ def _fault_checks(report: Report, results: list[ClientResult], faults: FaultRunn
         bool(kills) and all(k["killed"] > 0 and k["inFlight"] > 0 for k in kills),
         json.dumps(kills),
     )
+    confirmed = report.duplicates_by_cause.get("confirmed", 0)
+    report.check(
+        "no event the upstream confirmed was sent again",
+        confirmed == 0,
+        f"{confirmed:,} extra deliveries of confirmed events",
+    )
     seen = set(report.upstream_statuses)
     wanted = {"503", "429", "207", "413", "400"}
     report.check(
         "the upstream answered every injected status", wanted <= seen, f"missing {sorted(wanted - seen)}"
     )
     report.notes.append(
-        "duplicates come from deliveries the forwarder could not confirm (timeouts, kills, "
-        "connections cut): at-least-once, messageId is the deduplication key"
+        "duplicates come from client retries and deliveries the forwarder could not confirm "
+        "(answers after the read timeout, kills): at-least-once, messageId is the deduplication key"
     )
 
 

@@ -31,6 +31,7 @@ class Report:
     upstream_events: int = 0
     duplicates: int = 0
     duplicate_ids: int = 0
+    duplicates_by_cause: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     server_errors: int = 0
     unavailable_without_retry_after: int = 0
@@ -73,6 +74,7 @@ class Report:
             f"missing {self.missing:,}; drained {self.drain_seconds:.1f} s after the last request",
             f"  duplicates    {self.duplicates:,} extra deliveries of {self.duplicate_ids:,} events "
             f"({self.upstream_events:,} events received upstream in all)",
+            f"  by cause      {_counts(self.duplicates_by_cause) or 'none'}",
             f"  upstream      answered {_counts(self.upstream_statuses)}",
             f"  dead letters  {_counts(self.dead_letters) or 'none'}; poison events sent {self.poison}",
             f"  quarantined   {self.quarantined}",
