@@ -7,7 +7,7 @@ documents them. For tests and demos it also answers:
   ``GET /_received?summary=1`` only counts (``events``, ``unique``, ``duplicates``, ``statuses``),
   which stays cheap after a load test; ``&ids=1`` adds ``messageIds`` (unique) and
   ``duplicateIds`` (``{messageId: times received}`` for those received more than once) and
-  ``lateIds`` (those received in a request answered only after a ``delay``).
+  ``lateIds`` (``{messageId: times}`` received in a request answered only after a ``delay``).
 - ``POST /_faults``: ``{"status": 503, "seconds": 5, "retry_after": 1}`` answers every request
   with that status for a while; ``{"poison": ["<messageId>", ...]}`` answers 400 to any request
   carrying one of those events. ``DELETE /_faults`` clears them all. Each of these, for
@@ -51,7 +51,7 @@ class Recorder:
         self.retry_after: int | None = None
         self.poison: set[str] = set()
         self.seen: Counter[str] = Counter()  # messageId -> times received
-        self.late: set[str] = set()  # messageIds received in a request answered after a delay
+        self.late: Counter[str] = Counter()  # messageId -> times received in a late answer
         self.delay = 0.0
         self.delay_until = 0.0
         self.partial = 0.0
@@ -79,7 +79,7 @@ class Recorder:
         if ids:
             answer["messageIds"] = list(self.seen)
             answer["duplicateIds"] = {k: n for k, n in self.seen.items() if n > 1}
-            answer["lateIds"] = sorted(self.late)
+            answer["lateIds"] = dict(self.late)
         return answer
 
     def refusing(self) -> bool:

@@ -214,11 +214,10 @@ def _duplicates(
             applied.answer["events"] = len(ids)
     explained = {
         "client_retry": {m for r in results for m in r.retried},
-        "answered_late": set(received.get("lateIds", [])),
         "forwarder_killed": killed,
         "sqs_redelivered": set(stack.overlaps()) if faults else set(),
     }
-    report.duplicates_by_cause = by_cause(received["duplicateIds"], explained)
+    report.duplicates_by_cause = by_cause(received["duplicateIds"], received.get("lateIds", {}), explained)
 
 
 def _checks(

@@ -1,12 +1,11 @@
-"""Why an event reached the upstream more than once: each duplicate is put down to one cause.
+"""Why an event reached the upstream more than once: each extra delivery is put down to one cause.
 
-The causes, in the order they are tried (the first that explains an event takes all its extra
-deliveries):
+A delivery the upstream answered after the forwarder's read timeout explains the next delivery
+of its event (``answered_late``). The other extra deliveries of an event follow a delivery the
+forwarder saw confirmed, and go to the first of these causes that explains the event:
 
 - ``client_retry``: a client sent the request again after an answer it did not get or could not
   use (a 503 after part of the request was queued, a dropped connection): ingest queued it twice;
-- ``answered_late``: the upstream took a request but answered after the forwarder's read timeout,
-  so the forwarder could not know and sent it again (genuinely ambiguous);
 - ``forwarder_killed``: the event was in an invocation killed mid-way (genuinely ambiguous: what
   the upstream confirmed before the crash is not known to the next invocation);
 - ``sqs_redelivered``: SQS handed its message out again while an invocation still had it (the
@@ -21,13 +20,23 @@ from collections.abc import Mapping, Set
 from typing import Final
 
 CAUSES: Final = ("client_retry", "answered_late", "forwarder_killed", "sqs_redelivered", "confirmed")
+_AFTER_CONFIRMED: Final = ("client_retry", "forwarder_killed", "sqs_redelivered")
 
 
-def by_cause(duplicates: Mapping[str, int], explained: Mapping[str, Set[str]]) -> dict[str, int]:
-    """Extra deliveries per cause: ``duplicates`` maps a ``messageId`` to the times it was received,
-    ``explained`` maps a cause (all but ``confirmed``) to the ``messageId``s it can explain."""
+def by_cause(
+    duplicates: Mapping[str, int], late: Mapping[str, int], explained: Mapping[str, Set[str]]
+) -> dict[str, int]:
+    """Extra deliveries per cause.
+
+    ``duplicates`` maps a ``messageId`` to the times it was received, ``late`` to the times it
+    was received in an answer after the read timeout, and ``explained`` maps the causes between
+    ``client_retry`` and ``sqs_redelivered`` to the ``messageId``s they can explain.
+    """
     counts = dict.fromkeys(CAUSES, 0)
     for message_id, times in duplicates.items():
-        cause = next((c for c in CAUSES[:-1] if message_id in explained.get(c, ())), CAUSES[-1])
-        counts[cause] += times - 1
+        after_late = min(late.get(message_id, 0), times - 1)
+        counts["answered_late"] += after_late
+        if times - 1 > after_late:
+            cause = next((c for c in _AFTER_CONFIRMED if message_id in explained.get(c, ())), "confirmed")
+            counts[cause] += times - 1 - after_late
     return counts
