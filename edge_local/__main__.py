@@ -11,6 +11,8 @@ Environment:
   IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
   FORWARD_BATCHING_WINDOW, VISIBILITY_TIMEOUT, MAX_RECEIVE_COUNT
                          override the template's values (seconds / count), e.g. for quick demos
+  DEDUPE_WINDOW_HOURS    effectively-once delivery: > 0 creates the delivery-log table in the
+                         embedded endpoint and turns the forwarder's log on (default 0: off)
   INGEST_CONCURRENCY, FORWARD_CONCURRENCY
                          worker processes per function (default 2 and the template's maximum)
   LOCAL_LOG_DIR          where the handlers' JSON logs go (default .local/logs)
@@ -73,8 +75,9 @@ def main() -> int:
     log_dir = Path(env.get("LOCAL_LOG_DIR") or ROOT / ".local" / "logs")
     log_dir.mkdir(parents=True, exist_ok=True)
 
+    dedupe_hours = int(env.get("DEDUPE_WINDOW_HOURS") or 0)
     aws = EmbeddedAws(int(env.get("AWS_PORT") or 0))
-    resources = aws.start(settings, secret, visibility_timeout=visibility)
+    resources = aws.start(settings, secret, visibility_timeout=visibility, delivered_table=dedupe_hours > 0)
 
     upstream: Upstream | None = None
     endpoint = env.get("METAROUTER_ENDPOINT")
@@ -116,6 +119,12 @@ def main() -> int:
             "EDGE_SECRET_ID": resources.secret_id,
             "METAROUTER_ENDPOINT": endpoint,
             "DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
+            "EVENTS_QUEUE_URL": resources.events_queue_url,
+            # What the template derives from the queue: its redrive count and visibility timeout.
+            "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
+            "REQUEUE_DELAY_SECONDS": str(min(visibility, 900)),
+            "DEDUPE_WINDOW_HOURS": str(dedupe_hours),
+            **({"DEDUPE_TABLE_NAME": resources.delivered_table} if resources.delivered_table else {}),
         },
         concurrency=forward_concurrency,
         timeout=settings.forward_timeout,
@@ -150,6 +159,7 @@ def main() -> int:
         f"ready: api {gateway.url} | aws {resources.endpoint} | upstream {endpoint} | {mode} mode"
         f" | events {resources.events_queue_url} | dead-letter {resources.dead_letter_queue_url}"
         f" | quarantine {resources.quarantine_queue_url} | logs {log_dir}"
+        + (f" | dedupe {dedupe_hours} h" if dedupe_hours else "")
         + (f" | faults {control.url}" if control else "")
     )
     state = Path(env.get("LOCAL_STATE_FILE") or STATE)

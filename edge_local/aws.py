@@ -24,6 +24,7 @@ class Resources:
     dead_letter_queue_url: str
     quarantine_queue_url: str
     secret_id: str
+    delivered_table: str | None = None
 
 
 class EmbeddedAws:
@@ -34,7 +35,12 @@ class EmbeddedAws:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
     def start(
-        self, settings: TemplateSettings, secret: dict[str, Any], *, visibility_timeout: int
+        self,
+        settings: TemplateSettings,
+        secret: dict[str, Any],
+        *,
+        visibility_timeout: int,
+        delivered_table: bool = False,
     ) -> Resources:
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -58,6 +64,7 @@ class EmbeddedAws:
         secret_arn = client("secretsmanager", endpoint).create_secret(
             Name="metarouter-edge/secret", SecretString=json.dumps(secret)
         )["ARN"]
+        table = create_delivered_table(client("dynamodb", endpoint)) if delivered_table else None
         return Resources(
             endpoint=endpoint,
             events_queue_url=events["QueueUrl"],
@@ -65,10 +72,26 @@ class EmbeddedAws:
             dead_letter_queue_url=dead["QueueUrl"],
             quarantine_queue_url=quarantine["QueueUrl"],
             secret_id=secret_arn,
+            delivered_table=table,
         )
 
     def stop(self) -> None:
         self._server.stop()
+
+
+def create_delivered_table(dynamodb: Any, name: str = "edge-delivered") -> str:
+    """The delivery log as template.yaml's DeliveredTable declares it (on demand, TTL, SSE)."""
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        SSESpecification={"Enabled": True},
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"AttributeName": "expiresAt", "Enabled": True}
+    )
+    return name
 
 
 def client(service: str, endpoint: str) -> Any:
