@@ -3,14 +3,16 @@
 Starts ``python -m edge_local`` on free loopback ports, runs ``--clients`` concurrent clients
 sending ``--events`` events, waits until the forwarder has drained the queue, and compares what
 the clients got acknowledged (200) with the unique ``messageId``s the upstream stand-in
-received. With ``--faults`` it also applies loadtest/faults.py's schedule meanwhile. The
-stack's output and logs, and report.json, stay in ``--workdir``.
+received. With ``--faults`` it also applies loadtest/faults.py's schedule meanwhile. With
+``DEDUPE_WINDOW_HOURS`` > 0 in the environment the stack runs with the forwarder's delivery log
+(effectively-once delivery). The stack's output and logs, and report.json, stay in ``--workdir``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_local.template import ROOT
-from loadtest.duplicates import by_cause
+from loadtest.duplicates import by_cause, forwarder_figures
 from loadtest.faults import FAULTS_END, READ_TIMEOUT, FaultRunner
 from loadtest.report import Report, percentiles
 from loadtest.stack import Stack, received_when_up, start
@@ -31,7 +33,8 @@ POISON_SEQ = 5
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    mode = "faults" if args.faults else "normal"
+    dedupe = int(os.environ.get("DEDUPE_WINDOW_HOURS") or 0)
+    mode = ("faults" if args.faults else "normal") + ("-dedupe" if dedupe else "")
     workdir = Path(args.workdir) / mode
     shutil.rmtree(workdir, ignore_errors=True)
     env = {
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         code = stack.stop()
     if code != 0:
         report.check("the local stack stopped cleanly", False, f"exit status {code}")
+    report.forwarder = forwarder_figures(workdir / "logs" / "forward.log")
     (workdir / "report.json").write_text(report.to_json())
     print(report.text(), flush=True)
     return 0 if report.ok else 1

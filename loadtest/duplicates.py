@@ -16,8 +16,10 @@ forwarder saw confirmed, and go to the first of these causes that explains the e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Set
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 CAUSES: Final = ("client_retry", "answered_late", "forwarder_killed", "sqs_redelivered", "confirmed")
 _AFTER_CONFIRMED: Final = ("client_retry", "forwarder_killed", "sqs_redelivered")
@@ -40,3 +42,35 @@ def by_cause(
             cause = next((c for c in _AFTER_CONFIRMED if message_id in explained.get(c, ())), "confirmed")
             counts[cause] += times - 1 - after_late
     return counts
+
+
+_SUMMED: Final = ("events_forwarded", "events_requeued", "events_skipped", "log_reads", "log_writes")
+
+
+def forwarder_figures(log: Path) -> dict[str, Any]:
+    """Totals over the forwarder's ``messages forwarded`` log lines, and the delivery log's time
+    per invocation (p50, p99, max in ms) when it was on."""
+    totals = dict.fromkeys(("invocations", *_SUMMED), 0)
+    log_ms: list[float] = []
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("message") != "messages forwarded":
+            continue
+        totals["invocations"] += 1
+        for name in _SUMMED:
+            totals[name] += int(record.get(name) or 0)
+        if "log_ms" in record:
+            log_ms.append(float(record["log_ms"]))
+    figures: dict[str, Any] = dict(totals)
+    if log_ms:
+        log_ms.sort()
+        figures["log_ms"] = {
+            "p50": log_ms[len(log_ms) // 2],
+            "p99": log_ms[min(len(log_ms) - 1, int(len(log_ms) * 0.99))],
+            "max": log_ms[-1],
+        }
+    return figures
