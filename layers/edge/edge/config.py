@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.enrichment import IpPolicy
 
@@ -79,7 +79,7 @@ class ForwardSettings(_Settings):
     # (SQS allows at most 900 s of delay).
     requeue_delay: Annotated[int, Field(ge=0, le=900)] = Field(default=360, alias="REQUEUE_DELAY_SECONDS")
     # Effectively-once delivery: skip events delivered to their Source within this many hours,
-    # as recorded in DEDUPE_TABLE_NAME (0: off).
+    # as recorded in DEDUPE_TABLE_NAME (0, or no table: off).
     dedupe_window_hours: Annotated[int, Field(ge=0, le=8760)] = Field(default=0, alias="DEDUPE_WINDOW_HOURS")
     dedupe_table: str | None = Field(default=None, alias="DEDUPE_TABLE_NAME")
 
@@ -87,9 +87,3 @@ class ForwardSettings(_Settings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _dedupe_needs_a_table(self) -> Self:
-        if self.dedupe_window_hours and not self.dedupe_table:
-            raise ValueError("DEDUPE_WINDOW_HOURS > 0 needs DEDUPE_TABLE_NAME")
-        return self
