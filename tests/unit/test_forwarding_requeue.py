@@ -184,3 +184,10 @@ def test_without_a_delivery_log_nothing_is_read_or_skipped():
     result = rig.forwarder.forward([queued("q1", [track(1)]), queued("q2", [track(1)])], MINUTE_MS)
     assert sent_ids(rig) == ["m-1", "m-1"]
     assert result.skipped == 0
+
+
+def test_confirmed_events_are_recorded_request_by_request_not_at_the_end():
+    log = FakeDeliveryLog()
+    rig, _ = rig_with(None, delivery_log=log, limits=BatchLimits(max_events=30))
+    rig.forwarder.forward([queued("q1", [track(i) for i in range(70)])], MINUTE_MS)
+    assert [len(write) for write in log.writes] == [30, 30, 10]  # 25 or more waiting: written at once

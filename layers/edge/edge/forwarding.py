@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -57,6 +57,8 @@ MAX_BATCH_BYTES: Final = 500 * 1024
 #: Item statuses in a 207 answer that mean "refused for good": the item is parked, not retried.
 PERMANENT_STATUSES: Final = frozenset({400, 413, 422})
 _BATCH_OVERHEAD: Final = batch_overhead()
+#: Confirmed events recorded in the delivery log as soon as this many are waiting (a BatchWriteItem).
+_RECORD_AT: Final = 25
 #: SQS's classic message size limit, what a message sent back is packed to.
 _MAX_MESSAGE_BYTES: Final = 256 * 1024
 
@@ -520,6 +522,8 @@ class _Delivery:
             now: list[Request] = []
             for request, answer in zip(requests, self._post_all(requests), strict=True):
                 self._settle(request, answer, now, later)
+                if len(self._confirmed) >= _RECORD_AT:  # as they come: a crash loses little
+                    self._record()
             self._record()
             requests = now
         return later
@@ -542,8 +546,9 @@ class _Delivery:
                     )
         return calls
 
-    def _post_all(self, requests: list[Request]) -> list[Answer]:
-        """Send concurrently over the shared pool; the answers are handled on this thread only."""
+    def _post_all(self, requests: list[Request]) -> Iterator[Answer]:
+        """Send concurrently over the shared pool; the answers, in order as they come, are handled
+        on this thread only."""
         sent_at = format_timestamp(self._f.now())
         self._requests += len(requests)
 
@@ -555,8 +560,8 @@ class _Delivery:
             )
 
         if len(requests) == 1:
-            return [post(requests[0])]
-        return list(self._f.executor.map(post, requests))
+            return iter([post(requests[0])])
+        return self._f.executor.map(post, requests)
 
     def _settle(self, request: Request, answer: Answer, now: list[Request], later: list[Request]) -> None:
         """Apply SPEC §3 to one answer: accept, split, park, refresh the secret, or retry later."""

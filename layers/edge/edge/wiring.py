@@ -125,8 +125,12 @@ def build_forwarder(
         from edge.dedupe import DynamoDeliveryLog
 
         dynamodb = dynamodb or boto3.client("dynamodb", config=_FORWARD_AWS)
+        # Its own threads: it records while the upstream requests still occupy the pool's.
         delivery_log = DynamoDeliveryLog(
-            dynamodb, settings.dedupe_table, window_hours=settings.dedupe_window_hours, executor=executor
+            dynamodb,
+            settings.dedupe_table,
+            window_hours=settings.dedupe_window_hours,
+            executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="delivery-log"),
         )
 
     def drop_connections() -> None:
