@@ -362,7 +362,7 @@ class _Delivery:
         if remainders and self._f.requeuer is not None:
             not_sent = self._f.requeuer.send(remainders)
             failed |= not_sent
-            requeued = sum(self._pending(r.origin) for r in remainders if r.origin not in not_sent)
+            requeued = sum(r.events for r in remainders if r.origin not in not_sent)
         elif remainders:
             failed |= {r.origin for r in remainders}
         result = ForwardResult(
@@ -374,9 +374,6 @@ class _Delivery:
         )
         self._report(result, len(messages), parked)
         return result
-
-    def _pending(self, origin: str) -> int:
-        return sum(1 for item in self._items if item.origin == origin and not item.settled)
 
     def _exhaust(self) -> None:
         """Park the events of messages at their last allowed delivery that are still not done."""

@@ -71,6 +71,7 @@ class Requeue:
     origin: str
     bodies: tuple[bytes, ...]
     attempts: int
+    events: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ def next_step(
     if len(pending) == len(events):
         return Redeliver()
     bodies = pack((events[i] for i in pending), message_prefix(source), max_bytes - _ATTRIBUTE_ROOM)
-    return Requeue(origin, tuple(bodies), attempts)
+    return Requeue(origin, tuple(bodies), attempts, len(pending))
 
 
 class Requeuer:
