@@ -11,8 +11,9 @@ Environment:
   IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
   FORWARD_BATCHING_WINDOW, VISIBILITY_TIMEOUT, MAX_RECEIVE_COUNT
                          override the template's values (seconds / count), e.g. for quick demos
-  DEDUPE_WINDOW_HOURS    effectively-once delivery: > 0 creates the delivery-log table in the
-                         embedded endpoint and turns the forwarder's log on (default 0: off)
+  DEDUPE_WINDOW_HOURS    effectively-once delivery: > 0 creates the delivery-log table in moto
+                         (a server process of its own, as DynamoDB is a service of its own) and
+                         turns the forwarder's log on (default 0: off)
   INGEST_CONCURRENCY, FORWARD_CONCURRENCY
                          worker processes per function (default 2 and the template's maximum)
   LOCAL_LOG_DIR          where the handlers' JSON logs go (default .local/logs)
@@ -43,7 +44,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from edge_local.aws import CREDENTIALS, EmbeddedAws, client
+from edge_local.aws import CREDENTIALS, EmbeddedAws, SeparateMoto, client, create_delivered_table
 from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
 from edge_local.gateway import Cors, Gateway
@@ -75,9 +76,9 @@ def main() -> int:
     log_dir = Path(env.get("LOCAL_LOG_DIR") or ROOT / ".local" / "logs")
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    dedupe_hours = int(env.get("DEDUPE_WINDOW_HOURS") or 0)
     aws = EmbeddedAws(int(env.get("AWS_PORT") or 0))
-    resources = aws.start(settings, secret, visibility_timeout=visibility, delivered_table=dedupe_hours > 0)
+    resources = aws.start(settings, secret, visibility_timeout=visibility)
+    delivery_log, delivery_log_env = _delivery_log(int(env.get("DEDUPE_WINDOW_HOURS") or 0))
 
     upstream: Upstream | None = None
     endpoint = env.get("METAROUTER_ENDPOINT")
@@ -123,8 +124,7 @@ def main() -> int:
             # What the template derives from the queue: its redrive count and visibility timeout.
             "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
             "REQUEUE_DELAY_SECONDS": str(min(visibility, 900)),
-            "DEDUPE_WINDOW_HOURS": str(dedupe_hours),
-            **({"DEDUPE_TABLE_NAME": resources.delivered_table} if resources.delivered_table else {}),
+            **delivery_log_env,
         },
         concurrency=forward_concurrency,
         timeout=settings.forward_timeout,
@@ -159,7 +159,7 @@ def main() -> int:
         f"ready: api {gateway.url} | aws {resources.endpoint} | upstream {endpoint} | {mode} mode"
         f" | events {resources.events_queue_url} | dead-letter {resources.dead_letter_queue_url}"
         f" | quarantine {resources.quarantine_queue_url} | logs {log_dir}"
-        + (f" | dedupe {dedupe_hours} h" if dedupe_hours else "")
+        + (f" | dedupe {delivery_log_env['DEDUPE_WINDOW_HOURS']} h" if delivery_log else "")
         + (f" | faults {control.url}" if control else "")
     )
     state = Path(env.get("LOCAL_STATE_FILE") or STATE)
@@ -180,14 +180,28 @@ def main() -> int:
     say("stopping")
     poller.stop()
     gateway.shutdown()
-    if control:
-        control.shutdown()
-    if upstream:
-        upstream.shutdown()
+    for serving in (control, upstream):
+        if serving:
+            serving.shutdown()
     ingest.shutdown()
     forward.shutdown()
-    aws.stop()
+    for server in (delivery_log, aws):
+        if server:
+            server.stop()
     return 0
+
+
+def _delivery_log(hours: int) -> tuple[SeparateMoto | None, dict[str, str]]:
+    """With a window: moto for DynamoDB with the table, and what the forwarder needs to use it."""
+    if not hours:
+        return None, {"DEDUPE_WINDOW_HOURS": "0"}
+    server = SeparateMoto()
+    table = create_delivered_table(client("dynamodb", server.endpoint))
+    return server, {
+        "DEDUPE_WINDOW_HOURS": str(hours),
+        "DEDUPE_TABLE_NAME": table,
+        "AWS_ENDPOINT_URL_DYNAMODB": server.endpoint,
+    }
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:
