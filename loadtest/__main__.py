@@ -221,7 +221,12 @@ def _duplicates(
         "forwarder_killed": killed,
         "sqs_redelivered": set(stack.overlaps()) if faults else set(),
     }
-    report.duplicates_by_cause = by_cause(received["duplicateIds"], received.get("lateIds", {}), explained)
+    put_down: dict[str, list[str]] = {}
+    report.duplicates_by_cause = by_cause(
+        received["duplicateIds"], received.get("lateIds", {}), explained, put_down
+    )
+    # Which events each cause took, for a closer look (e.g. grep the stack's output for one).
+    (stack.output.parent / "duplicates.json").write_text(json.dumps(put_down, indent=1, sort_keys=True))
 
 
 def _checks(

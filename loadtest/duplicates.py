@@ -26,21 +26,29 @@ _AFTER_CONFIRMED: Final = ("client_retry", "forwarder_killed", "sqs_redelivered"
 
 
 def by_cause(
-    duplicates: Mapping[str, int], late: Mapping[str, int], explained: Mapping[str, Set[str]]
+    duplicates: Mapping[str, int],
+    late: Mapping[str, int],
+    explained: Mapping[str, Set[str]],
+    ids: dict[str, list[str]] | None = None,
 ) -> dict[str, int]:
     """Extra deliveries per cause.
 
     ``duplicates`` maps a ``messageId`` to the times it was received, ``late`` to the times it
     was received in an answer after the read timeout, and ``explained`` maps the causes between
-    ``client_retry`` and ``sqs_redelivered`` to the ``messageId``s they can explain.
+    ``client_retry`` and ``sqs_redelivered`` to the ``messageId``s they can explain. ``ids``, if
+    given, gets the ``messageId``s put down to each cause.
     """
     counts = dict.fromkeys(CAUSES, 0)
     for message_id, times in duplicates.items():
         after_late = min(late.get(message_id, 0), times - 1)
         counts["answered_late"] += after_late
+        if after_late and ids is not None:
+            ids.setdefault("answered_late", []).append(message_id)
         if times - 1 > after_late:
             cause = next((c for c in _AFTER_CONFIRMED if message_id in explained.get(c, ())), "confirmed")
             counts[cause] += times - 1 - after_late
+            if ids is not None:
+                ids.setdefault(cause, []).append(message_id)
     return counts
 
 
