@@ -15,7 +15,8 @@
   "messageIds"}``: the last lists the events of the invocations cut short (their duplicates
   upstream are this fault's).
   ``GET /forward/overlaps``: ``{"messageIds": [...]}``, the events of messages SQS handed out
-  again while an invocation was still working on them (their duplicates are SQS's).
+  again while an invocation was still working on them or after one had finished with them
+  (their duplicates are SQS's).
 """
 
 from __future__ import annotations

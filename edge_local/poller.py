@@ -47,7 +47,8 @@ class Poller:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._in_flight: Counter[str] = Counter()  # SQS messageId -> invocations working on it
-        self._overlaps: set[str] = set()  # events of messages received again while in flight
+        self._acknowledged: set[str] = set()  # SQS messageIds an invocation finished with
+        self._overlaps: set[str] = set()  # events of messages handed out again (see _track)
         self._threads = [
             threading.Thread(target=self._run, name=f"poller-{i}", daemon=True) for i in range(2)
         ]
@@ -104,12 +105,14 @@ class Poller:
 
     def _track(self, messages: list[dict[str, Any]]) -> None:
         """Count the messages in flight; note the events of one SQS hands out while still in flight
-        (its visibility timeout ran out mid-invocation, or two receives raced)."""
+        or after an invocation finished with it (its visibility timeout ran out before the
+        invocation was settled, or two receives raced)."""
         with self._lock:
             for message in messages:
-                if self._in_flight[message["MessageId"]]:
+                message_id = message["MessageId"]
+                if self._in_flight[message_id] or message_id in self._acknowledged:
                     self._overlaps.update(_body_message_ids(message.get("Body", "")))
-                self._in_flight[message["MessageId"]] += 1
+                self._in_flight[message_id] += 1
 
     def overlapping_events(self) -> set[str]:
         """``messageId``s of the events of messages handed out again while an invocation had them."""
@@ -117,14 +120,15 @@ class Poller:
             return set(self._overlaps)
 
     def _settle(self, messages: list[dict[str, Any]], future: Future[Any]) -> None:
+        failed = _failed_ids(future, messages)
+        done = [m for m in messages if m["MessageId"] not in failed]
         with self._lock:
+            self._acknowledged.update(m["MessageId"] for m in done)
             for message in messages:
                 self._in_flight[message["MessageId"]] -= 1
                 if not self._in_flight[message["MessageId"]]:
                     del self._in_flight[message["MessageId"]]
         try:
-            failed = _failed_ids(future, messages)
-            done = [m for m in messages if m["MessageId"] not in failed]
             for start in range(0, len(done), 10):
                 chunk = done[start : start + 10]
                 self._sqs.delete_message_batch(

@@ -8,8 +8,9 @@ forwarder saw confirmed, and go to the first of these causes that explains the e
   use (a 503 after part of the request was queued, a dropped connection): ingest queued it twice;
 - ``forwarder_killed``: the event was in an invocation killed mid-way (genuinely ambiguous: what
   the upstream confirmed before the crash is not known to the next invocation);
-- ``sqs_redelivered``: SQS handed its message out again while an invocation still had it (the
-  visibility timeout ran out mid-invocation, or two receives raced in moto);
+- ``sqs_redelivered``: SQS handed its message out again while an invocation still had it, or
+  after one had finished with it (the load test's 20 s visibility timeout ran out before the
+  invocation was settled, or two receives raced in moto);
 - ``confirmed``: none of these: the upstream had confirmed the event (2xx, or not named failed in
   a 207) and the edge sent it again anyway. The forwarder's promise is that this stays 0.
 """
