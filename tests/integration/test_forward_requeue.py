@@ -52,8 +52,8 @@ def queue_batch(ingest, events) -> None:
 def test_a_600_event_batch_with_one_refused_request_sends_each_confirmed_event_exactly_once(
     ingest, forward, aws_stack, httpserver
 ):
-    # The upstream refuses the request carrying m-250 for its first five tries (in the issue, about a
-    # minute), then takes it.
+    # The upstream refuses the request carrying m-250 for its first five deliveries (a minute or
+    # so of an outage that only that request runs into), then takes it.
     tries = Counter[str]()
 
     def is_refused(ids):
