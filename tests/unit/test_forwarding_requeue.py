@@ -141,7 +141,8 @@ def test_events_in_the_delivery_log_are_skipped_and_only_confirmed_ones_are_reco
     rig.forwarder.limits = BatchLimits(max_events=1)
     result = rig.forwarder.forward([queued("q1", [track(1), track(2), track(3)])], MINUTE_MS)
     assert sorted(set(sent_ids(rig))) == ["m-2", "m-3"]
-    assert log.reads == [["ILoveData123#m-1", "ILoveData123#m-2", "ILoveData123#m-3"]]  # one read
+    # One read of every key, then before the retry one of what is still pending.
+    assert log.reads == [["ILoveData123#m-1", "ILoveData123#m-2", "ILoveData123#m-3"], ["ILoveData123#m-3"]]
     assert [k for write in log.writes for k in write] == ["ILoveData123#m-2"]
     assert (result.skipped, result.forwarded, result.failed) == (1, 1, frozenset())
     assert requeuer.ids() == ["m-3"]
@@ -191,3 +192,32 @@ def test_confirmed_events_are_recorded_request_by_request_not_at_the_end():
     rig, _ = rig_with(None, delivery_log=log, limits=BatchLimits(max_events=30))
     rig.forwarder.forward([queued("q1", [track(i) for i in range(70)])], MINUTE_MS)
     assert [len(write) for write in log.writes] == [30, 30, 10]  # 25 or more waiting: written at once
+
+
+def test_before_a_retry_the_log_is_read_again_and_what_another_invocation_delivered_is_skipped():
+    log = FakeDeliveryLog()
+
+    def respond(call):
+        if len(rig.upstream.calls) == 1:
+            log.delivered_keys.add("ILoveData123#m-2")  # a copy of m-2 went out elsewhere meanwhile
+            return answer(503)
+        return answer(200)
+
+    rig, _ = rig_with(ScriptedUpstream(respond), delivery_log=log)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert [c.ids for c in rig.upstream.calls] == [["m-1", "m-2"], ["m-1"]]
+    assert (result.forwarded, result.skipped, result.failed) == (1, 1, frozenset())
+    assert len(log.reads) == 2
+
+
+def test_a_retry_is_not_sent_when_everything_in_it_was_delivered_meanwhile():
+    log = FakeDeliveryLog()
+
+    def respond(call):
+        log.delivered_keys.update({"ILoveData123#m-1", "ILoveData123#m-2"})
+        return answer(503)
+
+    rig, _ = rig_with(ScriptedUpstream(respond), delivery_log=log)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert len(rig.upstream.calls) == 1
+    assert (result.skipped, result.failed) == (2, frozenset())

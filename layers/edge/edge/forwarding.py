@@ -461,6 +461,30 @@ class _Delivery:
         self._skipped += len(delivered)
         return [item for item in send if not item.settled]
 
+    def _not_delivered_since(self, requests: list[Request]) -> list[Request]:
+        """``requests`` without the events delivered since the log was read (by another
+        invocation, e.g. a copy of the event queued twice): it is read again before each retry."""
+        log = self._f.delivery_log
+        pending = {item.key: item for r in requests for item in r.items if item.key is not None}
+        if log is None or not pending:
+            return requests
+        started = time.monotonic()
+        try:
+            delivered = log.delivered(pending.keys())
+        except TransientError as exc:
+            logger.warning("delivery log unavailable: sending without it", extra={"reason": exc.message})
+            return requests
+        finally:
+            self._log_seconds += time.monotonic() - started
+            self._log_reads += len(pending)
+        if not delivered:
+            return requests
+        for key in delivered:
+            pending[key].settled = pending[key].delivered = True
+        self._skipped += len(delivered)
+        kept = [replace(r, items=[i for i in r.items if not i.settled]) for r in requests]
+        return [r for r in kept if r.items]
+
     def _follow_twins(self) -> None:
         """Items that share the key of an item delivered (now, or before) are done too."""
         for twin, first in self._twins:
@@ -504,9 +528,11 @@ class _Delivery:
                 )
                 return
             self._f.sleep(delay)
-            self._retries += len(retry)
+            requests = self._not_delivered_since(retry)
+            if not requests:
+                return
+            self._retries += len(requests)
             attempt += 1
-            requests = retry
 
     def _round(self, requests: list[Request]) -> list[Request]:
         """Send ``requests`` and, at once, what their answers split off; return what waits for a retry."""
