@@ -225,8 +225,10 @@ def _duplicates(
     report.duplicates_by_cause = by_cause(
         received["duplicateIds"], received.get("lateIds", {}), explained, put_down
     )
-    # Which events each cause took, for a closer look (e.g. grep the stack's output for one).
-    (stack.output.parent / "duplicates.json").write_text(json.dumps(put_down, indent=1, sort_keys=True))
+    # Which events each cause took, and what could explain which, for a closer look (e.g. grep the
+    # stack's output for one).
+    detail = {"byCause": put_down, "explained": {k: sorted(v) for k, v in explained.items()}}
+    (stack.output.parent / "duplicates.json").write_text(json.dumps(detail, indent=1, sort_keys=True))
 
 
 def _checks(

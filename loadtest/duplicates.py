@@ -6,11 +6,11 @@ forwarder saw confirmed, and go to the first of these causes that explains the e
 
 - ``client_retry``: a client sent the request again after an answer it did not get or could not
   use (a 503 after part of the request was queued, a dropped connection): ingest queued it twice;
-- ``forwarder_killed``: the event was in an invocation killed mid-way (genuinely ambiguous: what
-  the upstream confirmed before the crash is not known to the next invocation);
 - ``sqs_redelivered``: SQS handed its message out again while an invocation still had it, or
   after one had finished with it (the load test's 20 s visibility timeout ran out before the
-  invocation was settled, or two receives raced in moto);
+  invocation was settled, or two receives raced in moto): two invocations had the event at once;
+- ``forwarder_killed``: the event was in an invocation killed mid-way (genuinely ambiguous: what
+  the upstream confirmed before the crash is not known to the next invocation);
 - ``confirmed``: none of these: the upstream had confirmed the event (2xx, or not named failed in
   a 207) and the edge sent it again anyway. The forwarder's promise is that this stays 0.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 CAUSES: Final = ("client_retry", "answered_late", "forwarder_killed", "sqs_redelivered", "confirmed")
-_AFTER_CONFIRMED: Final = ("client_retry", "forwarder_killed", "sqs_redelivered")
+_AFTER_CONFIRMED: Final = ("client_retry", "sqs_redelivered", "forwarder_killed")
 
 
 def by_cause(

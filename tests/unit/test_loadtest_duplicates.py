@@ -26,17 +26,17 @@ def test_a_late_answer_explains_one_later_delivery_each():
 
 
 def test_other_duplicates_go_to_the_first_cause_that_explains_them():
-    duplicates = {"retried": 2, "killed": 3, "both": 2, "overlap": 2, "plain": 2}
+    duplicates = {"retried": 2, "killed": 3, "both": 2, "overlap": 2, "overlap-killed": 2, "plain": 2}
     explained = {
         "client_retry": {"retried", "both"},
-        "forwarder_killed": {"killed", "both"},
-        "sqs_redelivered": {"overlap"},
+        "forwarder_killed": {"killed", "both", "overlap-killed"},
+        "sqs_redelivered": {"overlap", "overlap-killed"},
     }
     assert by_cause(duplicates, {}, explained) == {
         "client_retry": 2,
         "answered_late": 0,
         "forwarder_killed": 2,
-        "sqs_redelivered": 1,
+        "sqs_redelivered": 2,
         "confirmed": 1,
     }
 
