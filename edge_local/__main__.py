@@ -3,7 +3,7 @@
 Environment:
   PORT                   gateway port (default 3000; 0 picks a free one)
   UPSTREAM_PORT          stand-in port (default 3001; 0 picks a free one)
-  LIVE_PORT              live events page port (default 3002; 0 picks a free one)
+  LIVE_PORT              live events page port (default 3003; 0 picks a free one)
   AWS_PORT               embedded AWS endpoint port (default 0: a free one)
   METAROUTER_ENDPOINT    forward to this upstream instead of the stand-in
   METAROUTER_WRITE_KEY   open mode: the Source ID all events go to (default LOCAL_SOURCE_ID)
@@ -14,6 +14,9 @@ Environment:
                          the privacy controls (default: the template's parameters)
   FORWARD_BATCHING_WINDOW, VISIBILITY_TIMEOUT, MAX_RECEIVE_COUNT
                          override the template's values (seconds / count), e.g. for quick demos
+  DEDUPE_WINDOW_HOURS    effectively-once delivery: > 0 creates the delivery-log table in moto
+                         (a server process of its own, as DynamoDB is a service of its own) and
+                         turns the forwarder's log on (default 0: off)
   INGEST_CONCURRENCY, FORWARD_CONCURRENCY
                          worker processes per function (default 2 and the template's maximum)
   LOCAL_LOG_DIR          where the handlers' JSON logs go (default .local/logs)
@@ -26,7 +29,9 @@ Fault injection (opt-in, for load and failure tests; off unless set):
                          and a control endpoint on loopback (its URL ends the ready line as
                          "| faults <url>") answers POST /sqs/pause {"seconds": N} (SQS and Secrets
                          Manager unreachable from ingest alone) and POST /forward/kill {"wait": N}
-                         (kill the forward worker processes mid-invocation); see edge_local/faults.py
+                         (kill the forward worker processes mid-invocation), and GET /forward/overlaps
+                         (events of messages SQS handed out again while still being worked on);
+                         see edge_local/faults.py
   FAULTS_PORT            the control endpoint's port (default 0: a free one)
   The upstream stand-in's own faults (always available, off until posted): POST /_faults with
   status/retry_after, poison, delay, partial (207), max_bytes (413), refuse; see edge_local/upstream.py.
@@ -42,7 +47,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from edge_local.aws import CREDENTIALS, EmbeddedAws, client
+from edge_local.aws import CREDENTIALS, EmbeddedAws, SeparateMoto, client, create_delivered_table
 from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
 from edge_local.gateway import Cors, Gateway
@@ -78,6 +83,7 @@ def main() -> int:
     aws = EmbeddedAws(int(env.get("AWS_PORT") or 0))
     resources = aws.start(settings, secret, visibility_timeout=visibility)
     live, live_server = _start_live(env, secret, resources.dead_letter_queue_url)
+    delivery_log, delivery_log_env = _delivery_log(int(env.get("DEDUPE_WINDOW_HOURS") or 0))
 
     upstream: Upstream | None = None
     endpoint = env.get("METAROUTER_ENDPOINT")
@@ -120,6 +126,11 @@ def main() -> int:
             "EDGE_SECRET_ID": resources.secret_id,
             "METAROUTER_ENDPOINT": endpoint,
             "DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
+            "EVENTS_QUEUE_URL": resources.events_queue_url,
+            # What the template derives from the queue: its redrive count and visibility timeout.
+            "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
+            "REQUEUE_DELAY_SECONDS": str(min(visibility, 900)),
+            **delivery_log_env,
         },
         concurrency=forward_concurrency,
         timeout=settings.forward_timeout,
@@ -144,7 +155,7 @@ def main() -> int:
         live=live,
     )
     poller.start()
-    control = FaultControl.start_if_enabled(env, proxy, forward)
+    control = FaultControl.start_if_enabled(env, proxy, forward, poller)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -155,6 +166,7 @@ def main() -> int:
         f" | {'closed' if 'sources' in secret else 'open'} mode"
         f" | events {resources.events_queue_url} | dead-letter {resources.dead_letter_queue_url}"
         f" | quarantine {resources.quarantine_queue_url} | logs {log_dir} | live {live_server.url}"
+        + (f" | dedupe {delivery_log_env['DEDUPE_WINDOW_HOURS']} h" if delivery_log else "")
         + (f" | faults {control.url}" if control else "")
     )
     state = Path(env.get("LOCAL_STATE_FILE") or STATE)
@@ -177,13 +189,14 @@ def main() -> int:
     poller.stop()
     live_server.shutdown()
     gateway.shutdown()
-    if control:
-        control.shutdown()
-    if upstream:
-        upstream.shutdown()
+    for serving in (control, upstream):
+        if serving:
+            serving.shutdown()
     ingest.shutdown()
     forward.shutdown()
-    aws.stop()
+    for server in (delivery_log, aws):
+        if server:
+            server.stop()
     return 0
 
 
@@ -194,7 +207,7 @@ def _start_live(
     dead-letter queue. The page never shows a key or a Source ID: entries are built from chosen
     fields only, and the feed scrubs the secret's values from every entry besides."""
     live = LiveFeed(secrets=_secret_values(secret))
-    server = LiveServer(int(env.get("LIVE_PORT") or 3002), live, DeadLetterWatch(live, dead_letter_queue_url))
+    server = LiveServer(int(env.get("LIVE_PORT") or 3003), live, DeadLetterWatch(live, dead_letter_queue_url))
     server.start()
     return live, server
 
@@ -204,6 +217,19 @@ def _secret_values(secret: dict[str, Any]) -> set[str]:
     if "sources" in secret:
         return {str(v) for pair in secret["sources"].items() for v in pair}
     return {str(secret["writeKey"])}
+
+
+def _delivery_log(hours: int) -> tuple[SeparateMoto | None, dict[str, str]]:
+    """With a window: moto for DynamoDB with the table, and what the forwarder needs to use it."""
+    if not hours:
+        return None, {"DEDUPE_WINDOW_HOURS": "0"}
+    server = SeparateMoto()
+    table = create_delivered_table(client("dynamodb", server.endpoint))
+    return server, {
+        "DEDUPE_WINDOW_HOURS": str(hours),
+        "DEDUPE_TABLE_NAME": table,
+        "AWS_ENDPOINT_URL_DYNAMODB": server.endpoint,
+    }
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:

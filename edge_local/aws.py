@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +38,11 @@ class EmbeddedAws:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
     def start(
-        self, settings: TemplateSettings, secret: dict[str, Any], *, visibility_timeout: int
+        self,
+        settings: TemplateSettings,
+        secret: dict[str, Any],
+        *,
+        visibility_timeout: int,
     ) -> Resources:
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -69,6 +77,62 @@ class EmbeddedAws:
 
     def stop(self) -> None:
         self._server.stop()
+
+
+class SeparateMoto:
+    """moto's server in a process of its own, on loopback: the delivery log's DynamoDB.
+
+    In AWS, DynamoDB is a service of its own; served from the stack's process, it would share one
+    interpreter with SQS, the poller, the gateway and the stand-in, and be several times slower
+    than the queues it sits beside. The forwarder reaches it through ``AWS_ENDPOINT_URL_DYNAMODB``.
+    """
+
+    def __init__(self, timeout: float = 30) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self._process = subprocess.Popen(  # noqa: S603 - this interpreter, moto's own server
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self._process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("moto's server for DynamoDB did not start") from None
+                time.sleep(0.1)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
+
+
+def create_delivered_table(dynamodb: Any, name: str = "edge-delivered") -> str:
+    """The delivery log as template.yaml's DeliveredTable declares it (on demand, TTL, SSE)."""
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        SSESpecification={"Enabled": True},
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"AttributeName": "expiresAt", "Enabled": True}
+    )
+    return name
 
 
 def client(service: str, endpoint: str) -> Any:

@@ -11,7 +11,12 @@
   ``POST /forward/kill {"wait": 10}``: waits up to ``wait`` seconds for a forward invocation to
   be in flight, then kills every forward worker process (``SIGKILL``). Their invocations fail, so
   the poller leaves the messages to SQS's visibility timeout, and the next invocation starts new
-  workers, as Lambda starts new execution environments. Answers ``{"killed", "inFlight"}``.
+  workers, as Lambda starts new execution environments. Answers ``{"killed", "inFlight",
+  "messageIds"}``: the last lists the events of the invocations cut short (their duplicates
+  upstream are this fault's).
+  ``GET /forward/overlaps``: ``{"messageIds": [...]}``, the events of messages SQS handed out
+  again while an invocation was still working on them or after one had finished with them
+  (their duplicates are SQS's).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from edge_local.functions import LocalFunction
+from edge_local.poller import Poller, event_message_ids
 
 _CHUNK = 64 * 1024
 
@@ -131,19 +137,20 @@ class FaultControl(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, proxy: PausableProxy, forward: LocalFunction) -> None:
+    def __init__(self, port: int, proxy: PausableProxy, forward: LocalFunction, poller: Poller) -> None:
         super().__init__(("127.0.0.1", port), _ControlHandler)
         self.proxy = proxy
         self.forward = forward
+        self.poller = poller
 
     @classmethod
     def start_if_enabled(
-        cls, env: Mapping[str, str], proxy: PausableProxy | None, forward: LocalFunction
+        cls, env: Mapping[str, str], proxy: PausableProxy | None, forward: LocalFunction, poller: Poller
     ) -> FaultControl | None:
         """The control endpoint, serving, when fault injection is on (there is a proxy), else None."""
         if proxy is None:
             return None
-        control = cls(int(env.get("FAULTS_PORT") or 0), proxy, forward)
+        control = cls(int(env.get("FAULTS_PORT") or 0), proxy, forward, poller)
         threading.Thread(target=control.serve_forever, name="faults", daemon=True).start()
         return control
 
@@ -163,6 +170,12 @@ class _ControlHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def do_GET(self) -> None:
+        if self.path == "/forward/overlaps":
+            self._json(200, {"messageIds": sorted(self.server.poller.overlapping_events())})
+        else:
+            self._json(404, {"error": "not found"})
+
     def do_POST(self) -> None:
         try:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
@@ -171,7 +184,9 @@ class _ControlHandler(BaseHTTPRequestHandler):
                 self._json(200, {"ok": True})
             elif self.path == "/forward/kill":
                 in_flight = self.server.forward.wait_busy(float(body.get("wait", 10)))
-                self._json(200, {"killed": self.server.forward.kill(), "inFlight": in_flight})
+                killed, events = self.server.forward.kill()
+                ids = sorted({m for event in events for m in event_message_ids(event)})
+                self._json(200, {"killed": killed, "inFlight": in_flight, "messageIds": ids})
             else:
                 self._json(404, {"error": "not found"})
         except (ValueError, AttributeError) as exc:

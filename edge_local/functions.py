@@ -88,6 +88,7 @@ class LocalFunction:
         self._counter = 0
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._events: dict[Future[Any], dict[str, Any]] = {}
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -114,6 +115,7 @@ class LocalFunction:
             future = self._replace(pool).submit(_invoke, event, self.name, self.timeout, request_id)
         with self._lock:
             self._in_flight += 1
+            self._events[future] = event
         future.add_done_callback(self._finished)
         return future
 
@@ -124,9 +126,10 @@ class LocalFunction:
                 self._pool = self._new_pool()
             return self._pool
 
-    def _finished(self, _: Future[Any]) -> None:
+    def _finished(self, future: Future[Any]) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._events.pop(future, None)
 
     def wait_busy(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for an invocation to be in flight; how many are."""
@@ -137,13 +140,15 @@ class LocalFunction:
                     return self._in_flight
             time.sleep(0.01)
 
-    def kill(self) -> int:
-        """Kill every worker process now, mid-invocation (fault injection); how many were running."""
+    def kill(self) -> tuple[int, list[dict[str, Any]]]:
+        """Kill every worker process now, mid-invocation (fault injection): how many were running,
+        and the events of the invocations they were working on (or had queued)."""
         with self._lock:
             processes = list((self._pool._processes or {}).values())  # no public accessor
+            events = list(self._events.values())
         for process in processes:
             process.kill()
-        return len(processes)
+        return len(processes), events
 
     def invoke(self, event: dict[str, Any]) -> Any:
         return self.submit(event).result()

@@ -12,6 +12,7 @@ import functools
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -48,6 +49,10 @@ class Poller:
         self._report = report
         self._live = live
         self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._in_flight: Counter[str] = Counter()  # SQS messageId -> invocations working on it
+        self._acknowledged: set[str] = set()  # SQS messageIds an invocation finished with
+        self._overlaps: set[str] = set()  # events of messages handed out again (see _track)
         self._threads = [
             threading.Thread(target=self._run, name=f"poller-{i}", daemon=True) for i in range(2)
         ]
@@ -72,6 +77,7 @@ class Poller:
             if not messages:
                 self._slots.release()
                 continue
+            self._track(messages)
             future = self._function.submit(_sqs_event(messages, self._queue_arn))
             future.add_done_callback(functools.partial(self._settle, messages))
 
@@ -101,10 +107,32 @@ class Poller:
             messages.extend(received)
         return messages
 
+    def _track(self, messages: list[dict[str, Any]]) -> None:
+        """Count the messages in flight; note the events of one SQS hands out while still in flight
+        or after an invocation finished with it (its visibility timeout ran out before the
+        invocation was settled, or two receives raced)."""
+        with self._lock:
+            for message in messages:
+                message_id = message["MessageId"]
+                if self._in_flight[message_id] or message_id in self._acknowledged:
+                    self._overlaps.update(_body_message_ids(message.get("Body", "")))
+                self._in_flight[message_id] += 1
+
+    def overlapping_events(self) -> set[str]:
+        """``messageId``s of the events of messages handed out again while an invocation had them."""
+        with self._lock:
+            return set(self._overlaps)
+
     def _settle(self, messages: list[dict[str, Any]], future: Future[Any]) -> None:
+        failed = _failed_ids(future, messages)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        with self._lock:
+            self._acknowledged.update(m["MessageId"] for m in done)
+            for message in messages:
+                self._in_flight[message["MessageId"]] -= 1
+                if not self._in_flight[message["MessageId"]]:
+                    del self._in_flight[message["MessageId"]]
         try:
-            failed = _failed_ids(future, messages)
-            done = [m for m in messages if m["MessageId"] not in failed]
             for start in range(0, len(done), 10):
                 chunk = done[start : start + 10]
                 self._sqs.delete_message_batch(
@@ -131,6 +159,19 @@ def _failed_ids(future: Future[Any], messages: list[dict[str, Any]]) -> set[str]
     except Exception:  # noqa: BLE001 - a failed invocation retries the whole batch
         return {m["MessageId"] for m in messages}
     return {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+
+
+def event_message_ids(event: dict[str, Any]) -> list[str]:
+    """The events' ``messageId``s in an SQS event for the forwarder."""
+    return [m for record in event.get("Records", []) for m in _body_message_ids(record.get("body", ""))]
+
+
+def _body_message_ids(body: str) -> list[str]:
+    try:
+        events = json.loads(body).get("events", [])
+    except (ValueError, AttributeError):
+        return []
+    return [str(e.get("messageId")) for e in events if isinstance(e, dict)]
 
 
 def _event_count(message: dict[str, Any]) -> int:

@@ -7,7 +7,8 @@ number no double can hold is a 400. For tests and demos it also answers:
 - ``GET /_received``: ``{"events": [...], "requests": [{"path", "sourceId", "events", "status"}]}``;
   ``GET /_received?summary=1`` only counts (``events``, ``unique``, ``duplicates``, ``statuses``),
   which stays cheap after a load test; ``&ids=1`` adds ``messageIds`` (unique) and
-  ``duplicateIds`` (``{messageId: times received}`` for those received more than once).
+  ``duplicateIds`` (``{messageId: times received}`` for those received more than once) and
+  ``lateIds`` (``{messageId: times}`` received in a request answered only after a ``delay``).
 - ``POST /_faults``: ``{"status": 503, "seconds": 5, "retry_after": 1}`` answers every request
   with that status for a while; ``{"poison": ["<messageId>", ...]}`` answers 400 to any request
   carrying one of those events. ``DELETE /_faults`` clears them all. Each of these, for
@@ -63,6 +64,7 @@ class Recorder:
         self.retry_after: int | None = None
         self.poison: set[str] = set()
         self.seen: Counter[str] = Counter()  # messageId -> times received
+        self.late: Counter[str] = Counter()  # messageId -> times received in a late answer
         self.delay = 0.0
         self.delay_until = 0.0
         self.partial = 0.0
@@ -90,6 +92,7 @@ class Recorder:
         if ids:
             answer["messageIds"] = list(self.seen)
             answer["duplicateIds"] = {k: n for k, n in self.seen.items() if n > 1}
+            answer["lateIds"] = dict(self.late)
         return answer
 
     def refusing(self) -> bool:
@@ -189,8 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _receive(self, kind: str, body: bytes) -> None:
         rec = self.server.recorder
-        if time.monotonic() < rec.delay_until:
-            time.sleep(rec.delay)
+        late = time.monotonic() < rec.delay_until
+        time.sleep(rec.delay if late else 0)
         source_id = _basic_user(self.headers.get("Authorization"))
         if source_id not in rec.source_ids:
             self._json(401, {"error": "invalid source id"})
@@ -220,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
                 rec.requests.append(_request(self.path, source_id, events, 400))
                 status, answer, failed = 400, {"error": "invalid event", "messageIds": poisoned}, {}
             else:
-                status, answer, failed = self._record(kind, source_id, events)
+                status, answer, failed = self._record(kind, source_id, events, late=late)
         if status >= 300:
             self._json(status, answer, headers)
             self._observe(status, events, {})
@@ -233,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._observe(status, events, failed)
 
     def _record(
-        self, kind: str, source_id: str | None, events: list[dict[str, Any]]
+        self, kind: str, source_id: str | None, events: list[dict[str, Any]], *, late: bool
     ) -> tuple[int, dict[str, Any], dict[int, int]]:
         """Accept ``events`` less those a partial fault fails, which are returned by index with
         their status (the caller holds the lock)."""
@@ -249,6 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
         accepted = [e for i, e in enumerate(events) if i not in names]
         rec.events.extend(accepted)
         rec.seen.update(str(e.get("messageId")) for e in accepted)
+        if late:  # answered after the client's read timeout: it will send these again
+            rec.late.update(str(e.get("messageId")) for e in accepted)
         rec.requests.append(_request(self.path, source_id, accepted, 207 if failed else 200))
         if failed:
             return 207, {"success": False, "errors": failed}, names

@@ -3,14 +3,16 @@
 Starts ``python -m edge_local`` on free loopback ports, runs ``--clients`` concurrent clients
 sending ``--events`` events, waits until the forwarder has drained the queue, and compares what
 the clients got acknowledged (200) with the unique ``messageId``s the upstream stand-in
-received. With ``--faults`` it also applies loadtest/faults.py's schedule meanwhile. The
-stack's output and logs, and report.json, stay in ``--workdir``.
+received. With ``--faults`` it also applies loadtest/faults.py's schedule meanwhile. With
+``DEDUPE_WINDOW_HOURS`` > 0 in the environment the stack runs with the forwarder's delivery log
+(effectively-once delivery). The stack's output and logs, and report.json, stay in ``--workdir``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_local.template import ROOT
+from loadtest.duplicates import by_cause, forwarder_figures
 from loadtest.faults import FAULTS_END, READ_TIMEOUT, FaultRunner
 from loadtest.report import Report, percentiles
 from loadtest.stack import Stack, received_when_up, start
@@ -30,7 +33,8 @@ POISON_SEQ = 5
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    mode = "faults" if args.faults else "normal"
+    dedupe = int(os.environ.get("DEDUPE_WINDOW_HOURS") or 0)
+    mode = ("faults" if args.faults else "normal") + ("-dedupe" if dedupe else "")
     workdir = Path(args.workdir) / mode
     shutil.rmtree(workdir, ignore_errors=True)
     env = {
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         code = stack.stop()
     if code != 0:
         report.check("the local stack stopped cleanly", False, f"exit status {code}")
+    report.forwarder = forwarder_figures(workdir / "logs" / "forward.log")
     (workdir / "report.json").write_text(report.to_json())
     print(report.text(), flush=True)
     return 0 if report.ok else 1
@@ -106,6 +111,7 @@ def _run(stack: Stack, args: argparse.Namespace, mode: str) -> Report:
     received = _drain(stack, expected, time.monotonic() + args.drain_seconds)
     report.drain_seconds = round(time.monotonic() - max(sent, started + (FAULTS_END if faults else 0)), 1)
     _figures(report, results, acknowledged, received, sent - started)
+    _duplicates(report, stack, results, received, faults)
     dead = _dead_letters(stack)
     report.dead_letters = dict(Counter(reason for reason, _ in dead.values()))
     report.quarantined = _queue_depth(stack, stack.quarantine_queue)
@@ -196,6 +202,35 @@ def _figures(
         report.notes.append(f"{len(errors)} attempts got no answer (retried): {first}")
 
 
+def _duplicates(
+    report: Report,
+    stack: Stack,
+    results: list[ClientResult],
+    received: dict[str, Any],
+    faults: FaultRunner | None,
+) -> None:
+    """Extra deliveries by cause (loadtest/duplicates.py)."""
+    killed: set[str] = set()
+    for applied in faults.applied if faults else []:
+        if applied.answer and "messageIds" in applied.answer:
+            ids = applied.answer.pop("messageIds")
+            killed.update(ids)
+            applied.answer["events"] = len(ids)
+    explained = {
+        "client_retry": {m for r in results for m in r.retried},
+        "forwarder_killed": killed,
+        "sqs_redelivered": set(stack.overlaps()) if faults else set(),
+    }
+    put_down: dict[str, list[str]] = {}
+    report.duplicates_by_cause = by_cause(
+        received["duplicateIds"], received.get("lateIds", {}), explained, put_down
+    )
+    # Which events each cause took, and what could explain which, for a closer look (e.g. grep the
+    # stack's output for one).
+    detail = {"byCause": put_down, "explained": {k: sorted(v) for k, v in explained.items()}}
+    (stack.output.parent / "duplicates.json").write_text(json.dumps(detail, indent=1, sort_keys=True))
+
+
 def _checks(
     report: Report,
     results: list[ClientResult],
@@ -274,14 +309,20 @@ def _fault_checks(report: Report, results: list[ClientResult], faults: FaultRunn
         bool(kills) and all(k["killed"] > 0 and k["inFlight"] > 0 for k in kills),
         json.dumps(kills),
     )
+    confirmed = report.duplicates_by_cause.get("confirmed", 0)
+    report.check(
+        "no event the upstream confirmed was sent again",
+        confirmed == 0,
+        f"{confirmed:,} extra deliveries of confirmed events",
+    )
     seen = set(report.upstream_statuses)
     wanted = {"503", "429", "207", "413", "400"}
     report.check(
         "the upstream answered every injected status", wanted <= seen, f"missing {sorted(wanted - seen)}"
     )
     report.notes.append(
-        "duplicates come from deliveries the forwarder could not confirm (timeouts, kills, "
-        "connections cut): at-least-once, messageId is the deduplication key"
+        "duplicates come from client retries and deliveries the forwarder could not confirm "
+        "(answers after the read timeout, kills): at-least-once, messageId is the deduplication key"
     )
 
 

@@ -31,6 +31,7 @@ class Report:
     upstream_events: int = 0
     duplicates: int = 0
     duplicate_ids: int = 0
+    duplicates_by_cause: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     server_errors: int = 0
     unavailable_without_retry_after: int = 0
@@ -42,6 +43,7 @@ class Report:
     dead_letters: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     poison: int = 0
+    forwarder: dict[str, Any] = field(default_factory=dict)
     faults: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -73,10 +75,24 @@ class Report:
             f"missing {self.missing:,}; drained {self.drain_seconds:.1f} s after the last request",
             f"  duplicates    {self.duplicates:,} extra deliveries of {self.duplicate_ids:,} events "
             f"({self.upstream_events:,} events received upstream in all)",
+            f"  by cause      {_counts(self.duplicates_by_cause) or 'none'}",
             f"  upstream      answered {_counts(self.upstream_statuses)}",
             f"  dead letters  {_counts(self.dead_letters) or 'none'}; poison events sent {self.poison}",
             f"  quarantined   {self.quarantined}",
         ]
+        if self.forwarder:
+            f = self.forwarder
+            lines.append(
+                f"  forwarder     {f['invocations']:,} invocations; events forwarded "
+                f"{f['events_forwarded']:,}, sent back to the queue {f['events_requeued']:,}, "
+                f"skipped as delivered {f['events_skipped']:,}"
+            )
+            if "log_ms" in f:
+                ms = f["log_ms"]
+                lines.append(
+                    f"  delivery log  {f['log_reads']:,} keys read, {f['log_writes']:,} written; "
+                    f"per invocation p50 {ms['p50']:.1f} ms, p99 {ms['p99']:.1f} ms, max {ms['max']:.1f} ms"
+                )
         if self.delivered_unacknowledged:
             lines.append(
                 f"  also delivered, never acknowledged to the client: {self.delivered_unacknowledged} "

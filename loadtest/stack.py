@@ -44,6 +44,12 @@ class Stack:
         query = "summary=1&ids=1" if ids else "summary=1"
         return _call(f"{self.upstream}/_received?{query}", None, timeout=30)
 
+    def overlaps(self) -> list[str]:
+        """Events of messages SQS handed out again while still in flight (fault-control endpoint)."""
+        if self.faults is None:
+            return []
+        return list(_call(f"{self.faults}/forward/overlaps", None, timeout=30)["messageIds"])
+
     def sqs(self) -> Any:
         return client("sqs", self.aws)
 

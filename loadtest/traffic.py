@@ -76,6 +76,8 @@ class ClientResult:
     kinds: Counter[str] = field(default_factory=Counter)
     errors: list[tuple[float, str]] = field(default_factory=list)
     """When and why an attempt got no answer at all (the SDKs retry those too)."""
+    retried: list[str] = field(default_factory=list)
+    """Events of requests sent more than once: ingest may have queued them twice."""
     requests: int = 0
     events: int = 0
 
@@ -199,6 +201,8 @@ class Client(threading.Thread):
 
     def _send(self, request: Planned) -> None:
         for attempt in range(self._max_attempts):
+            if attempt == 1:
+                self.result.retried.extend(request.message_ids)
             headers = dict(request.headers)
             if attempt and "X-Retry-Count" in headers:
                 headers["X-Retry-Count"] = str(attempt)

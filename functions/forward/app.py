@@ -1,8 +1,8 @@
 """Forward Lambda: SQS events queue → MetaRouter HTTP API, with partial batch responses.
 
 The events of every record are forwarded together first (grouped by Source, packed into few
-requests); Powertools' ``BatchProcessor`` then reports the records that were not fully
-accepted upstream or parked in the dead-letter queue, for SQS to redeliver.
+requests); Powertools' ``BatchProcessor`` then reports the records none of whose events got
+through (or whose remainder could not be sent back to the queue), for SQS to redeliver.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from edge.config import ForwardSettings
 from edge.forwarding import QueuedMessage
 from edge.observability import logger, metrics
+from edge.requeue import delivery_attempts
 from edge.wiring import build_forwarder
 
 # Every record is answered in batchItemFailures, even when all fail: the function did not error.
@@ -38,7 +39,10 @@ gc.enable()
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    messages = [QueuedMessage(record.message_id, record.body) for record in SQSEvent(event).records]
+    messages = [
+        QueuedMessage(record.message_id, record.body, delivery_attempts(record.raw_event))
+        for record in SQSEvent(event).records
+    ]
     result = forwarder.forward(messages, context.get_remaining_time_in_millis())
 
     def report(record: SQSRecord) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["parameter_values", "resolve", "rule_failures"]
+__all__ = ["conditions", "parameter_values", "resolve", "rule_failures"]
 
 _NO_VALUE = {"Ref": "AWS::NoValue"}
 
@@ -58,12 +58,17 @@ def rule_failures(cfn: dict[str, Any], **overrides: str) -> list[str]:
     return failed
 
 
+def conditions(cfn: dict[str, Any], **overrides: str) -> dict[str, bool]:
+    """Each of the template's conditions, true or false for these parameter values."""
+    params = parameter_values(cfn, overrides)
+    expressions = cfn.get("Conditions", {})
+    return {name: bool(_condition(expr, params, expressions)) for name, expr in expressions.items()}
+
+
 def resolve(cfn: dict[str, Any], **overrides: str) -> dict[str, Any]:
     """The template with its conditions applied: resources whose condition is false removed,
     every ``Fn::If`` replaced by its branch, ``AWS::NoValue`` dropped. Parameter ``Ref``s stay."""
-    params = parameter_values(cfn, overrides)
-    conditions = cfn.get("Conditions", {})
-    truth = {name: bool(_condition(expr, params, conditions)) for name, expr in conditions.items()}
+    truth = conditions(cfn, **overrides)
 
     def walk(value: Any) -> Any:
         if isinstance(value, list):

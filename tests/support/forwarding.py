@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from edge.deadletter import DeadLetter
 from edge.errors import TransientError
-from edge.forwarding import BatchLimits, Forwarder, QueuedMessage
+from edge.forwarding import BatchLimits, DeliveryLog, Forwarder, QueuedMessage
+from edge.requeue import Requeue, Requeuer
 from edge.retrying import RetryPolicy
 from edge.secret import EdgeSecret
 from edge.upstream import Answer
@@ -21,8 +22,10 @@ def track(n: int, **fields: Any) -> dict[str, Any]:
     return {"type": "track", "event": "Clicked", "userId": "u-1", "messageId": f"m-{n}", **fields}
 
 
-def queued(message_id: str, events: list[dict[str, Any]], source: str | None = None) -> QueuedMessage:
-    return QueuedMessage(message_id, json.dumps({"v": 1, "source": source, "events": events}))
+def queued(
+    message_id: str, events: list[dict[str, Any]], source: str | None = None, attempts: int = 1
+) -> QueuedMessage:
+    return QueuedMessage(message_id, json.dumps({"v": 1, "source": source, "events": events}), attempts)
 
 
 def answer(status: int | None, body: Any = b"", retry_after: float | None = None) -> Answer:
@@ -98,6 +101,51 @@ class FakeDeadLetters:
 
 
 @dataclass
+class FakeRequeuer:
+    """Records the remainders sent back; ``refuse`` names origins whose send fails."""
+
+    sent: list[Requeue] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+
+    def send(self, remainders: Iterable[Requeue]) -> set[str]:
+        failed: set[str] = set()
+        for remainder in remainders:
+            if remainder.origin in self.refuse:
+                failed.add(remainder.origin)
+            else:
+                self.sent.append(remainder)
+        return failed
+
+    def ids(self) -> list[str]:
+        return [e["messageId"] for r in self.sent for body in r.bodies for e in json.loads(body)["events"]]
+
+
+@dataclass
+class FakeDeliveryLog:
+    """A delivery log in memory, with the calls it got; ``down`` makes every call fail."""
+
+    delivered_keys: set[str] = field(default_factory=set)
+    reads: list[list[str]] = field(default_factory=list)
+    writes: list[list[str]] = field(default_factory=list)
+    down: bool = False
+
+    def key(self, source_id: str, message_id: str) -> str:
+        return f"{source_id}#{message_id}"
+
+    def delivered(self, keys: Collection[str]) -> set[str]:
+        self.reads.append(list(keys))
+        if self.down:
+            raise TransientError("The delivery log could not be read.")
+        return set(keys) & self.delivered_keys
+
+    def record(self, keys: Collection[str]) -> None:
+        self.writes.append(list(keys))
+        if self.down:
+            raise TransientError("The delivery log could not be written.")
+        self.delivered_keys |= set(keys)
+
+
+@dataclass
 class FakeClock:
     """A monotonic clock that only ``sleep`` moves."""
 
@@ -142,6 +190,9 @@ def forward_rig(
     per_call: bool = False,
     max_attempts: int = 4,
     margin: float = 1.0,
+    requeuer: FakeRequeuer | None = None,
+    max_deliveries: int | None = None,
+    delivery_log: DeliveryLog | None = None,
 ) -> ForwardRig:
     upstream = upstream or ScriptedUpstream()
     fake_secrets = FakeSecrets(*(secrets or (EdgeSecret(writeKey="ILoveData123"),)))
@@ -156,6 +207,9 @@ def forward_rig(
         policy=RetryPolicy(max_attempts=max_attempts, base=0.1, cap=1.0, jitter=lambda: 0.5),
         per_call=per_call,
         margin=margin,
+        requeuer=cast("Requeuer", requeuer),
+        max_deliveries=max_deliveries,
+        delivery_log=delivery_log,
         sleep=clock.sleep,
         clock=clock,
     )

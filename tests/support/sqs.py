@@ -23,6 +23,7 @@ def sqs_record(
     receipt_handle: str | None = None,
     receive_count: int = 1,
     attributes: dict[str, str] | None = None,
+    message_attributes: dict[str, Any] | None = None,
     queue_arn: str = EVENTS_QUEUE_ARN,
 ) -> dict[str, Any]:
     """One record of an SQS event."""
@@ -38,7 +39,7 @@ def sqs_record(
             "SenderId": "AROAEXAMPLE:edge-ingest",
             "ApproximateFirstReceiveTimestamp": "1700000000100",
         },
-        "messageAttributes": {},
+        "messageAttributes": lambda_attributes(message_attributes or {}),
         "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
@@ -77,3 +78,78 @@ def received_records(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 def batch_item_failures(*message_ids: str) -> dict[str, Any]:
     """The partial batch response that reports ``message_ids``."""
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in message_ids]}
+
+
+def lambda_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """SQS ``MessageAttributes`` as the event source mapping spells them in a record."""
+    return {
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
+        for name, value in attributes.items()
+    }
+
+
+class EventSourceMapping:
+    """Drives a forward handler from a queue like Lambda's SQS event source mapping: receive,
+    invoke, delete what was not reported failed, and make the failed ones visible again at once
+    (a visibility timeout of zero, so redeliveries need no waiting)."""
+
+    def __init__(self, sqs: Any, queue_url: str, forward: Any) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.forward = forward
+        self.arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.invocations = 0
+
+    def poll(self) -> int:
+        """One invocation with every message visible now; how many records it had."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=300,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            if not answer.get("Messages"):
+                break
+            messages.extend(answer["Messages"])
+        if not messages:
+            return 0
+        records = [
+            sqs_record(
+                m["Body"],
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                attributes=m.get("Attributes"),
+                message_attributes=m.get("MessageAttributes"),
+                queue_arn=self.arn,
+            )
+            for m in messages
+        ]
+        self.invocations += 1
+        response = self.forward(sqs_event(*records))
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                )
+            else:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return len(messages)
+
+    def drain(self, most: int = 50) -> int:
+        """Poll until the queue is empty (at most ``most`` invocations); how many there were."""
+        for count in range(most):
+            if not self.poll():
+                return count
+        raise AssertionError(f"the queue was not empty after {most} invocations")

@@ -12,7 +12,7 @@ import pytest
 
 from edge.config import ForwardSettings, IngestSettings
 from edge.observability import NAMESPACE
-from support.cfn import resolve
+from support.cfn import conditions, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 FOURTEEN_DAYS = 14 * 24 * 3600
@@ -60,9 +60,13 @@ def _function(cfn: dict[str, Any], name: str) -> dict[str, Any]:
     return props
 
 
-def _statements(cfn: dict[str, Any], role: str) -> list[dict[str, Any]]:
+def _statements(cfn: dict[str, Any], role: str, **parameters: str) -> list[dict[str, Any]]:
+    """The role's statements, a conditional one as deployed with ``parameters`` over the defaults."""
+    holding = conditions(cfn, **parameters)
     policies = cfn["Resources"][role]["Properties"]["Policies"]
-    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+    statements = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+    chosen = [s["Fn::If"][1 if holding[s["Fn::If"][0]] else 2] if "Fn::If" in s else s for s in statements]
+    return [s for s in chosen if s != _ref("AWS::NoValue")]
 
 
 # ---------------------------------------------------------------- queues
@@ -164,6 +168,11 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
         "UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("connect_timeout", "3", 3.0),
         "UPSTREAM_READ_TIMEOUT_SECONDS": ("read_timeout", "3", 3.0),
         "UPSTREAM_GZIP": ("gzip", "true", True),
+        "EVENTS_QUEUE_URL": ("events_queue_url", "https://sqs.example/e2", "https://sqs.example/e2"),
+        "REQUEUE_DELAY_SECONDS": ("requeue_delay", "30", 30),
+        "MAX_RECEIVE_COUNT": ("max_receive_count", "7", 7),
+        "DEDUPE_WINDOW_HOURS": ("dedupe_window_hours", "0", 0),
+        "DEDUPE_TABLE_NAME": ("dedupe_table", "delivered", "delivered"),
     },
 }
 SETTINGS = {"IngestFunction": IngestSettings, "ForwardFunction": ForwardSettings}
@@ -196,6 +205,8 @@ TUNABLES = {
     "UpstreamReadTimeoutSeconds": ("ForwardFunction", "UPSTREAM_READ_TIMEOUT_SECONDS"),
     "MetaRouterEndpoint": ("ForwardFunction", "METAROUTER_ENDPOINT"),
     "UpstreamGzip": ("ForwardFunction", "UPSTREAM_GZIP"),
+    "MaxReceiveCount": ("ForwardFunction", "MAX_RECEIVE_COUNT"),
+    "DedupeWindowHours": ("ForwardFunction", "DEDUPE_WINDOW_HOURS"),
     "SecretMaxAgeSeconds": ("IngestFunction", "SECRET_MAX_AGE_SECONDS"),
     "IpPolicy": ("IngestFunction", "IP_POLICY"),
     "BotPolicy": ("IngestFunction", "BOT_POLICY"),
@@ -380,6 +391,7 @@ ROLES = {
         ("sqs:DeleteMessage", "EventsQueue"),
         ("sqs:GetQueueAttributes", "EventsQueue"),
         ("sqs:SendMessage", "DeadLetterQueue"),
+        ("sqs:SendMessage", "EventsQueue"),
         ("secretsmanager:GetSecretValue", "the secret"),
     },
 }

@@ -90,6 +90,19 @@ class ForwardSettings(_Settings):
     gzip: bool = Field(default=False, alias="UPSTREAM_GZIP")
     # Kept back from the invocation's remaining time to park dead letters and answer.
     time_margin: Annotated[float, Field(ge=0)] = Field(default=2.0, alias="FORWARD_TIME_MARGIN_SECONDS")
+    # Where the events of a message not all delivered go back to (unset: the whole message is
+    # redelivered by SQS, as before).
+    events_queue_url: str | None = Field(default=None, alias="EVENTS_QUEUE_URL")
+    # The events queue's redrive policy's maxReceiveCount: events still failing after that many
+    # deliveries, counted across the messages they were sent back in, are parked.
+    max_receive_count: Annotated[int, Field(ge=1, le=1000)] = Field(default=5, alias="MAX_RECEIVE_COUNT")
+    # The events queue's visibility timeout: events sent back wait as long as a redelivery would
+    # (SQS allows at most 900 s of delay).
+    requeue_delay: Annotated[int, Field(ge=0, le=900)] = Field(default=360, alias="REQUEUE_DELAY_SECONDS")
+    # Effectively-once delivery: skip events delivered to their Source within this many hours,
+    # as recorded in DEDUPE_TABLE_NAME (0, or no table: off).
+    dedupe_window_hours: Annotated[int, Field(ge=0, le=8760)] = Field(default=0, alias="DEDUPE_WINDOW_HOURS")
+    dedupe_table: str | None = Field(default=None, alias="DEDUPE_TABLE_NAME")
 
     @field_validator("endpoint")
     @classmethod

@@ -5,7 +5,7 @@ else a version-1 events message (``edge.queueing``) holding the parked events, s
 the dead-letter queue into the events queue replays it. Attributes say why:
 
 - ``reason`` (String): ``invalid_message``, ``unsupported_version``, ``unmapped_source``,
-  ``upstream_rejected`` or ``unroutable_event``;
+  ``upstream_rejected``, ``unroutable_event`` or ``attempts_exhausted``;
 - ``detail`` (String, optional): a short explanation, e.g. the upstream's answer (truncated);
 - ``upstreamStatus`` (Number, optional): the status the upstream refused the event with;
 - ``originMessageId`` (String): the SQS message the events arrived in.
@@ -40,6 +40,8 @@ class Reason:
     """The upstream refused the lone event for good (400, 413 or 422)."""
     UNROUTABLE_EVENT: Final = "unroutable_event"
     """Per-call mode, and the event's type has no per-call path."""
+    ATTEMPTS_EXHAUSTED: Final = "attempts_exhausted"
+    """Not accepted after ``maxReceiveCount`` deliveries (``detail``: the upstream's last answer)."""
 
 
 @dataclass(frozen=True, slots=True)

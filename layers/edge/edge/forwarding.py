@@ -1,20 +1,21 @@
 """Forwarding (SPEC §3): events-queue messages → requests per upstream Source → answers handled.
 
-An SQS message is acknowledged only when every one of its events was accepted upstream or
-parked in the dead-letter queue; anything else is left for SQS to redeliver, and after
-``maxReceiveCount`` SQS moves it to the dead-letter queue itself. ``messageId`` stays the
-idempotency key, so events resent after a partial failure are harmless duplicates.
+An SQS message is acknowledged once every one of its events was accepted upstream, parked in the
+dead-letter queue, or sent back to the events queue (``edge.requeue``: only the events not done
+yet, so what the upstream confirmed is never sent again). A message none of whose events got
+through is left for SQS to redeliver. With a delivery log (``edge.dedupe``), events delivered
+within its window are skipped, and what the upstream confirms is recorded.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from pydantic_core import from_json
 
@@ -23,6 +24,7 @@ from edge.enrichment import format_timestamp
 from edge.errors import NotForwardedError, TransientError, UndeliverableError
 from edge.observability import MetricName, MetricUnit, add_counts, logger, metrics
 from edge.queueing import MESSAGE_VERSION, message_prefix, serialize
+from edge.requeue import Exhausted, Redeliver, Requeue, Requeuer, next_step
 from edge.retrying import Deadline, RetryPolicy
 from edge.secret import EdgeSecret, SecretStore
 from edge.upstream import (
@@ -55,6 +57,10 @@ MAX_BATCH_BYTES: Final = 500 * 1024
 #: Item statuses in a 207 answer that mean "refused for good": the item is parked, not retried.
 PERMANENT_STATUSES: Final = frozenset({400, 413, 422})
 _BATCH_OVERHEAD: Final = batch_overhead()
+#: Confirmed events recorded in the delivery log as soon as this many are waiting (a BatchWriteItem).
+_RECORD_AT: Final = 25
+#: SQS's classic message size limit, what a message sent back is packed to.
+_MAX_MESSAGE_BYTES: Final = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,8 @@ class QueuedMessage:
 
     message_id: str
     body: str
+    attempts: int = 1
+    """Deliveries of these events so far, this one included (``edge.requeue``)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -77,7 +85,14 @@ class Item:
     event_type: str | None
     message_id: str | None
     settled: bool = False
-    """Accepted upstream or parked: nothing left to do for it."""
+    """Accepted upstream, parked, or already delivered: nothing left to do for it."""
+    delivered: bool = False
+    """Accepted upstream in this invocation, or found in the delivery log."""
+    key: str | None = None
+    """Its key in the delivery log, when there is one."""
+    last_status: int | None = None
+    last_error: str | None = None
+    """The last retryable answer to it (status, or ``timeout``/``connection_error``)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -115,6 +130,10 @@ class ForwardResult:
     """SQS ``messageId``s to report in ``batchItemFailures``."""
     forwarded: int = 0
     dead_lettered: int = 0
+    requeued: int = 0
+    """Events sent back to the events queue (their messages are acknowledged)."""
+    skipped: int = 0
+    """Events the delivery log says were delivered already."""
 
     def check(self, message_id: str) -> None:
         """Raise for a message SQS must redeliver (``BatchProcessor`` reports it as a failure)."""
@@ -205,6 +224,16 @@ _DEFAULT_LIMITS: Final = BatchLimits()
 _DEFAULT_POLICY: Final = RetryPolicy()
 
 
+class DeliveryLog(Protocol):
+    """Which events were delivered to a Source within a window (``edge.dedupe``)."""
+
+    def key(self, source_id: str, message_id: str) -> str: ...
+
+    def delivered(self, keys: Collection[str]) -> set[str]: ...
+
+    def record(self, keys: Collection[str]) -> None: ...
+
+
 class Forwarder:
     """Forwards the events of SQS messages upstream; one per execution environment.
 
@@ -223,6 +252,10 @@ class Forwarder:
         policy: RetryPolicy = _DEFAULT_POLICY,
         per_call: bool = False,
         margin: float = 2.0,
+        requeuer: Requeuer | None = None,
+        max_deliveries: int | None = None,
+        max_message_bytes: int = _MAX_MESSAGE_BYTES,
+        delivery_log: DeliveryLog | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utc_now,
@@ -235,6 +268,12 @@ class Forwarder:
         self.policy = policy
         self.per_call = per_call
         self.margin = margin
+        self.requeuer = requeuer
+        self.max_deliveries = max_deliveries
+        """The redrive policy's ``maxReceiveCount``: events still failing are parked at that many
+        deliveries (None: left to SQS)."""
+        self.max_message_bytes = max_message_bytes
+        self.delivery_log = delivery_log
         self.sleep = sleep
         self.clock = clock
         self.now = now
@@ -267,6 +306,15 @@ class _Letter:
     items: list[Item]
 
 
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """A decoded message and its items, in order."""
+
+    message: QueuedMessage
+    source: str | None
+    items: list[Item]
+
+
 class _Delivery:
     """One invocation's work: every item ends accepted, parked, or left for SQS to redeliver."""
 
@@ -274,6 +322,9 @@ class _Delivery:
         self._f = forwarder
         self._deadline = deadline
         self._items: list[Item] = []
+        self._messages: list[_Message] = []
+        self._twins: list[tuple[Item, Item]] = []
+        self._confirmed: list[str] = []
         self._letters: list[_Letter] = []
         self._unparked: set[str] = set()
         self._refreshed: EdgeSecret | None = None
@@ -283,6 +334,10 @@ class _Delivery:
         self._forwarded = 0
         self._retries = 0
         self._auth_failures = 0
+        self._skipped = 0
+        self._log_reads = 0
+        self._log_writes = 0
+        self._log_seconds = 0.0
 
     def run(self, messages: Sequence[QueuedMessage]) -> ForwardResult:
         for message in messages:
@@ -293,15 +348,68 @@ class _Delivery:
                     _Letter(DeadLetter(message.body, exc.reason, message.message_id, exc.detail), [])
                 )
                 continue
-            self._items.extend(_items(message, source, events))
+            items = _items(message, source, events)
+            self._messages.append(_Message(message, source, items))
+            self._items.extend(items)
         requests = self._first_requests()
         if requests:
             self._send(requests)
+        self._follow_twins()
+        self._exhaust()
         parked = self._park()
-        failed = self._unparked | {item.origin for item in self._items if not item.settled}
-        result = ForwardResult(frozenset(failed), forwarded=self._forwarded, dead_lettered=parked.total())
+        failed, remainders = self._unfinished()
+        requeued = 0
+        if remainders and self._f.requeuer is not None:
+            not_sent = self._f.requeuer.send(remainders)
+            failed |= not_sent
+            requeued = sum(r.events for r in remainders if r.origin not in not_sent)
+        elif remainders:
+            failed |= {r.origin for r in remainders}
+        result = ForwardResult(
+            frozenset(failed),
+            forwarded=self._forwarded,
+            dead_lettered=parked.total(),
+            requeued=requeued,
+            skipped=self._skipped,
+        )
         self._report(result, len(messages), parked)
         return result
+
+    def _exhaust(self) -> None:
+        """Park the events of messages at their last allowed delivery that are still not done."""
+        limit = self._f.max_deliveries
+        if limit is None:
+            return
+        for entry in self._messages:
+            if entry.message.attempts < limit:
+                continue
+            pending = [item for item in entry.items if not item.settled]
+            if pending:
+                status, detail = _exhausted_detail(pending, entry.message.attempts)
+                self._dead_letter(pending, Reason.ATTEMPTS_EXHAUSTED, detail, status)
+
+    def _unfinished(self) -> tuple[set[str], list[Requeue]]:
+        """The messages SQS must redeliver, and the remainders to send back (``edge.requeue``)."""
+        failed = set(self._unparked)
+        remainders: list[Requeue] = []
+        for entry in self._messages:
+            message = entry.message
+            if message.message_id in failed:
+                continue
+            step = next_step(
+                message.message_id,
+                entry.source,
+                [item.data for item in entry.items],
+                [item.settled for item in entry.items],
+                attempts=message.attempts,
+                max_attempts=self._f.max_deliveries or message.attempts + 1,
+                max_bytes=self._f.max_message_bytes,
+            )
+            if isinstance(step, Requeue):
+                remainders.append(step)
+            elif isinstance(step, Redeliver | Exhausted):  # Exhausted here: its letter was not sent
+                failed.add(message.message_id)
+        return failed, remainders
 
     def _first_requests(self) -> list[Request]:
         if not self._items:
@@ -311,9 +419,93 @@ class _Delivery:
         except TransientError as exc:
             logger.warning("secret unavailable: nothing forwarded", extra={"reason": exc.message})
             return []
-        requests, unmapped = plan(self._items, secret, self._f.limits)
+        log = self._f.delivery_log
+        items = self._not_yet_delivered(log, secret) if log is not None else self._items
+        requests, unmapped = plan(items, secret, self._f.limits)
         self._dead_letter(unmapped, Reason.UNMAPPED_SOURCE, "The source maps to no Source ID in the secret.")
         return requests
+
+    def _not_yet_delivered(self, log: DeliveryLog, secret: EdgeSecret) -> list[Item]:
+        """The items to send: not in the delivery log, and the first of those sharing a key.
+
+        A later item with the key of an earlier one (a client's retry queued twice) waits for
+        it: done if the first is delivered, sent back with its message otherwise.
+        """
+        source_ids: dict[str | None, str | None] = {}
+        first: dict[str, Item] = {}
+        send: list[Item] = []
+        for item in self._items:
+            if item.source not in source_ids:
+                source_ids[item.source] = secret.source_id_for(item.source)
+            source_id = source_ids[item.source]
+            if source_id is None or item.message_id is None:
+                send.append(item)
+                continue
+            item.key = log.key(source_id, item.message_id)
+            if item.key in first:
+                self._twins.append((item, first[item.key]))
+                continue
+            first[item.key] = item
+            send.append(item)
+        started = time.monotonic()
+        try:
+            delivered = log.delivered(first.keys())
+        except TransientError as exc:
+            logger.warning("delivery log unavailable: sending without it", extra={"reason": exc.message})
+            delivered = set()
+        finally:
+            self._log_seconds += time.monotonic() - started
+            self._log_reads += len(first)
+        for key in delivered:
+            first[key].settled = first[key].delivered = True
+        self._skipped += len(delivered)
+        return [item for item in send if not item.settled]
+
+    def _not_delivered_since(self, requests: list[Request]) -> list[Request]:
+        """``requests`` without the events delivered since the log was read (by another
+        invocation, e.g. a copy of the event queued twice): it is read again before each retry."""
+        log = self._f.delivery_log
+        pending = {item.key: item for r in requests for item in r.items if item.key is not None}
+        if log is None or not pending:
+            return requests
+        started = time.monotonic()
+        try:
+            delivered = log.delivered(pending.keys())
+        except TransientError as exc:
+            logger.warning("delivery log unavailable: sending without it", extra={"reason": exc.message})
+            return requests
+        finally:
+            self._log_seconds += time.monotonic() - started
+            self._log_reads += len(pending)
+        if not delivered:
+            return requests
+        for key in delivered:
+            pending[key].settled = pending[key].delivered = True
+        self._skipped += len(delivered)
+        kept = [replace(r, items=[i for i in r.items if not i.settled]) for r in requests]
+        return [r for r in kept if r.items]
+
+    def _follow_twins(self) -> None:
+        """Items that share the key of an item delivered (now, or before) are done too."""
+        for twin, first in self._twins:
+            if first.delivered:
+                twin.settled = twin.delivered = True
+                self._skipped += 1
+
+    def _record(self) -> None:
+        """Write what the upstream confirmed since the last call to the delivery log."""
+        log, keys = self._f.delivery_log, self._confirmed
+        if log is None or not keys:
+            return
+        self._confirmed = []
+        started = time.monotonic()
+        try:
+            log.record(keys)
+        except TransientError as exc:
+            logger.warning("could not record deliveries", extra={"reason": exc.message, "events": len(keys)})
+        finally:
+            self._log_seconds += time.monotonic() - started
+            self._log_writes += len(keys)
 
     def _send(self, requests: list[Request]) -> None:
         """Rounds of requests with a backoff between them, while attempts and time remain."""
@@ -336,9 +528,11 @@ class _Delivery:
                 )
                 return
             self._f.sleep(delay)
-            self._retries += len(retry)
+            requests = self._not_delivered_since(retry)
+            if not requests:
+                return
+            self._retries += len(requests)
             attempt += 1
-            requests = retry
 
     def _round(self, requests: list[Request]) -> list[Request]:
         """Send ``requests`` and, at once, what their answers split off; return what waits for a retry."""
@@ -351,6 +545,9 @@ class _Delivery:
             now: list[Request] = []
             for request, answer in zip(requests, self._post_all(requests), strict=True):
                 self._settle(request, answer, now, later)
+                if len(self._confirmed) >= _RECORD_AT:  # as they come: a crash loses little
+                    self._record()
+            self._record()
             requests = now
         return later
 
@@ -372,8 +569,9 @@ class _Delivery:
                     )
         return calls
 
-    def _post_all(self, requests: list[Request]) -> list[Answer]:
-        """Send concurrently over the shared pool; the answers are handled on this thread only."""
+    def _post_all(self, requests: list[Request]) -> Iterator[Answer]:
+        """Send concurrently over the shared pool; the answers, in order as they come, are handled
+        on this thread only."""
         sent_at = format_timestamp(self._f.now())
         self._requests += len(requests)
 
@@ -385,8 +583,8 @@ class _Delivery:
             )
 
         if len(requests) == 1:
-            return [post(requests[0])]
-        return list(self._f.executor.map(post, requests))
+            return iter([post(requests[0])])
+        return self._f.executor.map(post, requests)
 
     def _settle(self, request: Request, answer: Answer, now: list[Request], later: list[Request]) -> None:
         """Apply SPEC §3 to one answer: accept, split, park, refresh the secret, or retry later."""
@@ -412,10 +610,16 @@ class _Delivery:
 
     def _accept(self, items: list[Item]) -> None:
         _settle(items)
+        for item in items:
+            item.delivered = True
+            if item.key is not None:
+                self._confirmed.append(item.key)
         self._forwarded += len(items)
 
     def _later(self, request: Request, answer: Answer, later: list[Request]) -> None:
         later.append(request)
+        for item in request.items:
+            item.last_status, item.last_error = answer.status, answer.error
         if answer.retry_after is not None:
             self._retry_after = max(self._retry_after or 0.0, answer.retry_after)
 
@@ -489,6 +693,10 @@ class _Delivery:
             metrics.add_metric(MetricName.UPSTREAM_RETRIES, MetricUnit.Count, self._retries)
         if result.failed:
             metrics.add_metric(MetricName.MESSAGES_NOT_FORWARDED, MetricUnit.Count, len(result.failed))
+        if result.requeued:
+            metrics.add_metric(MetricName.EVENTS_REQUEUED, MetricUnit.Count, result.requeued)
+        if result.skipped:
+            metrics.add_metric(MetricName.EVENTS_ALREADY_DELIVERED, MetricUnit.Count, result.skipped)
         if self._auth_failures:
             metrics.add_metric(MetricName.UPSTREAM_AUTH_FAILURES, MetricUnit.Count, self._auth_failures)
             logger.error("upstream refused the Source ID after the secret was read again")
@@ -503,16 +711,37 @@ class _Delivery:
                 "dead_lettered": result.dead_lettered,
                 "dead_letter_reasons": dict(parked),
                 "retries": self._retries,
+                "events_requeued": result.requeued,
+                "events_skipped": result.skipped,
                 "requests": self._requests,
                 "upstream_statuses": dict(self._statuses),
                 "mode": self._f.mode,
+                **self._log_figures(),
             },
         )
+
+    def _log_figures(self) -> dict[str, Any]:
+        if self._f.delivery_log is None:
+            return {}
+        return {
+            "log_reads": self._log_reads,
+            "log_writes": self._log_writes,
+            "log_ms": round(self._log_seconds * 1000, 1),
+        }
 
 
 def _settle(items: Iterable[Item]) -> None:
     for item in items:
         item.settled = True
+
+
+def _exhausted_detail(items: Sequence[Item], attempts: int) -> tuple[int | None, str]:
+    """The status and ``detail`` of events parked after ``attempts`` deliveries: the last answer."""
+    last = next((item for item in items if item.last_status or item.last_error), None)
+    if last is None:
+        return None, f"Not delivered after {attempts} deliveries; no request was answered in the last."
+    what = f"answered {last.last_status}" if last.last_status else f"failed ({last.last_error})"
+    return last.last_status, f"Not delivered after {attempts} deliveries; the upstream last {what}."
 
 
 def _match(items: Sequence[Item], failures: Iterable[FailedItem]) -> dict[int, FailedItem] | None:

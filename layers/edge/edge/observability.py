@@ -63,6 +63,10 @@ class MetricName:
     """Events (or undecodable messages) parked in the dead-letter queue, with a ``reason`` dimension."""
     MESSAGES_NOT_FORWARDED: Final = "MessagesNotForwarded"
     """SQS messages reported in ``batchItemFailures`` for SQS to redeliver."""
+    EVENTS_REQUEUED: Final = "EventsRequeued"
+    """Events sent back to the events queue because others of their message were delivered."""
+    EVENTS_ALREADY_DELIVERED: Final = "EventsAlreadyDelivered"
+    """Events skipped because the delivery log (``DedupeWindowHours``) holds them."""
 
 
 def add_counts(name: str, dimension: str, counts: Mapping[str, int]) -> None:

@@ -16,6 +16,7 @@ from edge.secret import SecretStore
 
 if TYPE_CHECKING:
     import urllib3
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
@@ -106,26 +107,46 @@ def build_forwarder(
     sqs: SQSClient | None = None,
     secretsmanager: SecretsManagerClient | None = None,
     pool: urllib3.PoolManager | None = None,
+    dynamodb: DynamoDBClient | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Forwarder:
-    """The forwarder with real clients and one connection pool, unless given others."""
+    """The forwarder with real clients and one connection pool, unless given others.
+
+    DynamoDB is imported and its client created only with a delivery log (``DEDUPE_WINDOW_HOURS``).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from edge.deadletter import DeadLetterQueue
-    from edge.forwarding import BatchLimits, Forwarder
+    from edge.forwarding import BatchLimits, DeliveryLog, Forwarder
+    from edge.requeue import Requeuer
     from edge.retrying import RetryPolicy
     from edge.upstream import UpstreamClient, build_pool
 
     sqs = sqs or boto3.client("sqs", config=_FORWARD_AWS)
     secretsmanager = secretsmanager or boto3.client("secretsmanager", config=_FORWARD_AWS)
     pool = pool or build_pool(max_connections=settings.concurrency)
+    executor = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="upstream")
+    delivery_log: DeliveryLog | None = None
+    if settings.dedupe_window_hours and settings.dedupe_table:
+        from edge.dedupe import DynamoDeliveryLog
+
+        dynamodb = dynamodb or boto3.client("dynamodb", config=_FORWARD_AWS)
+        # Its own threads: it records while the upstream requests still occupy the pool's.
+        delivery_log = DynamoDeliveryLog(
+            dynamodb,
+            settings.dedupe_table,
+            window_hours=settings.dedupe_window_hours,
+            executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="delivery-log"),
+        )
 
     def drop_connections() -> None:
         sqs.close()
         secretsmanager.close()
         pool.clear()
+        if dynamodb is not None:
+            dynamodb.close()
 
     after_snapstart_restore(drop_connections)
     upstream = UpstreamClient(
@@ -141,12 +162,19 @@ def build_forwarder(
             SecretsProvider(boto3_client=secretsmanager), settings.edge_secret_id, settings.secret_max_age
         ),
         dead_letters=DeadLetterQueue(sqs, settings.dead_letter_queue_url),
-        executor=ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="upstream"),
+        executor=executor,
         limits=BatchLimits(settings.max_batch_events, settings.max_batch_bytes),
         policy=RetryPolicy(
             max_attempts=settings.max_attempts, base=settings.backoff_base, cap=settings.backoff_max
         ),
         per_call=settings.mode == "per-call",
         margin=settings.time_margin,
+        requeuer=(
+            Requeuer(sqs, settings.events_queue_url, delay=settings.requeue_delay)
+            if settings.events_queue_url
+            else None
+        ),
+        max_deliveries=settings.max_receive_count,
+        delivery_log=delivery_log,
         sleep=sleep,
     )

@@ -1,0 +1,206 @@
+"""What is left of an events-queue message after an invocation, and sending it back to the queue.
+
+An invocation ends with each event of a message accepted upstream, parked, or not done yet.
+What happens to the message follows from that (``next_step``, a pure function):
+
+- every event done: the message is acknowledged (deleted by the event source mapping);
+- none done: SQS redelivers the whole message after its visibility timeout, as it always has;
+- some done: only the events not done yet go back on the events queue, in new version-1
+  messages with the same ``messageId``s, and the original is acknowledged. Events the upstream
+  confirmed are therefore never sent again because another event of their message failed;
+- the delivery attempts used up (see below): the events not done yet are parked in the
+  dead-letter queue with ``reason=attempts_exhausted``.
+
+A message sent back starts a new SQS receive count, so the attempts travel with it in the
+``deliveryAttempts`` attribute: the attempts of a delivery are that attribute plus SQS's
+``ApproximateReceiveCount``. Parking when they reach the redrive policy's ``maxReceiveCount``
+keeps today's rule: an event that keeps failing is dead-lettered after as many deliveries as an
+untouched message would be. A message that was never sent back carries no attribute, so for it
+the rule is exactly SQS's; a parked letter carries none either, so a redriven message starts over.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from edge.queueing import message_prefix, pack
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+__all__ = [
+    "ATTEMPTS_ATTRIBUTE",
+    "Acknowledge",
+    "Exhausted",
+    "Redeliver",
+    "Requeue",
+    "Requeuer",
+    "Step",
+    "carried_attempts",
+    "delivery_attempts",
+    "next_step",
+]
+
+#: The message attribute (Number) with the delivery attempts of earlier messages of these events.
+ATTEMPTS_ATTRIBUTE: Final = "deliveryAttempts"
+#: Room kept in a message for its attributes (SQS counts them in the size limit).
+_ATTRIBUTE_ROOM: Final = 1024
+_ENTRIES_PER_BATCH: Final = 10  # SendMessageBatch's limit
+_BATCH_BYTES: Final = 256 * 1024  # SendMessageBatch's limit on the sum of the entries
+_SEND_ATTEMPTS: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """Every event is done: delete the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redeliver:
+    """Nothing is done: leave the message to SQS (``batchItemFailures``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """Send ``bodies`` (the events not done yet) back with ``attempts``, then delete the message."""
+
+    origin: str
+    bodies: tuple[bytes, ...]
+    attempts: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exhausted:
+    """The attempts are used up: park the events not done yet (positions in the message)."""
+
+    attempts: int
+    pending: tuple[int, ...]
+
+
+type Step = Acknowledge | Redeliver | Requeue | Exhausted
+
+
+def delivery_attempts(record: Mapping[str, Any]) -> int:
+    """The deliveries of an SQS record's events, this one included: SQS's receive count plus the
+    attempts its events carried from earlier messages."""
+    attributes = record.get("attributes") or {}
+    try:
+        received = max(1, int(str(attributes.get("ApproximateReceiveCount", 1))))
+    except ValueError:
+        received = 1
+    return received + carried_attempts(record.get("messageAttributes"))
+
+
+def carried_attempts(attributes: Mapping[str, Any] | None) -> int:
+    """The ``deliveryAttempts`` of a record's ``messageAttributes`` (Lambda's spelling), else 0.
+
+    Anything unreadable counts as 0: at worst a message gets SQS's own count again.
+    """
+    value = (attributes or {}).get(ATTEMPTS_ATTRIBUTE) or {}
+    text = value.get("stringValue") if isinstance(value, Mapping) else None
+    try:
+        attempts = int(str(text))
+    except ValueError:
+        return 0
+    return max(0, attempts)
+
+
+def next_step(
+    origin: str,
+    source: str | None,
+    events: Sequence[bytes],
+    done: Sequence[bool],
+    *,
+    attempts: int,
+    max_attempts: int,
+    max_bytes: int,
+) -> Step:
+    """What to do with the message ``origin`` whose serialized ``events`` are ``done`` or not.
+
+    ``attempts`` counts this delivery; at ``max_attempts`` the events not done are exhausted.
+    """
+    pending = tuple(index for index, finished in enumerate(done) if not finished)
+    if not pending:
+        return Acknowledge()
+    if attempts >= max_attempts:
+        return Exhausted(attempts, pending)
+    if len(pending) == len(events):
+        return Redeliver()
+    bodies = pack((events[i] for i in pending), message_prefix(source), max_bytes - _ATTRIBUTE_ROOM)
+    return Requeue(origin, tuple(bodies), attempts, len(pending))
+
+
+class Requeuer:
+    """Sends remainders back to the events queue with ``SendMessageBatch``, ``delay`` seconds later.
+
+    The delay stands in for the visibility timeout a redelivered message would wait out, so a
+    remainder is retried no sooner than its whole message would have been.
+    """
+
+    def __init__(self, sqs: SQSClient, queue_url: str, *, delay: int, backoff: float = 0.05) -> None:
+        self._sqs = sqs
+        self.queue_url = queue_url
+        self.delay = delay
+        self._backoff = backoff
+
+    def send(self, remainders: Iterable[Requeue]) -> set[str]:
+        """Send every remainder; the origins of those not (wholly) sent, which SQS must redeliver."""
+        entries = [
+            (remainder.origin, body.decode("utf-8"), remainder.attempts)
+            for remainder in remainders
+            for body in remainder.bodies
+        ]
+        failed: set[str] = set()
+        for group in _groups(entries):
+            failed |= self._send_group(group)
+        return failed
+
+    def _send_group(self, group: list[tuple[int, tuple[str, str, int]]]) -> set[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        pending = group
+        for attempt in range(_SEND_ATTEMPTS):
+            if attempt:
+                time.sleep(self._backoff)
+            try:  # botocore already retried connection errors and throttling
+                answer = self._sqs.send_message_batch(
+                    QueueUrl=self.queue_url, Entries=[self._entry(i, entry) for i, entry in pending]
+                )
+            except (BotoCoreError, ClientError):
+                break
+            failed = {entry["Id"] for entry in answer.get("Failed", [])}
+            pending = [(i, entry) for i, entry in pending if str(i) in failed]
+            if not pending:
+                return set()
+        return {origin for _, (origin, _, _) in pending}
+
+    def _entry(self, index: int, entry: tuple[str, str, int]) -> SendMessageBatchRequestEntryTypeDef:
+        _, body, attempts = entry
+        return {
+            "Id": str(index),
+            "MessageBody": body,
+            "DelaySeconds": self.delay,
+            "MessageAttributes": {ATTEMPTS_ATTRIBUTE: {"DataType": "Number", "StringValue": str(attempts)}},
+        }
+
+
+def _groups(
+    entries: Sequence[tuple[str, str, int]],
+) -> Iterable[list[tuple[int, tuple[str, str, int]]]]:
+    """Numbered entries in groups of at most 10 whose bodies stay within SendMessageBatch's size."""
+    group: list[tuple[int, tuple[str, str, int]]] = []
+    total = 0
+    for index, entry in enumerate(entries):
+        size = len(entry[1].encode("utf-8")) + _ATTRIBUTE_ROOM // 8
+        if group and (len(group) == _ENTRIES_PER_BATCH or total + size > _BATCH_BYTES):
+            yield group
+            group, total = [], 0
+        group.append((index, entry))
+        total += size
+    if group:
+        yield group

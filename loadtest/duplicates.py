@@ -1,0 +1,85 @@
+"""Why an event reached the upstream more than once: each extra delivery is put down to one cause.
+
+A delivery the upstream answered after the forwarder's read timeout explains the next delivery
+of its event (``answered_late``). The other extra deliveries of an event follow a delivery the
+forwarder saw confirmed, and go to the first of these causes that explains the event:
+
+- ``client_retry``: a client sent the request again after an answer it did not get or could not
+  use (a 503 after part of the request was queued, a dropped connection): ingest queued it twice;
+- ``sqs_redelivered``: SQS handed its message out again while an invocation still had it, or
+  after one had finished with it (the load test's 20 s visibility timeout ran out before the
+  invocation was settled, or two receives raced in moto): two invocations had the event at once;
+- ``forwarder_killed``: the event was in an invocation killed mid-way (genuinely ambiguous: what
+  the upstream confirmed before the crash is not known to the next invocation);
+- ``confirmed``: none of these: the upstream had confirmed the event (2xx, or not named failed in
+  a 207) and the edge sent it again anyway. The forwarder's promise is that this stays 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Set
+from pathlib import Path
+from typing import Any, Final
+
+CAUSES: Final = ("client_retry", "answered_late", "forwarder_killed", "sqs_redelivered", "confirmed")
+_AFTER_CONFIRMED: Final = ("client_retry", "sqs_redelivered", "forwarder_killed")
+
+
+def by_cause(
+    duplicates: Mapping[str, int],
+    late: Mapping[str, int],
+    explained: Mapping[str, Set[str]],
+    ids: dict[str, list[str]] | None = None,
+) -> dict[str, int]:
+    """Extra deliveries per cause.
+
+    ``duplicates`` maps a ``messageId`` to the times it was received, ``late`` to the times it
+    was received in an answer after the read timeout, and ``explained`` maps the causes between
+    ``client_retry`` and ``sqs_redelivered`` to the ``messageId``s they can explain. ``ids``, if
+    given, gets the ``messageId``s put down to each cause.
+    """
+    counts = dict.fromkeys(CAUSES, 0)
+    for message_id, times in duplicates.items():
+        after_late = min(late.get(message_id, 0), times - 1)
+        counts["answered_late"] += after_late
+        if after_late and ids is not None:
+            ids.setdefault("answered_late", []).append(message_id)
+        if times - 1 > after_late:
+            cause = next((c for c in _AFTER_CONFIRMED if message_id in explained.get(c, ())), "confirmed")
+            counts[cause] += times - 1 - after_late
+            if ids is not None:
+                ids.setdefault(cause, []).append(message_id)
+    return counts
+
+
+_SUMMED: Final = ("events_forwarded", "events_requeued", "events_skipped", "log_reads", "log_writes")
+
+
+def forwarder_figures(log: Path) -> dict[str, Any]:
+    """Totals over the forwarder's ``messages forwarded`` log lines, and the delivery log's time
+    per invocation (p50, p99, max in ms) when it was on."""
+    totals = dict.fromkeys(("invocations", *_SUMMED), 0)
+    log_ms: list[float] = []
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("message") != "messages forwarded":
+            continue
+        totals["invocations"] += 1
+        for name in _SUMMED:
+            totals[name] += int(record.get(name) or 0)
+        if "log_ms" in record:
+            log_ms.append(float(record["log_ms"]))
+    figures: dict[str, Any] = dict(totals)
+    if log_ms:
+        log_ms.sort()
+        figures["log_ms"] = {
+            "p50": log_ms[len(log_ms) // 2],
+            "p99": log_ms[min(len(log_ms) - 1, int(len(log_ms) * 0.99))],
+            "max": log_ms[-1],
+        }
+    return figures

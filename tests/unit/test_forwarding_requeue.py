@@ -1,0 +1,223 @@
+"""A message partly delivered: only what the upstream did not confirm goes back, with its attempts."""
+
+from __future__ import annotations
+
+import json
+
+from edge.deadletter import Reason
+from edge.forwarding import BatchLimits
+from edge.secret import EdgeSecret, fingerprint
+from support.forwarding import (
+    FakeDeliveryLog,
+    FakeRequeuer,
+    ScriptedUpstream,
+    answer,
+    forward_rig,
+    queued,
+    track,
+)
+
+MINUTE_MS = 60_000
+CLOSED = EdgeSecret(sources={"pk_web_7f3a": "ILoveData123", "pk_ios_91bc": "OtherSource"})
+WEB, IOS = fingerprint("pk_web_7f3a"), fingerprint("pk_ios_91bc")
+
+
+def failing(*ids: str, status: int = 503):
+    """An upstream that refuses (``status``) every request carrying one of ``ids``, accepts the rest."""
+
+    def respond(call):
+        return answer(status) if set(call.ids) & set(ids) else answer(200)
+
+    return ScriptedUpstream(respond)
+
+
+def rig_with(upstream, *secrets, **options):
+    requeuer = FakeRequeuer()
+    rig = forward_rig(upstream, *secrets, requeuer=requeuer, max_attempts=2, **options)
+    return rig, requeuer
+
+
+def sent_ids(rig) -> list[str]:
+    return [m for call in rig.upstream.calls for m in call.ids]
+
+
+def test_only_the_unconfirmed_request_of_a_message_goes_back_and_the_message_is_acknowledged():
+    events = [track(i) for i in range(6)]
+    rig, requeuer = rig_with(failing("m-4"), limits=BatchLimits(max_events=2), max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", events, attempts=2)], MINUTE_MS)
+    assert result.failed == frozenset()  # acknowledged: its remainder is on the queue
+    assert result.forwarded == 4
+    assert result.requeued == 2
+    [remainder] = requeuer.sent
+    assert (remainder.origin, remainder.attempts) == ("q1", 2)
+    assert requeuer.ids() == ["m-4", "m-5"]
+    assert json.loads(remainder.bodies[0])["source"] is None
+
+
+def test_a_207_sends_back_only_the_items_it_named_failed():
+    named = answer(207, {"errors": [{"messageId": "m-2", "status": 503}]})
+    rig, requeuer = rig_with(ScriptedUpstream(lambda call: named), max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2), track(3)])], MINUTE_MS)
+    assert result.failed == frozenset()
+    assert requeuer.ids() == ["m-2"]
+
+
+def test_a_message_none_of_whose_events_got_through_is_left_to_sqs_whole():
+    rig, requeuer = rig_with(failing("m-1"), max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert result.failed == frozenset({"q1"})
+    assert requeuer.sent == []
+
+
+def test_a_remainder_that_cannot_be_sent_back_leaves_the_whole_message_to_sqs():
+    rig, requeuer = rig_with(failing("m-2"), max_deliveries=5)
+    requeuer.refuse = {"q1"}
+    rig.forwarder.limits = BatchLimits(max_events=1)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)]), queued("q2", [track(3)])], MINUTE_MS)
+    assert result.failed == frozenset({"q1"})  # today's behaviour: nothing is lost
+    assert result.requeued == 0
+
+
+def test_without_a_requeuer_a_partly_delivered_message_is_redelivered_whole():
+    rig = forward_rig(failing("m-2"), limits=BatchLimits(max_events=1), max_attempts=2)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert result.failed == frozenset({"q1"})
+
+
+def test_events_still_failing_at_the_last_delivery_are_parked_with_the_last_answer():
+    rig, requeuer = rig_with(failing("m-2", status=503), limits=BatchLimits(max_events=1), max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)], attempts=5)], MINUTE_MS)
+    assert result.failed == frozenset()
+    assert requeuer.sent == []
+    [letter] = rig.dead_letters.letters
+    assert (letter.reason, letter.origin, letter.status) == (Reason.ATTEMPTS_EXHAUSTED, "q1", 503)
+    assert [e["messageId"] for e in json.loads(letter.body)["events"]] == ["m-2"]  # not the confirmed m-1
+    assert letter.detail == "Not delivered after 5 deliveries; the upstream last answered 503."
+
+
+def test_a_timeout_on_the_last_delivery_is_named_in_the_letter():
+    rig, _ = rig_with(ScriptedUpstream(lambda call: answer(None)), max_deliveries=3)
+    rig.forwarder.forward([queued("q1", [track(1)], attempts=4)], MINUTE_MS)
+    [letter] = rig.dead_letters.letters
+    assert letter.status is None
+    assert letter.detail == "Not delivered after 4 deliveries; the upstream last failed (timeout)."
+
+
+def test_before_the_last_delivery_nothing_is_parked_for_failing():
+    rig, _ = rig_with(failing("m-1"), max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", [track(1)], attempts=4)], MINUTE_MS)
+    assert rig.dead_letters.letters == []
+    assert result.failed == frozenset({"q1"})
+
+
+def test_when_the_exhausted_letter_cannot_be_parked_sqs_keeps_the_message():
+    rig, requeuer = rig_with(failing("m-1"), max_deliveries=2)
+    rig.dead_letters.available = False
+    result = rig.forwarder.forward([queued("q1", [track(1)], attempts=2)], MINUTE_MS)
+    assert result.failed == frozenset({"q1"})
+    assert requeuer.sent == []
+
+
+def test_a_poison_event_is_parked_and_its_confirmed_batch_mates_are_not_sent_again():
+    def respond(call):
+        if "m-1" in call.ids:
+            return answer(400, {"error": "invalid"})
+        return answer(503) if "m-3" in call.ids else answer(200)
+
+    rig, requeuer = rig_with(ScriptedUpstream(respond), limits=BatchLimits(max_events=2), max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", [track(i) for i in range(4)])], MINUTE_MS)
+    assert result.failed == frozenset()
+    parked = [json.loads(letter.body)["events"][0]["messageId"] for letter in rig.dead_letters.letters]
+    assert parked == ["m-1"]
+    assert requeuer.ids() == ["m-2", "m-3"]  # the request with m-3 failed whole: both go back
+
+
+# ---------------------------------------------------------------- the delivery log
+
+
+def test_events_in_the_delivery_log_are_skipped_and_only_confirmed_ones_are_recorded():
+    log = FakeDeliveryLog(delivered_keys={"ILoveData123#m-1"})
+    rig, requeuer = rig_with(failing("m-3"), delivery_log=log, max_deliveries=5)
+    rig.forwarder.limits = BatchLimits(max_events=1)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2), track(3)])], MINUTE_MS)
+    assert sorted(set(sent_ids(rig))) == ["m-2", "m-3"]
+    # One read of every key, then before the retry one of what is still pending.
+    assert log.reads == [["ILoveData123#m-1", "ILoveData123#m-2", "ILoveData123#m-3"], ["ILoveData123#m-3"]]
+    assert [k for write in log.writes for k in write] == ["ILoveData123#m-2"]
+    assert (result.skipped, result.forwarded, result.failed) == (1, 1, frozenset())
+    assert requeuer.ids() == ["m-3"]
+
+
+def test_the_delivery_log_keys_events_per_source_id():
+    log = FakeDeliveryLog(delivered_keys={"ILoveData123#m-1"})
+    rig, _ = rig_with(None, CLOSED, delivery_log=log)
+    rig.forwarder.forward([queued("q1", [track(1)], WEB), queued("q2", [track(1)], IOS)], MINUTE_MS)
+    assert [(c.source_id, c.ids) for c in rig.upstream.calls] == [("OtherSource", ["m-1"])]
+
+
+def test_an_event_queued_twice_in_one_invocation_is_sent_once():
+    log = FakeDeliveryLog()
+    rig, _ = rig_with(None, delivery_log=log)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)]), queued("q2", [track(1)])], MINUTE_MS)
+    assert sent_ids(rig) == ["m-1", "m-2"]
+    assert (result.forwarded, result.skipped, result.failed) == (2, 1, frozenset())
+
+
+def test_a_twin_of_an_event_that_failed_goes_back_with_its_own_message():
+    log = FakeDeliveryLog()
+    rig, requeuer = rig_with(failing("m-1"), delivery_log=log, max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", [track(1)]), queued("q2", [track(1), track(2)])], MINUTE_MS)
+    # m-1 and m-2 travel in one request: it failed, so neither message made progress.
+    assert result.failed == frozenset({"q1", "q2"})
+    assert requeuer.sent == []
+
+
+def test_an_unreachable_delivery_log_never_holds_events_up():
+    log = FakeDeliveryLog(delivered_keys={"ILoveData123#m-1"}, down=True)
+    rig, _ = rig_with(None, delivery_log=log)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert sent_ids(rig) == ["m-1", "m-2"]  # at least once, as without it
+    assert result.failed == frozenset()
+
+
+def test_without_a_delivery_log_nothing_is_read_or_skipped():
+    rig, _ = rig_with(None)
+    result = rig.forwarder.forward([queued("q1", [track(1)]), queued("q2", [track(1)])], MINUTE_MS)
+    assert sent_ids(rig) == ["m-1", "m-1"]
+    assert result.skipped == 0
+
+
+def test_confirmed_events_are_recorded_request_by_request_not_at_the_end():
+    log = FakeDeliveryLog()
+    rig, _ = rig_with(None, delivery_log=log, limits=BatchLimits(max_events=30))
+    rig.forwarder.forward([queued("q1", [track(i) for i in range(70)])], MINUTE_MS)
+    assert [len(write) for write in log.writes] == [30, 30, 10]  # 25 or more waiting: written at once
+
+
+def test_before_a_retry_the_log_is_read_again_and_what_another_invocation_delivered_is_skipped():
+    log = FakeDeliveryLog()
+
+    def respond(call):
+        if len(rig.upstream.calls) == 1:
+            log.delivered_keys.add("ILoveData123#m-2")  # a copy of m-2 went out elsewhere meanwhile
+            return answer(503)
+        return answer(200)
+
+    rig, _ = rig_with(ScriptedUpstream(respond), delivery_log=log)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert [c.ids for c in rig.upstream.calls] == [["m-1", "m-2"], ["m-1"]]
+    assert (result.forwarded, result.skipped, result.failed) == (1, 1, frozenset())
+    assert len(log.reads) == 2
+
+
+def test_a_retry_is_not_sent_when_everything_in_it_was_delivered_meanwhile():
+    log = FakeDeliveryLog()
+
+    def respond(call):
+        log.delivered_keys.update({"ILoveData123#m-1", "ILoveData123#m-2"})
+        return answer(503)
+
+    rig, _ = rig_with(ScriptedUpstream(respond), delivery_log=log)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert len(rig.upstream.calls) == 1
+    assert (result.skipped, result.failed) == (2, frozenset())

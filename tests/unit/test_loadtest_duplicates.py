@@ -1,0 +1,45 @@
+"""The load test's accounting of duplicates: every extra delivery is put down to one cause."""
+
+from __future__ import annotations
+
+from loadtest.duplicates import by_cause
+
+
+def test_an_unexplained_duplicate_counts_as_a_confirmed_event_sent_again():
+    counts = by_cause({"a": 3}, {}, {})
+    assert counts["confirmed"] == 2
+    assert sum(counts.values()) == 2
+
+
+def test_a_late_answer_explains_one_later_delivery_each():
+    # Received 4 times, twice in answers after the read timeout: two resends were unavoidable,
+    # the third followed a confirmed delivery.
+    assert by_cause({"a": 4}, {"a": 2}, {}) == {
+        "client_retry": 0,
+        "answered_late": 2,
+        "forwarder_killed": 0,
+        "sqs_redelivered": 0,
+        "confirmed": 1,
+    }
+    # The last delivery was the late one: it explains nothing after it.
+    assert by_cause({"b": 2}, {"b": 2}, {})["answered_late"] == 1
+
+
+def test_other_duplicates_go_to_the_first_cause_that_explains_them():
+    duplicates = {"retried": 2, "killed": 3, "both": 2, "overlap": 2, "overlap-killed": 2, "plain": 2}
+    explained = {
+        "client_retry": {"retried", "both"},
+        "forwarder_killed": {"killed", "both", "overlap-killed"},
+        "sqs_redelivered": {"overlap", "overlap-killed"},
+    }
+    assert by_cause(duplicates, {}, explained) == {
+        "client_retry": 2,
+        "answered_late": 0,
+        "forwarder_killed": 2,
+        "sqs_redelivered": 2,
+        "confirmed": 1,
+    }
+
+
+def test_events_received_once_are_no_duplicates():
+    assert sum(by_cause({}, {"x": 1}, {"client_retry": {"x"}}).values()) == 0
