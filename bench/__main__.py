@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): print the table of issue 6's figures and budgets.
+"""``python -m bench`` (``make bench``): print the table of the performance figures and their budgets.
 
 Exit status 0 whatever the figures are; 1 only when the benchmark itself breaks.
 """

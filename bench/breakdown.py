@@ -4,7 +4,7 @@ Each step runs in the same fresh process after the previous ones, so it is charg
 adds (a module another step already imported is free). Medians of fresh processes, in the
 cold-start benchmark's Lambda-like environment; used for docs/performance.md.
 
-``--legacy`` adds the steps the handlers took before issue 6 (pydantic models, Powertools' event
+``--legacy`` adds the steps the handlers took before the cold-start work (pydantic models, Powertools' event
 handler and batch utility), to break down an older checkout (``--root``). ``--gc-paused`` pauses
 the garbage collector from the first line, as the handlers now do.
 """

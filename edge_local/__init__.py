@@ -1,4 +1,4 @@
-"""The whole pipeline on one machine, no AWS account and no Docker (SPEC §6).
+"""The whole pipeline on one machine, no AWS account and no Docker (README, "The two commands").
 
 moto in server mode stands in for SQS and Secrets Manager, an HTTP gateway turns requests into
 API Gateway v2 events, a poller drives the forward handler like the SQS event source mapping,

@@ -1,4 +1,4 @@
-"""The forwarding policy of SPEC §3 on fakes: grouping, splitting, every answer class, deadlines."""
+"""The forwarding policy (README) on fakes: grouping, splitting, every answer class, deadlines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parking what can never be forwarded in the dead-letter queue, with the reason (SPEC §3).
+"""Parking what can never be forwarded in the dead-letter queue, with the reason (README).
 
 A parked message is what the forwarder read: the original body when it could not be decoded,
 else a version-1 events message (``edge.queueing``) holding the parked events, so a redrive of

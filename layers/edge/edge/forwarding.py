@@ -1,4 +1,4 @@
-"""Forwarding (SPEC §3): events-queue messages → requests per upstream Source → answers handled.
+"""Forwarding: events-queue messages → requests per upstream Source → answers handled.
 
 An SQS message is acknowledged once every one of its events was accepted upstream, parked in the
 dead-letter queue, or sent back to the events queue (``edge.requeue``: only the events not done
@@ -587,7 +587,7 @@ class _Delivery:
         return self._f.executor.map(post, requests)
 
     def _settle(self, request: Request, answer: Answer, now: list[Request], later: list[Request]) -> None:
-        """Apply SPEC §3 to one answer: accept, split, park, refresh the secret, or retry later."""
+        """The forwarding policy (README) for one answer: accept, split, park, re-read the secret, retry."""
         self._statuses[answer.status_class] += 1
         metrics.add_metric(MetricName.UPSTREAM_LATENCY, MetricUnit.Milliseconds, answer.elapsed_ms)
         match answer.verdict:

@@ -1,4 +1,4 @@
-"""Segment's pixel API: one event from a GET's query string (SPEC §2, ``/v1/pixel/{type}``)."""
+"""Segment's pixel API: one event from a GET's query string (``/v1/pixel/{type}``)."""
 
 from __future__ import annotations
 

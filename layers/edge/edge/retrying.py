@@ -1,4 +1,4 @@
-"""How long the forwarder may keep trying, and how long it waits between tries (SPEC §3).
+"""How long the forwarder may keep trying, and how long it waits between tries.
 
 Retries happen inside one invocation: the deadline is the invocation's remaining time minus a
 margin kept for dead-lettering and answering. What is still failing then is left to SQS.
