@@ -11,6 +11,10 @@ Environment:
   IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
   BOT_POLICY, GPC_POLICY, REQUIRED_CONSENT, CONSENT_WHEN_MISSING, HASH_FIELDS
                          the privacy controls (default: the template's parameters)
+  PATH_PREFIX            serve the API under this path too (/mr/v1/t), as the CloudFront front door does
+  COOKIE_DOMAIN, COOKIE_MAX_AGE_SECONDS
+                         the server-set ajs_anonymous_id cookie (default: off, as the template's CookieDomain)
+  LOCAL_STATIC_DIR       tests only: files the gateway serves for GET on paths no route takes
   FORWARD_BATCHING_WINDOW, VISIBILITY_TIMEOUT, MAX_RECEIVE_COUNT
                          override the template's values (seconds / count), e.g. for quick demos
   INGEST_CONCURRENCY, FORWARD_CONCURRENCY
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -46,7 +51,7 @@ from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
 from edge_local.gateway import Cors, Gateway
 from edge_local.poller import Poller
-from edge_local.template import PRIVACY_VARIABLES, ROOT, load
+from edge_local.template import FIRST_PARTY_VARIABLES, PRIVACY_VARIABLES, ROOT, load
 from edge_local.upstream import Recorder, Upstream
 
 DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
@@ -101,7 +106,7 @@ def main() -> int:
             "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
             "EDGE_SECRET_ID": resources.secret_id,
             "IP_POLICY": env.get("IP_POLICY") or settings.ip_policy,
-            **{name: env[name] for name in PRIVACY_VARIABLES if name in env},
+            **{name: env[name] for name in (*PRIVACY_VARIABLES, *FIRST_PARTY_VARIABLES) if name in env},
         },
         concurrency=int(env.get("INGEST_CONCURRENCY") or 2),
         timeout=settings.ingest_timeout,
@@ -128,7 +133,14 @@ def main() -> int:
     origins = (
         tuple(o.strip() for o in env["ALLOWED_ORIGINS"].split(",")) if env.get("ALLOWED_ORIGINS") else None
     )
-    gateway = Gateway(int(env.get("PORT") or 3000), ingest, settings, Cors(settings, origins))
+    gateway = Gateway(
+        int(env.get("PORT") or 3000),
+        ingest,
+        settings,
+        Cors(settings, origins),
+        path_prefix=_path_prefix(env.get("PATH_PREFIX") or ""),
+        static_dir=Path(env["LOCAL_STATIC_DIR"]) if env.get("LOCAL_STATIC_DIR") else None,
+    )
     poller = Poller(
         client("sqs", resources.endpoint),
         resources.events_queue_url,
@@ -179,6 +191,14 @@ def main() -> int:
     forward.shutdown()
     aws.stop()
     return 0
+
+
+def _path_prefix(value: str) -> str:
+    """PATH_PREFIX as the template's PathPrefix takes it: /mr, no trailing slash."""
+    prefix = value.rstrip("/")
+    if prefix and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", prefix):
+        raise SystemExit("PATH_PREFIX must be a path such as /mr")
+    return prefix
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import json
+import mimetypes
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from edge_local.functions import LocalFunction
 from edge_local.template import TemplateSettings
@@ -72,16 +74,37 @@ class Cors:
         return headers
 
 
+def strip_prefix(path: str, prefix: str) -> str | None:
+    """The path the API sees for ``path`` under ``prefix``, as the template's CloudFront Function
+    makes it (``/mr/v1/t`` → ``/v1/t``); None outside the prefix."""
+    if not path.startswith(prefix + "/"):
+        return None
+    return path[len(prefix) :]
+
+
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     # socketserver's listen backlog of 5 resets connections when many clients connect at once.
     request_queue_size = 128
 
-    def __init__(self, port: int, function: LocalFunction, settings: TemplateSettings, cors: Cors) -> None:
+    def __init__(
+        self,
+        port: int,
+        function: LocalFunction,
+        settings: TemplateSettings,
+        cors: Cors,
+        *,
+        path_prefix: str = "",
+        static_dir: Path | None = None,
+    ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.function = function
         self.settings = settings
         self.cors = cors
+        # The API under PATH_PREFIX too, as the CloudFront front door serves it.
+        self.path_prefix = path_prefix
+        # Tests only: files served for GET on paths no route takes (a page on the API's origin).
+        self.static_dir = static_dir
 
     @property
     def url(self) -> str:
@@ -119,15 +142,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         url = urlsplit(self.path)
+        path = (
+            strip_prefix(url.path, self.server.path_prefix) if self.server.path_prefix else None
+        ) or url.path
         cors = self.server.cors.response(self.headers.get("Origin"))
-        if not any(
-            r.method == self.command and r.pattern.match(url.path) for r in self.server.settings.routes
-        ):
+        if not any(r.method == self.command and r.pattern.match(path) for r in self.server.settings.routes):
             self._drain()
-            self._send(404, {**cors, "Content-Type": "application/json"}, b'{"message":"Not Found"}')
+            if not self._static(url.path):
+                self._send(404, {**cors, "Content-Type": "application/json"}, b'{"message":"Not Found"}')
             return
         body = self._read_body()
-        event = None if body is None else self._event(url.path, url.query, body)
+        event = None if body is None else self._event(path, url.query, body)
         if event is None or _invocation_too_large(event):
             self._send(413, {**cors, "Content-Type": "application/json"}, _TOO_LARGE)
             return
@@ -141,7 +166,22 @@ class _Handler(BaseHTTPRequestHandler):
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
         headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
-        self._send(int(response.get("statusCode", 200)), {**headers, **cors}, data)
+        # Payload v2: API Gateway turns the function's cookies into Set-Cookie headers, one each.
+        cookies = [str(c) for c in response.get("cookies") or []]
+        self._send(int(response.get("statusCode", 200)), {**headers, **cors}, data, cookies)
+
+    def _static(self, path: str) -> bool:
+        """Serve a file of ``static_dir`` for a GET no route takes; False when there is none."""
+        root = self.server.static_dir
+        if root is None or self.command != "GET":
+            return False
+        relative = unquote(path).lstrip("/") or "index.html"
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root.resolve()) or not target.is_file():
+            return False
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        self._send(200, {"Content-Type": kind, "Cache-Control": "no-store"}, target.read_bytes())
+        return True
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -224,13 +264,15 @@ class _Handler(BaseHTTPRequestHandler):
                 event["body"] = text
         return event
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: Sequence[str] = ()) -> None:
         self.send_response(
             status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         )
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
+        for cookie in cookies:
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer has headers only

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +29,33 @@ def closed_stack() -> Iterator[LocalStack]:
     running = start_stack({"EDGE_SOURCES": json.dumps({"pk_web_7f3a": "SRC_WEB", "pk_ios_91bc": "SRC_IOS"})})
     yield running
     stop_stack(running)
+
+
+#: The path the first-party stack serves the API under, as a CloudFront front door would. Not /mr:
+#: nothing may depend on one prefix (E2E_PATH_PREFIX picks another).
+PATH_PREFIX = os.environ.get("E2E_PATH_PREFIX") or f"/c{uuid.uuid4().hex[:6]}/edge.v1"
+JS_DIR = Path(__file__).resolve().parent / "js"
+UMD_DIR = JS_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
+
+
+@pytest.fixture(scope="session")
+def first_party_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The local stack in open mode with the API under PATH_PREFIX too, the ajs_anonymous_id cookie
+    set for pages of localhost, and the test page (with analytics-next's UMD build) served by the
+    gateway itself at / on the API's own origin."""
+    site = tmp_path_factory.mktemp("site")
+    for name in ("index.html", "page.js"):
+        shutil.copy(JS_DIR / "page" / name, site / name)
+    if UMD_DIR.exists():
+        shutil.copytree(UMD_DIR, site / "analytics-next" / "bundles")
+    running = start_stack(
+        {
+            "METAROUTER_WRITE_KEY": "LOCAL_SOURCE_ID",
+            "PATH_PREFIX": PATH_PREFIX,
+            "COOKIE_DOMAIN": "localhost",
+            "LOCAL_STATIC_DIR": str(site),
+        }
+    )
+    yield running
+    stop_stack(running)
+    assert running.process.returncode == 0, "\n".join(running.output[-20:])

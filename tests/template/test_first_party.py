@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from edge.config import COOKIE_DOMAIN_PATTERN
+from edge_local.gateway import strip_prefix
 from support.cfn import resolve, rule_failures
 
 FIRST_PARTY_RESOURCES = {
@@ -284,3 +285,22 @@ def test_path_prefix_function_strips_the_prefix_and_refuses_everything_else(
     assert all(a["querystring"] == {"writeKey": {"value": "k"}} for a in forwarded)
     assert all(a["headers"] == {"host": {"value": "www.example.com"}} for a in forwarded)
     assert refused == [{"statusCode": 404, "statusDescription": "Not Found"}] * len(outside)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@pytest.mark.parametrize("prefix", ["/mr", "/c0ffee/edge.v1"])
+def test_the_local_gateway_strips_the_prefix_as_the_cloudfront_function_does(
+    every_one_set: dict[str, Any], prefix: str
+) -> None:
+    uris = [
+        f"{prefix}/v1/t",
+        f"{prefix}/v1/pixel/page",
+        prefix,
+        f"{prefix}/",
+        f"{prefix}x/v1/t",
+        "/v1/t",
+        "/",
+    ]
+    answers = _run_function(every_one_set, prefix, uris)
+    from_cloudfront = [a.get("uri") for a in answers]  # None: CloudFront's own 404
+    assert [strip_prefix(uri, prefix) for uri in uris] == from_cloudfront
