@@ -11,7 +11,10 @@ Environment:
   IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
   BOT_POLICY, GPC_POLICY, REQUIRED_CONSENT, CONSENT_WHEN_MISSING, HASH_FIELDS
                          the privacy controls (default: the template's parameters)
-  PATH_PREFIX            serve the API under this path too (/mr/v1/t), as the CloudFront front door does
+  PATH_PREFIX            serve the API under this path too (/mr/v1/t), as the CloudFront front door does:
+                         prefixed requests carry CloudFront-Viewer-Address and x-origin-verify (a
+                         generated origin-verify secret ingest reads); REQUIRE_ORIGIN_VERIFY=true
+                         then refuses the others, as RequireCloudFront does
   COOKIE_DOMAIN, COOKIE_MAX_AGE_SECONDS
                          the server-set ajs_anonymous_id cookie (default: off, as the template's CookieDomain)
   LOCAL_STATIC_DIR       tests only: files the gateway serves for GET on paths no route takes
@@ -40,7 +43,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
+import string
 import sys
 import threading
 from pathlib import Path
@@ -94,6 +99,9 @@ def main() -> int:
         "AWS_ENDPOINT_URL": resources.endpoint,
         "POWERTOOLS_METRICS_NAMESPACE": "MetaRouterEdge",
     }
+    prefix, origin_verify, origin_verify_secret = _front_door(
+        env.get("PATH_PREFIX") or "", resources.endpoint
+    )
     proxy = PausableProxy.start_if_enabled(env, resources.endpoint)
     ingest = LocalFunction(
         "ingest",
@@ -107,6 +115,7 @@ def main() -> int:
             "EDGE_SECRET_ID": resources.secret_id,
             "IP_POLICY": env.get("IP_POLICY") or settings.ip_policy,
             **{name: env[name] for name in (*PRIVACY_VARIABLES, *FIRST_PARTY_VARIABLES) if name in env},
+            "ORIGIN_VERIFY_SECRET_ID": origin_verify_secret,
         },
         concurrency=int(env.get("INGEST_CONCURRENCY") or 2),
         timeout=settings.ingest_timeout,
@@ -138,7 +147,8 @@ def main() -> int:
         ingest,
         settings,
         Cors(settings, origins),
-        path_prefix=_path_prefix(env.get("PATH_PREFIX") or ""),
+        path_prefix=prefix,
+        origin_verify=origin_verify,
         static_dir=Path(env["LOCAL_STATIC_DIR"]) if env.get("LOCAL_STATIC_DIR") else None,
     )
     poller = Poller(
@@ -193,12 +203,20 @@ def main() -> int:
     return 0
 
 
-def _path_prefix(value: str) -> str:
-    """PATH_PREFIX as the template's PathPrefix takes it: /mr, no trailing slash."""
-    prefix = value.rstrip("/")
-    if prefix and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", prefix):
+def _front_door(path_prefix: str, endpoint: str) -> tuple[str, str | None, str]:
+    """PATH_PREFIX as the template's PathPrefix takes it (/mr, no trailing slash) and, with one,
+    a generated origin-verify value in the embedded Secrets Manager (letters and digits, as the
+    template's OriginVerifySecret) and its ARN. The value is never printed."""
+    prefix = path_prefix.rstrip("/")
+    if not prefix:
+        return "", None, ""
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", prefix):
         raise SystemExit("PATH_PREFIX must be a path such as /mr")
-    return prefix
+    value = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(48))
+    arn = client("secretsmanager", endpoint).create_secret(
+        Name="metarouter-edge/origin-verify", SecretString=value
+    )["ARN"]
+    return prefix, value, str(arn)
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:

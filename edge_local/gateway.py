@@ -95,14 +95,17 @@ class Gateway(ThreadingHTTPServer):
         cors: Cors,
         *,
         path_prefix: str = "",
+        origin_verify: str | None = None,
         static_dir: Path | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.function = function
         self.settings = settings
         self.cors = cors
-        # The API under PATH_PREFIX too, as the CloudFront front door serves it.
+        # The API under PATH_PREFIX too, as the CloudFront front door serves it: the prefix
+        # stripped, and CloudFront's x-origin-verify and CloudFront-Viewer-Address headers set.
         self.path_prefix = path_prefix
+        self.origin_verify = origin_verify
         # Tests only: files served for GET on paths no route takes (a page on the API's origin).
         self.static_dir = static_dir
 
@@ -142,9 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         url = urlsplit(self.path)
-        path = (
-            strip_prefix(url.path, self.server.path_prefix) if self.server.path_prefix else None
-        ) or url.path
+        stripped = strip_prefix(url.path, self.server.path_prefix) if self.server.path_prefix else None
+        path = stripped or url.path
         cors = self.server.cors.response(self.headers.get("Origin"))
         if not any(r.method == self.command and r.pattern.match(path) for r in self.server.settings.routes):
             self._drain()
@@ -152,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, {**cors, "Content-Type": "application/json"}, b'{"message":"Not Found"}')
             return
         body = self._read_body()
-        event = None if body is None else self._event(path, url.query, body)
+        event = None if body is None else self._event(path, url.query, body, front_door=stripped is not None)
         if event is None or _invocation_too_large(event):
             self._send(413, {**cors, "Content-Type": "application/json"}, _TOO_LARGE)
             return
@@ -216,11 +218,16 @@ class _Handler(BaseHTTPRequestHandler):
         if 0 < length <= MAX_PAYLOAD:
             self.rfile.read(length)
 
-    def _event(self, path: str, query: str, body: bytes) -> dict[str, Any]:
+    def _event(self, path: str, query: str, body: bytes, *, front_door: bool = False) -> dict[str, Any]:
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
             key = name.lower()
             headers[key] = f"{headers[key]},{value}" if key in headers else value
+        if front_door and self.server.origin_verify:
+            # CloudFront's own headers replace whatever the viewer sent under those names.
+            host, port = self.client_address[:2]
+            headers["cloudfront-viewer-address"] = f"{host}:{port}"
+            headers["x-origin-verify"] = self.server.origin_verify
         params: dict[str, str] = {}
         for name, value in parse_qsl(query, keep_blank_values=True):
             params[name] = f"{params[name]},{value}" if name in params else value

@@ -39,7 +39,15 @@ UMD_DIR = JS_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "um
 
 
 @pytest.fixture(scope="session")
-def first_party_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def first_party_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the first-party stack's handlers log."""
+    return tmp_path_factory.mktemp("first-party-logs")
+
+
+@pytest.fixture(scope="session")
+def first_party_stack(
+    tmp_path_factory: pytest.TempPathFactory, first_party_logs: Path
+) -> Iterator[LocalStack]:
     """The local stack in open mode with the API under PATH_PREFIX too, the ajs_anonymous_id cookie
     set for pages of localhost, and the test page (with analytics-next's UMD build) served by the
     gateway itself at / on the API's own origin."""
@@ -54,6 +62,7 @@ def first_party_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
             "PATH_PREFIX": PATH_PREFIX,
             "COOKIE_DOMAIN": "localhost",
             "LOCAL_STATIC_DIR": str(site),
+            "LOCAL_LOG_DIR": str(first_party_logs),
         }
     )
     yield running

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 from conftest import PATH_PREFIX, UMD_DIR
 
@@ -64,6 +65,45 @@ def test_the_api_answers_under_the_prefix_and_sets_the_cookie_for_pages_of_the_d
     # Outside the prefix, and a prefix-lookalike, are no routes.
     assert _post(f"{site}{PATH_PREFIX}x/v1/t", event, site)[0] == 404
     assert _post(f"{site}/elsewhere{PATH_PREFIX}/v1/t", event, site)[0] == 404
+
+
+def _post_as(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return int(response.status)
+
+
+def test_forged_viewer_headers_never_set_the_ip_and_the_origin_verify_value_is_never_logged(
+    first_party_stack: LocalStack, first_party_logs: Path
+) -> None:
+    site = _site(first_party_stack)
+    verify = boto3.client(
+        "secretsmanager",
+        endpoint_url=first_party_stack.aws,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    ).get_secret_value(SecretId="metarouter-edge/origin-verify")["SecretString"]
+    forged = {
+        "Content-Type": "text/plain",
+        "CloudFront-Viewer-Address": "198.51.100.9:4000",
+        "X-Forwarded-For": "198.51.100.10",
+        "X-Origin-Verify": "forged-value",
+    }
+    ids = {f"forged-{where}-{uuid.uuid4()}": where for where in ("direct", "prefixed")}
+    for message_id, where in ids.items():
+        url = f"{site}/v1/t" if where == "direct" else f"{site}{PATH_PREFIX}/v1/t"
+        assert _post_as(url, {"anonymousId": "a", "event": "Forged", "messageId": message_id}, forged) == 200
+    # The API's own address: the headers are ignored (no match). The front door's: the gateway,
+    # as CloudFront, replaces them with the real viewer's and the true origin-verify value.
+    received = first_party_stack.wait_for(set(ids))
+    assert {e["context"]["ip"] for e in received} == {"127.0.0.1"}
+    logged = "".join(p.read_text() for p in first_party_logs.glob("*.log")) + "\n".join(
+        first_party_stack.output
+    )
+    assert "ingest" in {p.stem for p in first_party_logs.glob("*.log")}
+    assert verify not in logged
+    assert verify not in json.dumps(first_party_stack.received())
 
 
 def test_the_site_s_page_is_served_only_for_get_and_only_from_its_directory(
