@@ -174,3 +174,36 @@ def test_analytics_next_on_the_site_s_origin_gets_its_anonymous_id_back_from_the
     received = first_party_stack.wait_for(set(first["messageIds"] + second["messageIds"]))
     assert {e["anonymousId"] for e in received} == {first["anonymousId"]}
     assert {e["context"]["page"]["url"] for e in received} == {f"{site}/"}
+
+
+def test_server_sdks_reach_the_upstream_through_the_prefix(first_party_stack: LocalStack) -> None:
+    from segment.analytics import Client
+
+    client = Client(
+        "pk_web_7f3a", host=f"{first_party_stack.api}{PATH_PREFIX}", sync_mode=True, max_retries=0
+    )
+    ids = {f"py-prefixed-{kind}-{uuid.uuid4()}": kind for kind in ("track", "identify")}
+    for message_id, kind in ids.items():
+        if kind == "track":
+            ok, _ = client.track("u-1", "Prefixed", {"n": 1}, message_id=message_id)
+        else:
+            ok, _ = client.identify("u-1", {"plan": "pro"}, message_id=message_id)
+        assert ok
+    received = first_party_stack.wait_for(set(ids))
+    assert {e["messageId"]: e["type"] for e in received} == ids
+    assert {e["context"]["library"]["name"] for e in received} == {"analytics-python"}
+
+
+def test_analytics_node_reaches_the_upstream_through_the_prefix(
+    node: str, first_party_stack: LocalStack
+) -> None:
+    from test_analytics_node import _calls, _run
+
+    api = f"{first_party_stack.api}{PATH_PREFIX}"
+    calls = _calls("node-prefixed")
+    result = _run(node, api, f"wk_node_{uuid.uuid4().hex}", calls)
+    assert not result["failed"]
+    assert {(r["url"], r["status"]) for r in result["responses"]} == {(f"{api}/v1/batch", 200)}
+    sent = {s["messageId"]: s["type"] for s in result["sent"]}
+    received = first_party_stack.wait_for(set(sent))
+    assert {e["messageId"]: e["type"] for e in received} == sent
