@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.first_party import PATH_PREFIX
 from support.local_stack import LocalStack, start_stack, stop_stack
 
 
@@ -31,9 +30,6 @@ def closed_stack() -> Iterator[LocalStack]:
     stop_stack(running)
 
 
-#: The path the first-party stack serves the API under, as a CloudFront front door would. Not /mr:
-#: nothing may depend on one prefix (E2E_PATH_PREFIX picks another).
-PATH_PREFIX = os.environ.get("E2E_PATH_PREFIX") or f"/c{uuid.uuid4().hex[:6]}/edge.v1"
 JS_DIR = Path(__file__).resolve().parent / "js"
 UMD_DIR = JS_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import PATH_PREFIX
+
+from support.first_party import PATH_PREFIX
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
@@ -129,7 +130,7 @@ def _origin(url: str) -> str:
 def test_analytics_next_in_chromium_reaches_the_upstream_across_origins(
     node: str, page_url: str, request: pytest.FixtureRequest, strategy: str, where: str
 ) -> None:
-    # The API's own address, or a path under another (the CloudFront front door's, conftest.PATH_PREFIX).
+    # The API's own address, or a path under another (the front door's: support.first_party.PATH_PREFIX).
     stack: LocalStack = request.getfixturevalue("stack" if where == "api" else "first_party_stack")
     api = stack.api if where == "api" else f"{stack.api}{PATH_PREFIX}"
     page_origin, api_origin = _origin(page_url), _origin(api)

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from conftest import PATH_PREFIX, UMD_DIR
+
+from support.first_party import PATH_PREFIX
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 JS_DIR = Path(__file__).resolve().parent / "js"
+UMD_DIR = JS_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
 CHROMIUM = Path("/usr/bin/chromium")
 YEAR = 365 * 86400
 
@@ -197,7 +199,7 @@ def test_server_sdks_reach_the_upstream_through_the_prefix(first_party_stack: Lo
 def test_analytics_node_reaches_the_upstream_through_the_prefix(
     node: str, first_party_stack: LocalStack
 ) -> None:
-    from test_analytics_node import _calls, _run
+    from test_analytics_node import _calls, _run  # the same client, the same calls
 
     api = f"{first_party_stack.api}{PATH_PREFIX}"
     calls = _calls("node-prefixed")
