@@ -12,6 +12,13 @@ Environment:
   IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
   BOT_POLICY, GPC_POLICY, REQUIRED_CONSENT, CONSENT_WHEN_MISSING, HASH_FIELDS
                          the privacy controls (default: the template's parameters)
+  PATH_PREFIX            serve the API under this path too (/mr/v1/t), as the CloudFront front door does:
+                         prefixed requests carry CloudFront-Viewer-Address and x-origin-verify (a
+                         generated origin-verify secret ingest reads); REQUIRE_ORIGIN_VERIFY=true
+                         then refuses the others, as RequireCloudFront does
+  COOKIE_DOMAIN, COOKIE_MAX_AGE_SECONDS
+                         the server-set ajs_anonymous_id cookie (default: off, as the template's CookieDomain)
+  LOCAL_STATIC_DIR       tests only: files the gateway serves for GET on paths no route takes
   FORWARD_BATCHING_WINDOW, VISIBILITY_TIMEOUT, MAX_RECEIVE_COUNT
                          override the template's values (seconds / count), e.g. for quick demos
   DEDUPE_WINDOW_HOURS    effectively-once delivery: > 0 creates the delivery-log table in moto
@@ -41,9 +48,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import signal
+import string
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +64,7 @@ from edge_local.functions import LocalFunction
 from edge_local.gateway import Cors, Gateway
 from edge_local.live import DeadLetterWatch, LiveFeed, LiveServer
 from edge_local.poller import Poller
-from edge_local.template import PRIVACY_VARIABLES, ROOT, load
+from edge_local.template import FIRST_PARTY_VARIABLES, PRIVACY_VARIABLES, ROOT, load
 from edge_local.upstream import Recorder, Upstream
 
 DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
@@ -85,19 +96,16 @@ def main() -> int:
     live, live_server = _start_live(env, secret, resources.dead_letter_queue_url)
     delivery_log, delivery_log_env = _delivery_log(int(env.get("DEDUPE_WINDOW_HOURS") or 0))
 
-    upstream: Upstream | None = None
-    endpoint = env.get("METAROUTER_ENDPOINT")
-    if not endpoint:
-        source_ids = set(secret["sources"].values()) if "sources" in secret else {secret["writeKey"]}
-        upstream = Upstream(int(env.get("UPSTREAM_PORT") or 3001), Recorder(source_ids, say, live))
-        endpoint = upstream.url
-        threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    upstream, endpoint = _start_upstream(env, secret, say, live)
 
     aws_env = {
         **CREDENTIALS,
         "AWS_ENDPOINT_URL": resources.endpoint,
         "POWERTOOLS_METRICS_NAMESPACE": "MetaRouterEdge",
     }
+    prefix, origin_verify, origin_verify_secret = _front_door(
+        env.get("PATH_PREFIX") or "", resources.endpoint
+    )
     proxy = PausableProxy.start_if_enabled(env, resources.endpoint)
     ingest = LocalFunction(
         "ingest",
@@ -110,7 +118,8 @@ def main() -> int:
             "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
             "EDGE_SECRET_ID": resources.secret_id,
             "IP_POLICY": env.get("IP_POLICY") or settings.ip_policy,
-            **{name: env[name] for name in PRIVACY_VARIABLES if name in env},
+            **{name: env[name] for name in (*PRIVACY_VARIABLES, *FIRST_PARTY_VARIABLES) if name in env},
+            "ORIGIN_VERIFY_SECRET_ID": origin_verify_secret,
         },
         concurrency=int(env.get("INGEST_CONCURRENCY") or 2),
         timeout=settings.ingest_timeout,
@@ -142,7 +151,16 @@ def main() -> int:
     origins = (
         tuple(o.strip() for o in env["ALLOWED_ORIGINS"].split(",")) if env.get("ALLOWED_ORIGINS") else None
     )
-    gateway = Gateway(int(env.get("PORT") or 3000), ingest, settings, Cors(settings, origins), live)
+    gateway = Gateway(
+        int(env.get("PORT") or 3000),
+        ingest,
+        settings,
+        Cors(settings, origins),
+        live,
+        path_prefix=prefix,
+        origin_verify=origin_verify,
+        static_dir=Path(env["LOCAL_STATIC_DIR"]) if env.get("LOCAL_STATIC_DIR") else None,
+    )
     poller = Poller(
         client("sqs", resources.endpoint),
         resources.events_queue_url,
@@ -200,6 +218,18 @@ def main() -> int:
     return 0
 
 
+def _start_upstream(
+    env: dict[str, str], secret: dict[str, Any], say: Callable[[str], None], live: LiveFeed
+) -> tuple[Upstream | None, str]:
+    """METAROUTER_ENDPOINT if set, else the stand-in, listening: (the stand-in or None, its URL)."""
+    if env.get("METAROUTER_ENDPOINT"):
+        return None, env["METAROUTER_ENDPOINT"]
+    source_ids = set(secret["sources"].values()) if "sources" in secret else {secret["writeKey"]}
+    upstream = Upstream(int(env.get("UPSTREAM_PORT") or 3001), Recorder(source_ids, say, live))
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    return upstream, upstream.url
+
+
 def _start_live(
     env: dict[str, str], secret: dict[str, Any], dead_letter_queue_url: str
 ) -> tuple[LiveFeed, LiveServer]:
@@ -230,6 +260,22 @@ def _delivery_log(hours: int) -> tuple[SeparateMoto | None, dict[str, str]]:
         "DEDUPE_TABLE_NAME": table,
         "AWS_ENDPOINT_URL_DYNAMODB": server.endpoint,
     }
+
+
+def _front_door(path_prefix: str, endpoint: str) -> tuple[str, str | None, str]:
+    """PATH_PREFIX as the template's PathPrefix takes it (/mr, no trailing slash) and, with one,
+    a generated origin-verify value in the embedded Secrets Manager (letters and digits, as the
+    template's OriginVerifySecret) and its ARN. The value is never printed."""
+    prefix = path_prefix.rstrip("/")
+    if not prefix:
+        return "", None, ""
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", prefix):
+        raise SystemExit("PATH_PREFIX must be a path such as /mr")
+    value = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(48))
+    arn = client("secretsmanager", endpoint).create_secret(
+        Name="metarouter-edge/origin-verify", SecretString=value
+    )["ARN"]
+    return prefix, value, str(arn)
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import json
+import mimetypes
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from edge_local.functions import LocalFunction
 from edge_local.live import LiveFeed
@@ -76,6 +78,14 @@ class Cors:
         return headers
 
 
+def strip_prefix(path: str, prefix: str) -> str | None:
+    """The path the API sees for ``path`` under ``prefix``, as the template's CloudFront Function
+    makes it (``/mr/v1/t`` → ``/v1/t``); None outside the prefix."""
+    if not path.startswith(prefix + "/"):
+        return None
+    return path[len(prefix) :]
+
+
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     # socketserver's listen backlog of 5 resets connections when many clients connect at once.
@@ -88,12 +98,22 @@ class Gateway(ThreadingHTTPServer):
         settings: TemplateSettings,
         cors: Cors,
         live: LiveFeed | None = None,
+        *,
+        path_prefix: str = "",
+        origin_verify: str | None = None,
+        static_dir: Path | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.function = function
         self.settings = settings
         self.cors = cors
         self.live = live
+        # The API under PATH_PREFIX too, as the CloudFront front door serves it: the prefix
+        # stripped, and CloudFront's x-origin-verify and CloudFront-Viewer-Address headers set.
+        self.path_prefix = path_prefix
+        self.origin_verify = origin_verify
+        # Tests only: files served for GET on paths no route takes (a page on the API's origin).
+        self.static_dir = static_dir
 
     @property
     def url(self) -> str:
@@ -131,16 +151,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         url = urlsplit(self.path)
+        stripped = strip_prefix(url.path, self.server.path_prefix) if self.server.path_prefix else None
+        path = stripped or url.path
         cors = self.server.cors.response(self.headers.get("Origin"))
-        if not any(
-            r.method == self.command and r.pattern.match(url.path) for r in self.server.settings.routes
-        ):
+        if not any(r.method == self.command and r.pattern.match(path) for r in self.server.settings.routes):
             self._drain()
-            self._send(404, {**cors, "Content-Type": "application/json"}, _NOT_FOUND)
-            self._observe(url.path, url.query, b"", 404, _NOT_FOUND)
+            if not self._static(url.path):
+                self._send(404, {**cors, "Content-Type": "application/json"}, _NOT_FOUND)
+                self._observe(url.path, url.query, b"", 404, _NOT_FOUND)
             return
         body = self._read_body()
-        event = None if body is None else self._event(url.path, url.query, body)
+        event = None if body is None else self._event(path, url.query, body, front_door=stripped is not None)
         if event is None or _invocation_too_large(event):
             self._send(413, {**cors, "Content-Type": "application/json"}, _TOO_LARGE)
             self._observe(url.path, url.query, b"", 413, _TOO_LARGE)
@@ -155,7 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
         headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
         status = int(response.get("statusCode", 200))
-        self._send(status, {**headers, **cors}, data)
+        # Payload v2: API Gateway turns the function's cookies into Set-Cookie headers, one each.
+        cookies = [str(c) for c in response.get("cookies") or []]
+        self._send(status, {**headers, **cors}, data, cookies)
         self._observe(url.path, url.query, body or b"", status, data)
 
     def _observe(self, path: str, query: str, body: bytes, status: int, answer: bytes) -> None:
@@ -167,6 +190,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.command, path, query=query, body=body, encoding=encoding, status=status, answer=answer
             )
             live.publish(entry)
+
+    def _static(self, path: str) -> bool:
+        """Serve a file of ``static_dir`` for a GET no route takes; False when there is none."""
+        root = self.server.static_dir
+        if root is None or self.command != "GET":
+            return False
+        relative = unquote(path).lstrip("/") or "index.html"
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root.resolve()) or not target.is_file():
+            return False
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        self._send(200, {"Content-Type": kind, "Cache-Control": "no-store"}, target.read_bytes())
+        return True
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -201,11 +237,16 @@ class _Handler(BaseHTTPRequestHandler):
         if 0 < length <= MAX_PAYLOAD:
             self.rfile.read(length)
 
-    def _event(self, path: str, query: str, body: bytes) -> dict[str, Any]:
+    def _event(self, path: str, query: str, body: bytes, *, front_door: bool = False) -> dict[str, Any]:
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
             key = name.lower()
             headers[key] = f"{headers[key]},{value}" if key in headers else value
+        if front_door and self.server.origin_verify:
+            # CloudFront's own headers replace whatever the viewer sent under those names.
+            host, port = self.client_address[:2]
+            headers["cloudfront-viewer-address"] = f"{host}:{port}"
+            headers["x-origin-verify"] = self.server.origin_verify
         params: dict[str, str] = {}
         for name, value in parse_qsl(query, keep_blank_values=True):
             params[name] = f"{params[name]},{value}" if name in params else value
@@ -249,13 +290,15 @@ class _Handler(BaseHTTPRequestHandler):
                 event["body"] = text
         return event
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: Sequence[str] = ()) -> None:
         self.send_response(
             status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         )
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
+        for cookie in cookies:
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer has headers only

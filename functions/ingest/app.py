@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.shared.cookies import Cookie
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import to_json
@@ -23,17 +24,19 @@ from edge.config import IngestSettings
 from edge.decoding import body_bytes, clean_text, parse_json
 from edge.enrichment import RequestFacts, user_agent
 from edge.errors import ClientError, TransientError
+from edge.firstparty import FirstParty
 from edge.ingestion import RouteKind, route_kind
 from edge.observability import MetricName, MetricUnit, logger, metrics
 from edge.outcomes import OutcomeLog, RequestTally
 from edge.pixel import TRANSPARENT_GIF, event_from_query
-from edge.wiring import build_ingestor
+from edge.wiring import build_first_party, build_ingestor
 
 app = APIGatewayHttpResolver()
 settings = IngestSettings.from_env()
 ingestor = build_ingestor(settings)
 outcomes = OutcomeLog(settings.outcome_log_sample_rate)
 tally = RequestTally()  # one invocation at a time per execution environment
+first_party: FirstParty = build_first_party(settings)
 gc.freeze()
 gc.enable()
 
@@ -50,17 +53,15 @@ def collect(segment: str) -> Response[str]:
         is_base64=bool(request.is_base64_encoded),
         content_encoding=request.headers.get("content-encoding"),
     )
+    body = parse_json(raw)
     outcome = ingestor.accept(
-        kind,
-        parse_json(raw),
-        headers=request.headers,
-        query=_query(request),
-        facts=_facts(request, len(raw)),
+        kind, body, headers=request.headers, query=_query(request), facts=_facts(request, len(raw))
     )
     tally.accepted = outcome.accepted
     for rejection in outcome.rejected:
         tally.reject(rejection.reason)
-    return _json(200, outcome.body())
+    cookies = first_party.cookies(request.headers, body, request.cookies or [])
+    return _json(200, outcome.body(), cookies=cookies)
 
 
 @app.get("/v1/pixel/<segment>")
@@ -141,7 +142,7 @@ def _facts(request: APIGatewayProxyEventV2, body_bytes: int) -> RequestFacts:
     received_at = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
     return RequestFacts(
         received_at=received_at,
-        source_ip=request.request_context.http.source_ip,
+        source_ip=first_party.client_ip(request.headers, request.request_context.http.source_ip),
         user_agent=user_agent(clean_text(request.headers.get("user-agent") or "")),
         body_bytes=body_bytes,
     )
@@ -151,8 +152,13 @@ def _query(request: APIGatewayProxyEventV2) -> dict[str, str]:
     return {clean_text(k): clean_text(v) for k, v in (request.query_string_parameters or {}).items()}
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(status, "application/json", to_json(body).decode(), headers)
+def _json(
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    cookies: list[Cookie] | None = None,
+) -> Response[str]:
+    return Response(status, "application/json", to_json(body).decode(), headers, cookies=cookies or None)
 
 
 def _error(exc: ClientError, headers: dict[str, str] | None = None) -> Response[str]:

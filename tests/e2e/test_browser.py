@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from support.first_party import PATH_PREFIX
+
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
 
@@ -124,17 +126,21 @@ def _origin(url: str) -> str:
 
 
 @pytest.mark.parametrize("strategy", ["standard", "batching"])
+@pytest.mark.parametrize("where", ["api", "prefixed"])
 def test_analytics_next_in_chromium_reaches_the_upstream_across_origins(
-    node: str, page_url: str, stack: LocalStack, strategy: str
+    node: str, page_url: str, request: pytest.FixtureRequest, strategy: str, where: str
 ) -> None:
-    page_origin, api_origin = _origin(page_url), _origin(stack.api)
+    # The API's own address, or a path under another (the front door's: support.first_party.PATH_PREFIX).
+    stack: LocalStack = request.getfixturevalue("stack" if where == "api" else "first_party_stack")
+    api = stack.api if where == "api" else f"{stack.api}{PATH_PREFIX}"
+    page_origin, api_origin = _origin(page_url), _origin(api)
     assert page_origin != api_origin
-    tag = f"browser-{strategy}"
+    tag = f"browser-{strategy}-{where}"
     write_key = f"wk_browser_{uuid.uuid4().hex}"
     ids = {kind: f"{tag}-{kind}-{uuid.uuid4()}" for kind in SHORT_PATHS}
     calls = [{"type": kind, "args": [*args, {"messageId": ids[kind]}]} for kind, args in _calls(tag).items()]
 
-    result = _run(node, page_url, stack.api, write_key, strategy, calls)
+    result = _run(node, page_url, api, write_key, strategy, calls)
 
     # The page: analytics-next kept the messageIds and reports every delivery a success.
     assert result["version"] == "1.84.3"
@@ -148,7 +154,8 @@ def test_analytics_next_in_chromium_reaches_the_upstream_across_origins(
     # The browser: nothing left the two local origins, nothing failed, nothing was retried, and
     # every POST to the API was preflighted, successfully.
     expected_paths = sorted(SHORT_PATHS.values()) if strategy == "standard" else ["/v1/b"]
-    _assert_cross_origin_posts(result["network"], page_origin, stack.api, write_key, expected_paths)
+    expected_paths = [urlsplit(api).path + path for path in expected_paths]
+    _assert_cross_origin_posts(result["network"], page_origin, api, write_key, expected_paths)
 
     # The upstream: every event once, with its messageId and type, enriched, without the write key.
     received = stack.wait_for(set(ids.values()))

@@ -153,6 +153,10 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
         "SECRET_MAX_AGE_SECONDS": ("secret_max_age", "7", 7),
         "SQS_MAX_MESSAGE_BYTES": ("max_message_bytes", "2048", 2048),
         "OUTCOME_LOG_SAMPLE_RATE": ("outcome_log_sample_rate", "0.25", 0.25),
+        "ORIGIN_VERIFY_SECRET_ID": ("origin_verify_secret_id", "verify", "verify"),
+        "REQUIRE_ORIGIN_VERIFY": ("require_origin_verify", "true", True),
+        "COOKIE_DOMAIN": ("cookie_domain", "example.com", "example.com"),
+        "COOKIE_MAX_AGE_SECONDS": ("cookie_max_age", "86400", 86400),
     },
     "ForwardFunction": {
         "EDGE_SECRET_ID": ("edge_secret_id", "other", "other"),
@@ -215,6 +219,9 @@ TUNABLES = {
     "ConsentWhenMissing": ("IngestFunction", "CONSENT_WHEN_MISSING"),
     "HashFields": ("IngestFunction", "HASH_FIELDS"),
     "OutcomeLogSampleRate": ("IngestFunction", "OUTCOME_LOG_SAMPLE_RATE"),
+    "RequireCloudFront": ("IngestFunction", "REQUIRE_ORIGIN_VERIFY"),
+    "CookieDomain": ("IngestFunction", "COOKIE_DOMAIN"),
+    "CookieMaxAgeSeconds": ("IngestFunction", "COOKIE_MAX_AGE_SECONDS"),
 }
 
 
@@ -330,6 +337,19 @@ def test_every_parameter_of_a_function_s_configuration_is_in_its_version_descrip
     assert parameters <= described
 
 
+def _longest_variable(cfn: dict[str, Any], value: Any) -> int:
+    """The longest text a description's variable can become: a mapping's longest value, an
+    ``Fn::If``'s longer branch."""
+    if isinstance(value, str):
+        return len(value)
+    [(name, args)] = value.items()
+    if name == "Fn::FindInMap":
+        return max(len(str(entry[args[2]])) for entry in cfn["Mappings"][args[0]].values())
+    if name == "Fn::If":
+        return max(_longest_variable(cfn, branch) for branch in args[1:])
+    return 0  # measured elsewhere (SecretName)
+
+
 def _longest(spec: dict[str, Any]) -> str:
     if "AllowedValues" in spec:
         return max((str(v) for v in spec["AllowedValues"]), key=len)
@@ -342,7 +362,7 @@ def _longest(spec: dict[str, Any]) -> str:
 def test_version_descriptions_fit_lambda_s_256_characters_with_the_longest_values(
     cfn: dict[str, Any], function: str
 ) -> None:
-    text, _ = _version_description(cfn, function)
+    text, variables = _version_description(cfn, function)
     # The secret's name: the ARN less its shortest prefix, arn:aws:secretsmanager:aa-b-1:<12>:secret:
     secret_name = int(cfn["Parameters"]["ExistingSecretArn"]["MaxLength"]) - len(
         "arn:aws:secretsmanager:aa-b-1:123456789012:secret:"
@@ -350,6 +370,9 @@ def test_version_descriptions_fit_lambda_s_256_characters_with_the_longest_value
     values = {name: _longest(spec) for name, spec in cfn["Parameters"].items()} | {
         "SecretName": "x" * secret_name
     }
+    # One letter per choice (the Short mapping), a letter for being behind CloudFront.
+    values |= {name: "x" * _longest_variable(cfn, value) for name, value in variables.items()}
+    values["SecretName"] = "x" * secret_name
     longest = text
     for name, value in values.items():
         longest = longest.replace(f"${{{name}}}", value)

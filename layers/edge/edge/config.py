@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from edge.enrichment import IpPolicy
 from edge.privacy import BotPolicy, ConsentWhenMissing, GpcPolicy
 
-__all__ = ["DEFAULT_ENDPOINT", "ENDPOINT_PATTERN", "ForwardMode", "ForwardSettings", "IngestSettings"]
+__all__ = [
+    "COOKIE_DOMAIN_PATTERN",
+    "DEFAULT_ENDPOINT",
+    "ENDPOINT_PATTERN",
+    "ForwardMode",
+    "ForwardSettings",
+    "IngestSettings",
+]
 
 #: SQS's classic message size limit; raise it only if your queues allow more (up to 1 MiB).
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
@@ -25,6 +32,10 @@ DEFAULT_ENDPOINT = "https://e.metarouter.io"
 ENDPOINT_PATTERN = (
     r"^(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost))(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$"
 )
+
+#: ``CookieDomain``: a registrable domain or subdomain (``example.com``), or ``localhost``; the
+#: template's ``AllowedPattern`` is the same.
+COOKIE_DOMAIN_PATTERN = r"^(|localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9])$"
 
 ForwardMode = Literal["batch", "per-call"]
 
@@ -58,6 +69,16 @@ class IngestSettings(_Settings):
     # Share of clean successes given an outcome log line; rejections and errors always get one.
     outcome_log_sample_rate: Annotated[float, Field(ge=0, le=1)] = Field(
         default=1.0, alias="OUTCOME_LOG_SAMPLE_RATE"
+    )
+    # First-party collection (edge.firstparty): off unless set.
+    origin_verify_secret_id: str | None = Field(default=None, alias="ORIGIN_VERIFY_SECRET_ID")
+    require_origin_verify: bool = Field(default=False, alias="REQUIRE_ORIGIN_VERIFY")
+    cookie_domain: Annotated[str, Field(pattern=COOKIE_DOMAIN_PATTERN)] = Field(
+        default="", alias="COOKIE_DOMAIN"
+    )
+    # A year: the cookie outlives any visitor's gap between visits; the browser caps it at 400 days.
+    cookie_max_age: Annotated[int, Field(ge=1, le=400 * 86400)] = Field(
+        default=365 * 86400, alias="COOKIE_MAX_AGE_SECONDS"
     )
 
 

@@ -20,10 +20,17 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
+    from edge.firstparty import FirstParty
     from edge.forwarding import Forwarder
     from edge.ingestion import Ingestor
 
-__all__ = ["after_snapstart_restore", "aws_client_config", "build_forwarder", "build_ingestor"]
+__all__ = [
+    "after_snapstart_restore",
+    "aws_client_config",
+    "build_first_party",
+    "build_forwarder",
+    "build_ingestor",
+]
 
 
 def after_snapstart_restore(*hooks: Callable[[], object]) -> None:
@@ -91,6 +98,30 @@ def build_ingestor(
             hash_fields=settings.hash_fields,
         ),
     )
+
+
+def build_first_party(
+    settings: IngestSettings, *, secretsmanager: SecretsManagerClient | None = None
+) -> FirstParty:
+    """The ingest function's first-party settings; a Secrets Manager client only if CloudFront is verified."""
+    from edge.firstparty import AnonymousIdCookie, FirstParty, OriginVerifier
+
+    cookie = (
+        AnonymousIdCookie(settings.cookie_domain, settings.cookie_max_age) if settings.cookie_domain else None
+    )
+    if not settings.origin_verify_secret_id:
+        return FirstParty(cookie=cookie)
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    client = secretsmanager or _client("secretsmanager")
+    after_snapstart_restore(client.close)
+    verifier = OriginVerifier(
+        SecretsProvider(boto3_client=client),
+        settings.origin_verify_secret_id,
+        settings.secret_max_age,
+        required=settings.require_origin_verify,
+    )
+    return FirstParty(verifier=verifier, cookie=cookie)
 
 
 def _client(service: str) -> Any:

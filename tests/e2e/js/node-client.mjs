@@ -30,16 +30,19 @@ function readCalls() {
 }
 
 async function main() {
-  const [host, writeKey] = process.argv.slice(2, 4)
-  if (!host || !writeKey) {
+  const [api, writeKey] = process.argv.slice(2, 4)
+  if (!api || !writeKey) {
     console.error('usage: node node-client.mjs API_BASE_URL WRITE_KEY [CALLS_JSON]')
     process.exit(2)
   }
   const calls = readCalls()
+  // analytics-node resolves `path` against `host`: an API under a path (a CloudFront front door's
+  // prefix) goes into `path`.
+  const base = new URL(api)
   const analytics = new Analytics({
     writeKey,
-    host,
-    path: '/v1/batch',
+    host: base.origin,
+    path: base.pathname.replace(/\/$/, '') + '/v1/batch',
     flushAt: 3,
     flushInterval: 200,
     maxRetries: 3,

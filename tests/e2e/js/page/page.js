@@ -1,9 +1,11 @@
 // Test page helpers, driven by browser-client.mjs through page.evaluate().
 //
-// window.loadAnalytics({api, writeKey, strategy}) loads @segment/analytics-next with settings
-// given inline (nothing is fetched from Segment's CDN) and the Segment.io destination pointed
-// at the edge's API Gateway (`api`, e.g. http://127.0.0.1:3000). strategy is 'standard' (one
-// text/plain POST per event to /v1/i, /v1/t, ...) or 'batching' (POSTs to /v1/b).
+// window.loadAnalytics({api, writeKey, strategy, stores}) loads @segment/analytics-next with
+// settings given inline (nothing is fetched from Segment's CDN) and the Segment.io destination
+// pointed at the edge's API (`api`, e.g. http://127.0.0.1:3000, or a path under a site such as
+// http://localhost:3000/mr). strategy is 'standard' (one text/plain POST per event to /v1/i,
+// /v1/t, ...) or 'batching' (POSTs to /v1/b). Without `stores` nothing is kept on the client;
+// with it (['localStorage', 'cookie'], ...) analytics-next keeps its identity there.
 //
 // window.runCalls([{type, args}]) calls analytics[type](...args) for each and resolves to
 // [{type, messageId, failed}] from the returned Context objects.
@@ -12,11 +14,11 @@
 
   let analytics = null
 
-  window.loadAnalytics = async function ({ api, writeKey, strategy }) {
+  window.loadAnalytics = async function ({ api, writeKey, strategy, stores }) {
     const url = new URL(api)
     const segmentio = {
       apiKey: writeKey,
-      apiHost: url.host + '/v1',
+      apiHost: url.host + url.pathname.replace(/\/$/, '') + '/v1',
       protocol: url.protocol.replace(':', ''),
       deliveryStrategy:
         strategy === 'batching'
@@ -37,12 +39,17 @@
       {
         // The Segment.io settings as init options too: they also route telemetry to the edge.
         integrations: { 'Segment.io': segmentio },
-        disableClientPersistence: true,
+        disableClientPersistence: !stores,
+        ...(stores ? { storage: { stores } } : {}),
         retryQueue: true,
       }
     )
     analytics = instance
     return { version: instance.VERSION }
+  }
+
+  window.anonymousId = function () {
+    return analytics.user().anonymousId()
   }
 
   window.runCalls = async function (calls) {

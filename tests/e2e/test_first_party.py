@@ -1,0 +1,211 @@
+"""First-party collection through the local stack: the API under a path prefix on the site's own
+origin, and the ajs_anonymous_id cookie the edge sets, with real HTTP and analytics-next in
+Chromium on a page served from the API's origin (``http://localhost:<port>/``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+
+from support.first_party import PATH_PREFIX
+
+if TYPE_CHECKING:
+    from support.local_stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+UMD_DIR = JS_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
+CHROMIUM = Path("/usr/bin/chromium")
+YEAR = 365 * 86400
+
+
+def _site(stack: LocalStack) -> str:
+    """The stack's origin as a browser names the site: localhost, the gateway's port."""
+    return f"http://localhost:{urlsplit(stack.api).port}"
+
+
+def _post(url: str, body: dict[str, Any], origin: str | None) -> tuple[int, list[str]]:
+    headers = {"Content-Type": "text/plain"} | ({"Origin": origin} if origin else {})
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.headers.get_all("Set-Cookie") or []
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers.get_all("Set-Cookie") or []
+
+
+def test_the_api_answers_under_the_prefix_and_sets_the_cookie_for_pages_of_the_domain(
+    first_party_stack: LocalStack,
+) -> None:
+    site = _site(first_party_stack)
+    anonymous_id = f"anon-{uuid.uuid4()}"
+    message_id = f"fp-{uuid.uuid4()}"
+    event = {"anonymousId": anonymous_id, "event": "Prefixed", "messageId": message_id}
+    status, cookies = _post(f"{site}{PATH_PREFIX}/v1/t", event, site)
+    assert status == 200
+    assert cookies == [
+        f"ajs_anonymous_id={anonymous_id}; Path=/; Domain=localhost; Max-Age={YEAR}; Secure; SameSite=Lax"
+    ]
+    [received] = first_party_stack.wait_for({message_id})
+    assert received["anonymousId"] == anonymous_id
+
+    # A lookalike origin, or none, gets no cookie; the API stays on its own path too.
+    assert _post(f"{site}{PATH_PREFIX}/v1/t", event, "http://notlocalhost:1") == (200, [])
+    assert _post(f"{site}/v1/t", event, None) == (200, [])
+    # Outside the prefix, and a prefix-lookalike, are no routes.
+    assert _post(f"{site}{PATH_PREFIX}x/v1/t", event, site)[0] == 404
+    assert _post(f"{site}/elsewhere{PATH_PREFIX}/v1/t", event, site)[0] == 404
+
+
+def _post_as(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return int(response.status)
+
+
+def test_forged_viewer_headers_never_set_the_ip_and_the_origin_verify_value_is_never_logged(
+    first_party_stack: LocalStack, first_party_logs: Path
+) -> None:
+    site = _site(first_party_stack)
+    verify = boto3.client(
+        "secretsmanager",
+        endpoint_url=first_party_stack.aws,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    ).get_secret_value(SecretId="metarouter-edge/origin-verify")["SecretString"]
+    forged = {
+        "Content-Type": "text/plain",
+        "CloudFront-Viewer-Address": "198.51.100.9:4000",
+        "X-Forwarded-For": "198.51.100.10",
+        "X-Origin-Verify": "forged-value",
+    }
+    ids = {f"forged-{where}-{uuid.uuid4()}": where for where in ("direct", "prefixed")}
+    for message_id, where in ids.items():
+        url = f"{site}/v1/t" if where == "direct" else f"{site}{PATH_PREFIX}/v1/t"
+        assert _post_as(url, {"anonymousId": "a", "event": "Forged", "messageId": message_id}, forged) == 200
+    # The API's own address: the headers are ignored (no match). The front door's: the gateway,
+    # as CloudFront, replaces them with the real viewer's and the true origin-verify value.
+    received = first_party_stack.wait_for(set(ids))
+    assert {e["context"]["ip"] for e in received} == {"127.0.0.1"}
+    logged = "".join(p.read_text() for p in first_party_logs.glob("*.log")) + "\n".join(
+        first_party_stack.output
+    )
+    assert "ingest" in {p.stem for p in first_party_logs.glob("*.log")}
+    assert verify not in logged
+    assert verify not in json.dumps(first_party_stack.received())
+
+
+def test_the_site_s_page_is_served_only_for_get_and_only_from_its_directory(
+    first_party_stack: LocalStack,
+) -> None:
+    site = _site(first_party_stack)
+    with urllib.request.urlopen(f"{site}/", timeout=10) as response:  # noqa: S310
+        assert b"analytics-next" in response.read()
+    for path in ("/../conftest.py", "/%2e%2e/conftest.py", "/missing.html"):
+        with pytest.raises(urllib.error.HTTPError) as exc_info:
+            urllib.request.urlopen(f"{site}{path}", timeout=10)  # noqa: S310
+        with exc_info.value as error:
+            assert error.code == 404
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    path = shutil.which("node")
+    if path is None:
+        pytest.skip("node is not installed (scripts/e2e-deps.sh needs Node.js >= 20)")
+    for needed in (UMD_DIR / "index.js", JS_DIR / "node_modules" / "playwright-core"):
+        if not needed.exists():
+            pytest.skip(f"{needed} is missing: run scripts/e2e-deps.sh")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: run scripts/e2e-deps.sh (apt-get install chromium)")
+    return path
+
+
+def test_analytics_next_on_the_site_s_origin_gets_its_anonymous_id_back_from_the_edge_cookie(
+    node: str, first_party_stack: LocalStack
+) -> None:
+    site = _site(first_party_stack)
+    api = f"{site}{PATH_PREFIX}"
+    write_key = f"wk_first_party_{uuid.uuid4().hex}"
+    done = subprocess.run(  # noqa: S603
+        [node, str(JS_DIR / "first-party-client.mjs"), f"{site}/", api, write_key],
+        capture_output=True,
+        text=True,
+        cwd=JS_DIR,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"first-party-client.mjs failed:\n{done.stdout}\n{done.stderr}"
+    result = json.loads(done.stdout)
+    assert result["pageErrors"] == []
+    first, second = result["first"], result["second"]
+    assert first["failed"] == [None, None]
+    assert second["failed"] == [None]
+
+    # Every event went to the site's own origin, under the prefix, and was answered with the cookie.
+    assert sorted(urlsplit(p["url"]).path for p in result["posts"] if not p["url"].endswith("/v1/m")) == [
+        f"{PATH_PREFIX}/v1/p",
+        f"{PATH_PREFIX}/v1/t",
+        f"{PATH_PREFIX}/v1/t",
+    ]
+    assert all(p["status"] == 200 for p in result["posts"])
+
+    # The first visit wrote no cookie of its own (localStorage only): this one is the edge's,
+    # for the whole site, readable by scripts, and kept for a year.
+    [cookie] = [c for c in result["cookies"] if c["name"] == "ajs_anonymous_id"]
+    assert cookie["value"] == first["anonymousId"]
+    assert (cookie["domain"].lstrip("."), cookie["path"]) == ("localhost", "/")
+    assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, False, "Lax")
+    assert YEAR - 120 <= cookie["expires"] - result["now"] <= YEAR + 120
+
+    # With localStorage gone, the reloaded page read the cookie: the same anonymous user.
+    assert second["anonymousId"] == first["anonymousId"]
+    received = first_party_stack.wait_for(set(first["messageIds"] + second["messageIds"]))
+    assert {e["anonymousId"] for e in received} == {first["anonymousId"]}
+    assert {e["context"]["page"]["url"] for e in received} == {f"{site}/"}
+
+
+def test_server_sdks_reach_the_upstream_through_the_prefix(first_party_stack: LocalStack) -> None:
+    from segment.analytics import Client
+
+    client = Client(
+        "pk_web_7f3a", host=f"{first_party_stack.api}{PATH_PREFIX}", sync_mode=True, max_retries=0
+    )
+    ids = {f"py-prefixed-{kind}-{uuid.uuid4()}": kind for kind in ("track", "identify")}
+    for message_id, kind in ids.items():
+        if kind == "track":
+            ok, _ = client.track("u-1", "Prefixed", {"n": 1}, message_id=message_id)
+        else:
+            ok, _ = client.identify("u-1", {"plan": "pro"}, message_id=message_id)
+        assert ok
+    received = first_party_stack.wait_for(set(ids))
+    assert {e["messageId"]: e["type"] for e in received} == ids
+    assert {e["context"]["library"]["name"] for e in received} == {"analytics-python"}
+
+
+def test_analytics_node_reaches_the_upstream_through_the_prefix(
+    node: str, first_party_stack: LocalStack
+) -> None:
+    from test_analytics_node import _calls, _run  # the same client, the same calls
+
+    api = f"{first_party_stack.api}{PATH_PREFIX}"
+    calls = _calls("node-prefixed")
+    result = _run(node, api, f"wk_node_{uuid.uuid4().hex}", calls)
+    assert not result["failed"]
+    assert {(r["url"], r["status"]) for r in result["responses"]} == {(f"{api}/v1/batch", 200)}
+    sent = {s["messageId"]: s["type"] for s in result["sent"]}
+    received = first_party_stack.wait_for(set(sent))
+    assert {e["messageId"]: e["type"] for e in received} == sent
