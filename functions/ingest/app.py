@@ -60,7 +60,8 @@ def collect(segment: str) -> Response[str]:
     tally.accepted = outcome.accepted
     for rejection in outcome.rejected:
         tally.reject(rejection.reason)
-    cookies = first_party.cookies(request.headers, body, request.cookies or [])
+    # A request none of whose events is forwarded (a privacy control filtered them) gets no cookie.
+    cookies = first_party.cookies(request.headers, body, request.cookies or []) if outcome.accepted else []
     return _json(200, outcome.body(), cookies=cookies)
 
 

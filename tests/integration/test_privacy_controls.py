@@ -9,7 +9,7 @@ import json
 import pytest
 
 from edge.config import IngestSettings
-from edge.wiring import build_ingestor
+from edge.wiring import build_first_party, build_ingestor
 from support.apigw import api_event
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -25,6 +25,7 @@ def configure(ingest_settings, monkeypatch):
     def apply(**env: str) -> None:
         settings = IngestSettings.model_validate({**ingest_settings.model_dump(by_alias=True), **env})
         monkeypatch.setattr(app, "ingestor", build_ingestor(settings))
+        monkeypatch.setattr(app, "first_party", build_first_party(settings))
 
     return apply
 
@@ -151,3 +152,14 @@ def test_configured_fields_are_hashed_before_anything_is_queued_or_quarantined(
     assert quarantined["event"]["traits"]["email"] == digest
     assert "ada@example.com" not in json.dumps(aws_stack.messages(aws_stack.events_url)).lower()
     assert _metrics(capsys)[("FieldsHashed", "")] == 3
+
+
+@pytest.mark.parametrize(("gpc_policy", "cookies"), [("drop", 0), ("anonymize", 1)])
+def test_a_request_whose_events_are_all_filtered_gets_no_anonymous_id_cookie(
+    ingest, configure, gpc_policy, cookies
+):
+    configure(GPC_POLICY=gpc_policy, COOKIE_DOMAIN="example.com")
+    headers = {"sec-gpc": "1", "origin": "https://www.example.com"}
+    response = ingest(api_event("POST", "/v1/track", {**TRACK, "anonymousId": "anon-1"}, headers=headers))
+    assert response["statusCode"] == 200
+    assert len(response.get("cookies") or []) == cookies
