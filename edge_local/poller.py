@@ -181,6 +181,20 @@ def _event_count(message: dict[str, Any]) -> int:
         return 0
 
 
+def lambda_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """SQS ``MessageAttributes`` as the event source mapping spells them in a record."""
+    return {
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
+        for name, value in attributes.items()
+    }
+
+
 def _sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     """The event Lambda's SQS event source mapping would deliver for these messages."""
     return {
@@ -190,16 +204,7 @@ def _sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
                 "attributes": m.get("Attributes", {}),
-                "messageAttributes": {
-                    name: {
-                        "stringValue": value.get("StringValue"),
-                        "binaryValue": value.get("BinaryValue"),
-                        "stringListValues": [],
-                        "binaryListValues": [],
-                        "dataType": value["DataType"],
-                    }
-                    for name, value in m.get("MessageAttributes", {}).items()
-                },
+                "messageAttributes": lambda_attributes(m.get("MessageAttributes", {})),
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,

@@ -7,6 +7,8 @@ import json
 import uuid
 from typing import Any
 
+from edge_local.poller import lambda_attributes
+
 REGION = "us-east-1"
 EVENTS_QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:edge-events"
 
@@ -78,20 +80,6 @@ def received_records(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 def batch_item_failures(*message_ids: str) -> dict[str, Any]:
     """The partial batch response that reports ``message_ids``."""
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in message_ids]}
-
-
-def lambda_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
-    """SQS ``MessageAttributes`` as the event source mapping spells them in a record."""
-    return {
-        name: {
-            "stringValue": value.get("StringValue"),
-            "binaryValue": value.get("BinaryValue"),
-            "stringListValues": [],
-            "binaryListValues": [],
-            "dataType": value["DataType"],
-        }
-        for name, value in attributes.items()
-    }
 
 
 class EventSourceMapping:
