@@ -225,7 +225,9 @@ def _start_upstream(
     if env.get("METAROUTER_ENDPOINT"):
         return None, env["METAROUTER_ENDPOINT"]
     source_ids = set(secret["sources"].values()) if "sources" in secret else {secret["writeKey"]}
-    upstream = Upstream(int(env.get("UPSTREAM_PORT") or 3001), Recorder(source_ids, say, live))
+    read_timeout = float(env.get("UPSTREAM_READ_TIMEOUT_SECONDS") or 10)  # the forwarder's
+    recorder = Recorder(source_ids, say, live, read_timeout=read_timeout)
+    upstream = Upstream(int(env.get("UPSTREAM_PORT") or 3001), recorder)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     return upstream, upstream.url
 

@@ -53,7 +53,11 @@ class Recorder:
         source_ids: set[str],
         report: Callable[[str], None] | None = print,
         live: LiveFeed | None = None,
+        read_timeout: float = 10.0,
     ) -> None:
+        #: The forwarder's read timeout: an answer written later than this never reached it, so
+        #: the events of that request count as received late (the forwarder sends them again).
+        self.read_timeout = read_timeout
         self.source_ids = source_ids
         self.report = report
         self.live = live
@@ -130,6 +134,7 @@ class Upstream(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: Upstream
+    _arrived = 0.0
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -156,6 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"ok": True})
 
     def do_POST(self) -> None:
+        self._arrived = time.monotonic()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip":  # UPSTREAM_GZIP
             body = gzip.decompress(body)
@@ -233,6 +239,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if index not in failed:
                     rec.report(_describe(event))
         self._json(status, answer)
+        if not late and time.monotonic() - self._arrived >= rec.read_timeout:
+            # Slow without a delay fault (a busy machine): the forwarder gave up waiting all the same.
+            with rec.lock:
+                rec.late.update(str(e.get("messageId")) for i, e in enumerate(events) if i not in failed)
         self._observe(status, events, failed)
 
     def _record(
