@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from support.first_party import PATH_PREFIX
+from support.js import JS_DIR, UMD_DIR
 from support.local_stack import LocalStack, start_stack, stop_stack
 
 
@@ -28,10 +29,6 @@ def closed_stack() -> Iterator[LocalStack]:
     running = start_stack({"EDGE_SOURCES": json.dumps({"pk_web_7f3a": "SRC_WEB", "pk_ios_91bc": "SRC_IOS"})})
     yield running
     stop_stack(running)
-
-
-JS_DIR = Path(__file__).resolve().parent / "js"
-UMD_DIR = JS_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
 
 
 @pytest.fixture(scope="session")

@@ -8,20 +8,19 @@ stand-in must receive exactly those events, enriched, without the write key.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from support.js import JS_DIR, node_with
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-JS_DIR = Path(__file__).resolve().parent / "js"
 SCRIPT = JS_DIR / "node-client.mjs"
 LIBRARY = JS_DIR / "node_modules" / "@segment" / "analytics-node"
 EVERY_TYPE = ("identify", "track", "page", "screen", "group", "alias")
@@ -29,12 +28,7 @@ EVERY_TYPE = ("identify", "track", "page", "screen", "group", "alias")
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        pytest.skip("node is not installed (scripts/e2e-deps.sh needs Node.js >= 20)")
-    if not LIBRARY.is_dir():
-        pytest.skip(f"{LIBRARY.relative_to(JS_DIR.parents[2])} is missing: run scripts/e2e-deps.sh")
-    return path
+    return node_with(LIBRARY)
 
 
 def _calls(tag: str) -> list[dict[str, Any]]:

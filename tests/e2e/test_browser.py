@@ -12,31 +12,27 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from support.first_party import PATH_PREFIX
+from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-JS_DIR = Path(__file__).resolve().parent / "js"
 SCRIPT = JS_DIR / "browser-client.mjs"
 PAGE_DIR = JS_DIR / "page"
-UMD_DIR = JS_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
-CHROMIUM = Path("/usr/bin/chromium")
 BUNDLES = "/analytics-next/bundles/"  # where analytics-next's webpack build looks for its chunks
 
 # analytics.js posts each event to /v1/<first letter of its type>, or batches to /v1/b.
@@ -45,15 +41,7 @@ SHORT_PATHS = {"identify": "/v1/i", "track": "/v1/t", "page": "/v1/p", "group": 
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        pytest.skip("node is not installed (scripts/e2e-deps.sh needs Node.js >= 20)")
-    for needed in (UMD_DIR / "index.js", JS_DIR / "node_modules" / "playwright-core"):
-        if not needed.exists():
-            pytest.skip(f"{needed.relative_to(JS_DIR.parents[2])} is missing: run scripts/e2e-deps.sh")
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/e2e-deps.sh (apt-get install chromium)")
-    return path
+    return node_with(UMD_DIR / "index.js", PLAYWRIGHT, CHROMIUM)
 
 
 class _PageHandler(SimpleHTTPRequestHandler):

@@ -5,7 +5,6 @@ Chromium on a page served from the API's origin (``http://localhost:<port>/``)."
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -18,15 +17,13 @@ import boto3
 import pytest
 
 from support.first_party import PATH_PREFIX
+from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-UMD_DIR = JS_DIR / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
-CHROMIUM = Path("/usr/bin/chromium")
 YEAR = 365 * 86400
 
 
@@ -123,15 +120,7 @@ def test_the_site_s_page_is_served_only_for_get_and_only_from_its_directory(
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        pytest.skip("node is not installed (scripts/e2e-deps.sh needs Node.js >= 20)")
-    for needed in (UMD_DIR / "index.js", JS_DIR / "node_modules" / "playwright-core"):
-        if not needed.exists():
-            pytest.skip(f"{needed} is missing: run scripts/e2e-deps.sh")
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/e2e-deps.sh (apt-get install chromium)")
-    return path
+    return node_with(UMD_DIR / "index.js", PLAYWRIGHT, CHROMIUM)
 
 
 def test_analytics_next_on_the_site_s_origin_gets_its_anonymous_id_back_from_the_edge_cookie(

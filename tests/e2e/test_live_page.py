@@ -9,36 +9,27 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 import urllib.request
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, node_with
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-JS_DIR = Path(__file__).resolve().parent / "js"
 SCRIPT = JS_DIR / "live-page.mjs"
-CHROMIUM = Path("/usr/bin/chromium")
 SOURCE_ID = "LOCAL_SOURCE_ID"  # the shared stack's open-mode Source ID (tests/e2e/conftest.py)
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        pytest.skip("node is not installed (scripts/e2e-deps.sh needs Node.js >= 20)")
-    if not (JS_DIR / "node_modules" / "playwright-core").exists():
-        pytest.skip("tests/e2e/js/node_modules/playwright-core is missing: run scripts/e2e-deps.sh")
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/e2e-deps.sh (apt-get install chromium)")
-    return path
+    return node_with(PLAYWRIGHT, CHROMIUM)
 
 
 def _post(api: str, path: str, body: dict[str, Any], write_key: str) -> tuple[int, dict[str, Any]]:
