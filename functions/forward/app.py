@@ -1,8 +1,8 @@
 """Forward Lambda: SQS events queue → MetaRouter HTTP API, with partial batch responses.
 
-The events of every record are forwarded together first (grouped by Source, packed into few
-requests); Powertools' ``BatchProcessor`` then reports the records none of whose events got
-through (or whose remainder could not be sent back to the queue), for SQS to redeliver.
+The events of every record are forwarded together (grouped by Source, packed into few
+requests); the records SQS must redeliver — none of whose events got through, or whose
+remainder could not be sent back to the queue — are answered in ``batchItemFailures``.
 """
 
 from __future__ import annotations
@@ -15,13 +15,7 @@ import gc
 # init built is then frozen out of its reach for the life of the execution environment.
 gc.disable()
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes import SQSEvent
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from edge.config import ForwardSettings
 from edge.forwarding import QueuedMessage
@@ -29,8 +23,10 @@ from edge.observability import logger, metrics
 from edge.requeue import delivery_attempts
 from edge.wiring import build_forwarder
 
-# Every record is answered in batchItemFailures, even when all fail: the function did not error.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 forwarder = build_forwarder(ForwardSettings.from_env())
 gc.freeze()
 gc.enable()
@@ -39,13 +35,16 @@ gc.enable()
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    records = event.get("Records") or []
     messages = [
-        QueuedMessage(record.message_id, record.body, delivery_attempts(record.raw_event))
-        for record in SQSEvent(event).records
+        QueuedMessage(record["messageId"], record["body"], delivery_attempts(record)) for record in records
     ]
     result = forwarder.forward(messages, context.get_remaining_time_in_millis())
-
-    def report(record: SQSRecord) -> None:
-        result.check(record.message_id)
-
-    return process_partial_response(event, report, processor, context)
+    # Every record is answered, even when all fail: the function itself did not fail.
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": message.message_id}
+            for message in messages
+            if message.message_id in result.failed
+        ]
+    }

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from edge.deadletter import DeadLetter
 from edge.errors import TransientError
-from edge.forwarding import BatchLimits, DeliveryLog, Forwarder, QueuedMessage
-from edge.requeue import Requeue, Requeuer
+from edge.dedupe import DeliveryLog
+from edge.forwarding import BatchLimits, Forwarder, Mode, QueuedMessage
+from edge.requeue import Requeue
 from edge.retrying import RetryPolicy
 from edge.secret import EdgeSecret
 from edge.upstream import Answer
@@ -93,11 +94,14 @@ class FakeSecrets:
 class FakeDeadLetters:
     letters: list[DeadLetter] = field(default_factory=list)
     available: bool = True
+    calls: int = 0
 
-    def park(self, letter: DeadLetter) -> None:
+    def park(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float]) -> list[int]:
+        self.calls += 1
         if not self.available:
-            raise TransientError("The dead-letter queue could not be reached.")
-        self.letters.append(letter)
+            return list(range(len(letters)))
+        self.letters.extend(letters)
+        return []
 
 
 @dataclass
@@ -107,7 +111,7 @@ class FakeRequeuer:
     sent: list[Requeue] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
 
-    def send(self, remainders: Iterable[Requeue]) -> set[str]:
+    def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
         failed: set[str] = set()
         for remainder in remainders:
             if remainder.origin in self.refuse:
@@ -205,9 +209,9 @@ def forward_rig(
         executor=InlineExecutor(),
         limits=limits or BatchLimits(),
         policy=RetryPolicy(max_attempts=max_attempts, base=0.1, cap=1.0, jitter=lambda: 0.5),
-        per_call=per_call,
+        mode=Mode.PER_CALL if per_call else Mode.BATCH,
         margin=margin,
-        requeuer=cast("Requeuer", requeuer),
+        requeuer=requeuer,
         max_deliveries=max_deliveries,
         delivery_log=delivery_log,
         sleep=clock.sleep,

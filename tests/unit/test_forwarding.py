@@ -7,7 +7,7 @@ import json
 import pytest
 
 from edge.deadletter import Reason
-from edge.errors import NotForwardedError, TransientError
+from edge.errors import TransientError
 from edge.forwarding import BatchLimits, ForwardResult, QueuedMessage, Request, split
 from edge.secret import EdgeSecret, fingerprint
 from edge.upstream import batch_overhead
@@ -271,7 +271,7 @@ def test_requests_get_the_time_left_as_budget_and_none_starts_after_the_deadline
     budgets = [c.budget for c in rig.upstream.calls]
     assert budgets[0] == 2.0
     assert budgets == sorted(budgets, reverse=True)
-    assert all(b >= rig.forwarder.policy.min_request_seconds for b in budgets)
+    assert all(b >= rig.forwarder.retrier.policy.min_request_seconds for b in budgets)
     assert result.failed == frozenset({"q1"})
 
 
@@ -362,13 +362,6 @@ def test_a_message_without_events_is_acknowledged_without_a_request():
     result = rig.forwarder.forward([queued("q1", [])], MINUTE_MS)
     assert rig.upstream.calls == []
     assert result == ForwardResult(frozenset(), forwarded=0, dead_lettered=0)
-
-
-def test_result_check_raises_only_for_failed_messages():
-    result = ForwardResult(frozenset({"q1"}))
-    result.check("q2")
-    with pytest.raises(NotForwardedError):
-        result.check("q1")
 
 
 def test_request_halves_keep_source_and_mode():

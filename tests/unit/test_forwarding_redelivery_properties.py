@@ -43,7 +43,7 @@ class MemoryQueue:
     messages: list[Message] = field(default_factory=list)
     serial: int = 0
 
-    def send(self, remainders: list[Requeue]) -> set[str]:
+    def send(self, remainders: list[Requeue], *, time_left: object = None) -> set[str]:
         for remainder in remainders:
             for body in remainder.bodies:
                 self.serial += 1

@@ -8,7 +8,6 @@ from pydantic import ValidationError
 
 from edge.config import ForwardSettings
 from edge.deadletter import DeadLetter, DeadLetterQueue, Reason, printable
-from edge.errors import TransientError
 
 REQUIRED = {"EDGE_SECRET_ID": "edge/secret", "DEAD_LETTER_QUEUE_URL": "https://sqs.example/dlq"}
 
@@ -93,10 +92,23 @@ def test_details_are_cut_short_and_only_printable():
 
 
 class _FailingSqs:
-    def send_message(self, **_):
-        raise ClientError({"Error": {"Code": "AWS.SimpleQueueService.NonExistentQueue"}}, "SendMessage")
+    def __init__(self):
+        self.calls = 0
+
+    def send_message_batch(self, **_):
+        self.calls += 1
+        raise ClientError({"Error": {"Code": "AWS.SimpleQueueService.NonExistentQueue"}}, "SendMessageBatch")
 
 
-def test_a_dead_letter_queue_that_cannot_be_reached_is_transient():
-    with pytest.raises(TransientError):
-        DeadLetterQueue(_FailingSqs(), "https://sqs.example/dlq").park(DeadLetter("x", "r", "q"))
+def test_letters_a_dead_letter_queue_that_cannot_be_reached_did_not_take_are_reported():
+    letters = [DeadLetter("x", Reason.INVALID_MESSAGE, "q1"), DeadLetter("y", Reason.INVALID_MESSAGE, "q2")]
+    sqs = _FailingSqs()
+    assert DeadLetterQueue(sqs, "https://sqs.example/dlq").park(letters, time_left=lambda: 30.0) == [0, 1]
+    assert sqs.calls == 1
+
+
+def test_no_letter_is_sent_without_time_left():
+    sqs = _FailingSqs()
+    letters = [DeadLetter("x", Reason.INVALID_MESSAGE, "q1")]
+    assert DeadLetterQueue(sqs, "https://sqs.example/dlq").park(letters, time_left=lambda: 0.5) == [0]
+    assert sqs.calls == 0

@@ -57,7 +57,7 @@ def test_send_uses_one_call_for_up_to_ten_messages():
                 "Failed": [],
             },
         )
-        assert _writer(sqs).send([b"{}"] * 10) == 1
+        _writer(sqs).send([b"{}"] * 10)
         stub.assert_no_pending_responses()
 
 
@@ -73,7 +73,7 @@ def test_send_splits_batches_at_the_total_payload_limit():
                     "Failed": [],
                 },
             )
-        assert _writer(sqs, max_bytes=10_000).send([body] * 4) == 2
+        _writer(sqs, max_bytes=10_000).send([body] * 4)
         stub.assert_no_pending_responses()
 
 
@@ -96,7 +96,7 @@ def test_failed_entries_are_retried_alone():
             {"Successful": [{"Id": "1", "MessageId": "m", "MD5OfMessageBody": "x"}], "Failed": []},
             {"QueueUrl": QUEUE, "Entries": [{"Id": "1", "MessageBody": "[]"}]},
         )
-        assert _writer(sqs).send([b"{}", b"[]"]) == 2
+        _writer(sqs).send([b"{}", b"[]"])
         stub.assert_no_pending_responses()
 
 

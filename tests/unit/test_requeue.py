@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.forwarding import QueuedMessage, decode_message
+from edge.queueing import decode_message
 from edge.queueing import serialize
 from edge.requeue import (
     ATTEMPTS_ATTRIBUTE,
@@ -61,7 +61,7 @@ def test_only_the_events_not_done_go_back_with_the_attempts_so_far():
     [body] = result.bodies
     assert ids(body) == ["m-1", "m-3"]
     # The same version-1 format the forwarder reads: a remainder is a message like any other.
-    source, decoded = decode_message(QueuedMessage("new", body.decode()))
+    source, decoded = decode_message(body.decode())
     assert source == "fp-web"
     assert [e["messageId"] for e in decoded] == ["m-1", "m-3"]
 

@@ -5,43 +5,32 @@ else a version-1 events message (``edge.queueing``) holding the parked events, s
 the dead-letter queue into the events queue replays it. Attributes say why:
 
 - ``reason`` (String): ``invalid_message``, ``unsupported_version``, ``unmapped_source``,
-  ``upstream_rejected``, ``unroutable_event`` or ``attempts_exhausted``;
+  ``upstream_rejected``, ``unroutable_event`` or ``attempts_exhausted`` (``edge.errors.Reason``);
 - ``detail`` (String, optional): a short explanation, e.g. the upstream's answer (truncated);
 - ``upstreamStatus`` (Number, optional): the status the upstream refused the event with;
 - ``originMessageId`` (String): the SQS message the events arrived in.
+
+An invocation collects its letters (``Parking``) and sends them together at its end, with
+``SendMessageBatch``, within the time it has left.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Protocol
 
-from edge.errors import TransientError
+from edge.errors import Reason
+from edge.queueing import Entry, Queue, events_message
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-__all__ = ["DeadLetter", "DeadLetterQueue", "Reason"]
+__all__ = ["DeadLetter", "DeadLetterQueue", "Parked", "Parking", "Reason", "printable"]
 
 _DETAIL_CHARS: Final = 256
-
-
-class Reason:
-    """The ``reason`` attribute of a parked message."""
-
-    INVALID_MESSAGE: Final = "invalid_message"
-    """The body is not JSON or not an events message."""
-    UNSUPPORTED_VERSION: Final = "unsupported_version"
-    """An events message of a version this forwarder does not read."""
-    UNMAPPED_SOURCE: Final = "unmapped_source"
-    """The source fingerprint maps to no Source ID in the current secret."""
-    UPSTREAM_REJECTED: Final = "upstream_rejected"
-    """The upstream refused the lone event for good (400, 413 or 422)."""
-    UNROUTABLE_EVENT: Final = "unroutable_event"
-    """Per-call mode, and the event's type has no per-call path."""
-    ATTEMPTS_EXHAUSTED: Final = "attempts_exhausted"
-    """Not accepted after ``maxReceiveCount`` deliveries (``detail``: the upstream's last answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +38,7 @@ class DeadLetter:
     """One message for the dead-letter queue."""
 
     body: str
-    reason: str
+    reason: Reason
     origin: str
     detail: str | None = None
     status: int | None = None
@@ -72,19 +61,80 @@ def printable(text: str, limit: int = _DETAIL_CHARS) -> str:
 
 
 class DeadLetterQueue:
-    """Sends parked messages to the dead-letter queue, one ``SendMessage`` each (rare by design)."""
+    """The dead-letter queue."""
 
     def __init__(self, sqs: SQSClient, queue_url: str) -> None:
-        self._sqs = sqs
+        self._queue = Queue(sqs, queue_url)
         self.queue_url = queue_url
 
-    def park(self, letter: DeadLetter) -> None:
-        """Send one letter or raise ``TransientError`` (botocore already retried)."""
-        from botocore.exceptions import BotoCoreError, ClientError
+    def park(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float]) -> list[int]:
+        """Send ``letters``; the positions of those not sent."""
+        entries = [Entry(letter.body, letter.attributes()) for letter in letters]
+        return self._queue.send(entries, time_left=time_left)
 
-        try:
-            self._sqs.send_message(
-                QueueUrl=self.queue_url, MessageBody=letter.body, MessageAttributes=letter.attributes()
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise TransientError("The dead-letter queue could not be reached.") from exc
+
+class Parkable(Protocol):
+    """An event that can be parked: the message it came in, its source, its serialized form."""
+
+    @property
+    def origin(self) -> str: ...
+
+    @property
+    def source(self) -> str | None: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+
+class LetterBox(Protocol):
+    def park(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float]) -> list[int]: ...
+
+
+@dataclass(slots=True)
+class Parked[T: Parkable]:
+    """What an invocation's letters became."""
+
+    events: list[T] = field(default_factory=list)
+    """The events now in the dead-letter queue."""
+    by_reason: Counter[str] = field(default_factory=Counter)
+    """Parked events per reason (an undecodable message counts as one)."""
+    not_sent: set[str] = field(default_factory=set)
+    """Origins of letters that could not be sent: SQS must redeliver those messages."""
+
+
+class Parking[T: Parkable]:
+    """The letters of one invocation: one per SQS message and reason, sent together at the end."""
+
+    def __init__(self) -> None:
+        self._letters: list[tuple[DeadLetter, list[T]]] = []
+
+    def message(self, body: str, origin: str, reason: Reason, detail: str) -> None:
+        """Park a whole message that could not be read, as it came."""
+        self._letters.append((DeadLetter(body, reason, origin, detail), []))
+
+    def add(self, events: Sequence[T], reason: Reason, detail: str, status: int | None = None) -> None:
+        """Park ``events``: a letter per message they came in, as an events message of their own."""
+        by_origin: dict[str, list[T]] = {}
+        for event in events:
+            by_origin.setdefault(event.origin, []).append(event)
+        for origin, group in by_origin.items():
+            body = events_message(group[0].source, (event.data for event in group)).decode()
+            self._letters.append((DeadLetter(body, reason, origin, detail, status), group))
+
+    def pending(self, origin: str) -> bool:
+        """Whether a letter holds events (or the whole body) of the message ``origin``."""
+        return any(letter.origin == origin for letter, _ in self._letters)
+
+    def send(self, queue: LetterBox, time_left: Callable[[], float]) -> Parked[T]:
+        """Send every letter; a message whose letter could not be sent is redelivered by SQS."""
+        parked: Parked[T] = Parked()
+        if not self._letters:
+            return parked
+        not_sent = set(queue.park([letter for letter, _ in self._letters], time_left=time_left))
+        for position, (letter, events) in enumerate(self._letters):
+            if position in not_sent:
+                parked.not_sent.add(letter.origin)
+            else:
+                parked.events.extend(events)
+                parked.by_reason[letter.reason] += max(1, len(events))
+        return parked

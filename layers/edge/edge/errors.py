@@ -6,18 +6,20 @@
   401/403/404, because some SDKs disable themselves for good on those.
 - ``PermanentUpstreamError``: the upstream refused an event for good; it is dead-lettered.
 - ``UndeliverableError``: a queued message the forwarder can never send; it is dead-lettered.
-- ``NotForwardedError``: an SQS message not fully forwarded yet; reported in ``batchItemFailures``.
+
+``Reason`` names why events were parked in the dead-letter queue (its ``reason`` attribute).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "ClientError",
     "EdgeError",
-    "NotForwardedError",
     "PermanentUpstreamError",
+    "Reason",
     "TransientError",
     "UndeliverableError",
 ]
@@ -62,14 +64,27 @@ class PermanentUpstreamError(EdgeError):
         self.reason = reason
 
 
+class Reason(StrEnum):
+    """Why events were parked in the dead-letter queue: the ``reason`` attribute of the letter."""
+
+    INVALID_MESSAGE = "invalid_message"
+    """The body is not JSON or not an events message."""
+    UNSUPPORTED_VERSION = "unsupported_version"
+    """An events message of a version this forwarder does not read."""
+    UNMAPPED_SOURCE = "unmapped_source"
+    """The source fingerprint maps to no Source ID in the current secret."""
+    UPSTREAM_REJECTED = "upstream_rejected"
+    """The upstream refused the lone event for good (400, 413 or 422)."""
+    UNROUTABLE_EVENT = "unroutable_event"
+    """Per-call mode, and the event's type has no per-call path."""
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    """Not accepted after ``maxReceiveCount`` deliveries (``detail``: the upstream's last answer)."""
+
+
 class UndeliverableError(EdgeError):
     """A queued message that can never be forwarded (not the v1 format, unmapped source): dead-letter it."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-
-
-class NotForwardedError(EdgeError):
-    """Some events of an SQS message were neither accepted upstream nor parked: SQS redelivers it."""

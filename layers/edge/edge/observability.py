@@ -5,13 +5,15 @@ Never log a whole event, a write key, a Source ID or the secret: log codes and c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["NAMESPACE", "MetricName", "MetricUnit", "add_counts", "logger", "metrics"]
+__all__ = ["NAMESPACE", "ForwardTally", "MetricName", "MetricUnit", "add_counts", "logger", "metrics"]
 
 NAMESPACE: Final = "MetaRouterEdge"
 
@@ -82,3 +84,69 @@ def add_counts(name: str, dimension: str, counts: Mapping[str, int]) -> None:
             default_dimensions=metrics.default_dimensions,
         ) as metric:
             metric.add_dimension(dimension, value)
+
+
+@dataclass(slots=True)
+class ForwardTally:
+    """One forward invocation's figures, published once at its end: metrics and one log line."""
+
+    requests: int = 0
+    forwarded: int = 0
+    retries: int = 0
+    auth_failures: int = 0
+    skipped: int = 0
+    """Events the delivery log says were delivered already."""
+    statuses: Counter[str] = field(default_factory=Counter)
+    log_reads: int = 0
+    log_writes: int = 0
+    log_seconds: float = 0.0
+
+    def answered(self, status_class: str, elapsed_ms: float) -> None:
+        self.statuses[status_class] += 1
+        metrics.add_metric(MetricName.UPSTREAM_LATENCY, MetricUnit.Milliseconds, elapsed_ms)
+
+    def publish(
+        self,
+        *,
+        messages: int,
+        failed: int,
+        requeued: int,
+        parked: Mapping[str, int],
+        mode: str,
+        delivery_log: bool,
+    ) -> None:
+        """The invocation's metrics, and its ``messages forwarded`` log line."""
+        metrics.add_metric(MetricName.EVENTS_FORWARDED, MetricUnit.Count, self.forwarded)
+        for name, value in (
+            (MetricName.UPSTREAM_RETRIES, self.retries),
+            (MetricName.MESSAGES_NOT_FORWARDED, failed),
+            (MetricName.EVENTS_REQUEUED, requeued),
+            (MetricName.EVENTS_ALREADY_DELIVERED, self.skipped),
+            (MetricName.UPSTREAM_AUTH_FAILURES, self.auth_failures),
+        ):
+            if value:
+                metrics.add_metric(name, MetricUnit.Count, value)
+        if self.auth_failures:
+            logger.error("upstream refused the Source ID after the secret was read again")
+        add_counts(MetricName.UPSTREAM_RESPONSES, "status_class", self.statuses)
+        add_counts(MetricName.EVENTS_DEAD_LETTERED, "reason", parked)
+        figures = {
+            "messages": messages,
+            "failed_messages": failed,
+            "events_forwarded": self.forwarded,
+            "dead_lettered": sum(parked.values()),
+            "dead_letter_reasons": dict(parked),
+            "retries": self.retries,
+            "events_requeued": requeued,
+            "events_skipped": self.skipped,
+            "requests": self.requests,
+            "upstream_statuses": dict(self.statuses),
+            "mode": mode,
+        }
+        if delivery_log:
+            figures |= {
+                "log_reads": self.log_reads,
+                "log_writes": self.log_writes,
+                "log_ms": round(self.log_seconds * 1000, 1),
+            }
+        logger.info("messages forwarded", extra=figures)

@@ -1,4 +1,4 @@
-"""The SQS message format and how one request's events are packed into few messages.
+"""The events-queue message format, both ways, and sending messages to a queue.
 
 Message format, version 1 (the body of every message on the events queue)::
 
@@ -7,7 +7,9 @@ Message format, version 1 (the body of every message on the events queue)::
 ``source`` names the inbound key's upstream Source (``edge.secret.fingerprint``) in closed
 mode and is ``null`` in open mode. Events are complete, enriched Segment events. Quarantine
 messages have the same envelope with ``"kind": "quarantine"`` and ``rejected`` items
-``{"index", "reason", "errors", "event"}`` instead of ``events``.
+``{"index", "reason", "errors", "event"}`` instead of ``events``. Ingest writes these messages,
+the forwarder reads them (``decode_message``) and writes them again when it parks events or
+sends the undelivered ones back (``events_message``).
 
 Events are serialized once and messages are assembled from the serialized bytes, so packing
 costs no second encoding.
@@ -16,32 +18,42 @@ costs no second encoding.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
-from edge.errors import TransientError
+from edge.errors import Reason, TransientError, UndeliverableError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
 __all__ = [
+    "MAX_MESSAGE_BYTES",
     "MESSAGE_VERSION",
     "PARKING_ROOM",
+    "Entry",
+    "Queue",
     "QueueWriter",
+    "chunks",
+    "decode_message",
+    "events_message",
     "message_prefix",
     "pack",
     "serialize",
 ]
 
 MESSAGE_VERSION: Final = 1
+#: SQS's classic message size limit, and SendMessageBatch's limit on the sum of its entries.
+MAX_MESSAGE_BYTES: Final = 256 * 1024
 #: Room ingest leaves in every message for the attributes the forwarder adds if it ever parks
 #: the message whole in the dead-letter queue (which has the same size limit): reason, detail
 #: (at most 256 characters), status, origin message id, and their names and types.
 PARKING_ROOM: Final = 4096
 _ENTRIES_PER_BATCH: Final = 10  # SendMessageBatch's limit
-_SEND_ATTEMPTS: Final = 3
+_SUFFIX: Final = b"]}"
 
 
 def serialize(value: Any) -> bytes:
@@ -65,74 +77,163 @@ def message_prefix(source: str | None, *, kind: str | None = None, items: str = 
     return serialize(head)[:-1] + b',"' + items.encode() + b'":['
 
 
+def events_message(source: str | None, events: Iterable[bytes]) -> bytes:
+    """A version-1 events message holding ``events`` (each serialized already)."""
+    return message_prefix(source) + b",".join(events) + _SUFFIX
+
+
+def decode_message(body: str) -> tuple[str | None, list[dict[str, Any]]]:
+    """The source fingerprint and events of a version-1 message, or ``UndeliverableError``."""
+    try:
+        message = from_json(body)
+    except ValueError as exc:
+        raise UndeliverableError(Reason.INVALID_MESSAGE, "The body is not JSON.") from exc
+    if not isinstance(message, dict) or "v" not in message:
+        raise UndeliverableError(Reason.INVALID_MESSAGE, "The body is not an events message.")
+    version = message["v"]
+    if not isinstance(version, int) or isinstance(version, bool) or version != MESSAGE_VERSION:
+        raise UndeliverableError(Reason.UNSUPPORTED_VERSION, f"Version {version!r} is not read here.")
+    source, events = message.get("source"), message.get("events")
+    if source is not None and not isinstance(source, str):
+        raise UndeliverableError(Reason.INVALID_MESSAGE, "The source is not a string or null.")
+    if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
+        raise UndeliverableError(Reason.INVALID_MESSAGE, "The events are not a list of objects.")
+    return source, events
+
+
+def chunks[T](
+    items: Iterable[T],
+    size: Callable[[T], int],
+    *,
+    max_bytes: int,
+    max_count: int | None = None,
+    base: int = 0,
+) -> Iterator[list[T]]:
+    """Runs of consecutive ``items`` (in order) within ``max_count`` items and ``max_bytes``.
+
+    A run weighs ``base`` plus its items' sizes plus one byte between items (a JSON comma). An
+    item too large to share a run still gets one of its own: the receiver decides.
+    """
+    run: list[T] = []
+    total = base
+    for item in items:
+        extra = size(item) + (1 if run else 0)
+        if run and ((max_count is not None and len(run) >= max_count) or total + extra > max_bytes):
+            yield run
+            run, total, extra = [], base, size(item)
+        run.append(item)
+        total += extra
+    if run:
+        yield run
+
+
 def pack(items: Iterable[bytes], prefix: bytes, max_bytes: int) -> Iterator[bytes]:
     """Greedily pack serialized items into message bodies of at most ``max_bytes``.
 
     An item too large to share a message still gets one of its own; callers keep items far
     below ``max_bytes`` (an event is at most 32 KB).
     """
-    suffix = b"]}"
-    chunk: list[bytes] = []
-    size = len(prefix) + len(suffix)
-    for item in items:
-        extra = len(item) + (1 if chunk else 0)
-        if chunk and size + extra > max_bytes:
-            yield prefix + b",".join(chunk) + suffix
-            chunk, size = [], len(prefix) + len(suffix)
-            extra = len(item)
-        chunk.append(item)
-        size += extra
-    if chunk:
-        yield prefix + b",".join(chunk) + suffix
+    for run in chunks(items, len, max_bytes=max_bytes, base=len(prefix) + len(_SUFFIX)):
+        yield prefix + b",".join(run) + _SUFFIX
 
 
-def _entry_batches(bodies: Sequence[str], max_bytes: int) -> Iterator[list[tuple[int, str]]]:
-    """Groups of at most 10 message bodies whose total stays within SendMessageBatch's limit."""
-    group: list[tuple[int, str]] = []
-    total = 0
-    for index, body in enumerate(bodies):
-        size = len(body.encode("utf-8"))
-        if group and (len(group) == _ENTRIES_PER_BATCH or total + size > max_bytes):
-            yield group
-            group, total = [], 0
-        group.append((index, body))
-        total += size
-    if group:
-        yield group
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One message to send: its body, attributes and delivery delay."""
+
+    body: str
+    attributes: Mapping[str, MessageAttributeValueTypeDef] = field(default_factory=dict)
+    delay: int = 0
+
+    def size(self) -> int:
+        """Bytes as SQS counts them against its limits: the body, and each attribute's name,
+        type and value."""
+        return len(self.body.encode("utf-8")) + sum(
+            len(name) + len(value["DataType"]) + len(value.get("StringValue", "").encode("utf-8"))
+            for name, value in self.attributes.items()
+        )
 
 
-class QueueWriter:
-    """Sends message bodies to one queue with ``SendMessageBatch``, retrying failed entries."""
+class Queue:
+    """One SQS queue, written with ``SendMessageBatch``: up to 10 entries and 256 KiB a call, the
+    entries SQS reports as failed sent again."""
 
-    def __init__(self, sqs: SQSClient, queue_url: str, max_bytes: int, backoff: float = 0.05) -> None:
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        *,
+        max_bytes: int = MAX_MESSAGE_BYTES,
+        attempts: int = 3,
+        backoff: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._sqs = sqs
         self.queue_url = queue_url
         self.max_bytes = max_bytes
+        """The size of one call's entries together (SendMessageBatch's limit)."""
+        self._attempts = attempts
         self._backoff = backoff
+        self._sleep = sleep
 
-    def send(self, messages: Iterable[bytes]) -> int:
-        """Send every message or raise ``TransientError``; returns the number of SQS calls."""
+    def send(self, entries: Sequence[Entry], *, time_left: Callable[[], float] | None = None) -> list[int]:
+        """Send ``entries``; the positions of those not sent, in order (none: all were).
+
+        A call that fails (botocore already retried connection errors and throttling) or a
+        ``time_left`` under a second ends the sending: what was not sent by then is returned.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
-        bodies = [message.decode("utf-8") for message in messages]
-        calls = 0
-        for group in _entry_batches(bodies, self.max_bytes):
-            pending = group
-            for attempt in range(_SEND_ATTEMPTS):
+        numbered = list(enumerate(entries))
+        runs = list(
+            chunks(numbered, lambda e: e[1].size(), max_bytes=self.max_bytes, max_count=_ENTRIES_PER_BATCH)
+        )
+        for done, run in enumerate(runs):
+            pending = run
+            for attempt in range(self._attempts):
+                if time_left is not None and time_left() < 1.0:
+                    return _positions(runs[done:], pending)
                 if attempt:
-                    time.sleep(self._backoff * 2 ** (attempt - 1))
-                calls += 1
-                try:  # botocore already retried connection errors and throttling
+                    self._sleep(self._backoff * 2 ** (attempt - 1))
+                try:
                     answer = self._sqs.send_message_batch(
-                        QueueUrl=self.queue_url,
-                        Entries=[{"Id": str(i), "MessageBody": body} for i, body in pending],
+                        QueueUrl=self.queue_url, Entries=[_request_entry(i, e) for i, e in pending]
                     )
-                except (BotoCoreError, ClientError) as exc:
-                    raise TransientError("The queue could not be reached.") from exc
+                except (BotoCoreError, ClientError):
+                    return _positions(runs[done:], pending)
                 failed = {entry["Id"] for entry in answer.get("Failed", [])}
-                pending = [(i, body) for i, body in pending if str(i) in failed]
+                pending = [(i, e) for i, e in pending if str(i) in failed]
                 if not pending:
                     break
             if pending:
-                raise TransientError(f"{len(pending)} messages could not be queued.")
-        return calls
+                return _positions(runs[done:], pending)
+        return []
+
+
+def _positions(runs: list[list[tuple[int, Entry]]], pending: list[tuple[int, Entry]]) -> list[int]:
+    """The positions not sent: ``pending`` of the current run, and every later run."""
+    return [i for i, _ in pending] + [i for run in runs[1:] for i, _ in run]
+
+
+def _request_entry(index: int, entry: Entry) -> SendMessageBatchRequestEntryTypeDef:
+    request: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": entry.body}
+    if entry.attributes:
+        request["MessageAttributes"] = entry.attributes
+    if entry.delay:
+        request["DelaySeconds"] = entry.delay
+    return request
+
+
+class QueueWriter:
+    """Ingest's writer: message bodies to one queue, all of them or ``TransientError``."""
+
+    def __init__(self, sqs: SQSClient, queue_url: str, max_bytes: int, backoff: float = 0.05) -> None:
+        self._queue = Queue(sqs, queue_url, max_bytes=max_bytes, backoff=backoff)
+        self.queue_url = queue_url
+        self.max_bytes = max_bytes
+
+    def send(self, messages: Iterable[bytes]) -> None:
+        """Send every message or raise ``TransientError``."""
+        not_sent = self._queue.send([Entry(message.decode("utf-8")) for message in messages])
+        if not_sent:
+            raise TransientError(f"{len(not_sent)} messages could not be queued.")

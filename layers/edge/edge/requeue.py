@@ -21,16 +21,15 @@ the rule is exactly SQS's; a parked letter carries none either, so a redriven me
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from edge.queueing import message_prefix, pack
+from edge.queueing import Entry, Queue, message_prefix, pack
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 __all__ = [
     "ATTEMPTS_ATTRIBUTE",
@@ -49,9 +48,6 @@ __all__ = [
 ATTEMPTS_ATTRIBUTE: Final = "deliveryAttempts"
 #: Room kept in a message for its attributes (SQS counts them in the size limit).
 _ATTRIBUTE_ROOM: Final = 1024
-_ENTRIES_PER_BATCH: Final = 10  # SendMessageBatch's limit
-_BATCH_BYTES: Final = 256 * 1024  # SendMessageBatch's limit on the sum of the entries
-_SEND_ATTEMPTS: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,71 +132,26 @@ def next_step(
 
 
 class Requeuer:
-    """Sends remainders back to the events queue with ``SendMessageBatch``, ``delay`` seconds later.
+    """Sends remainders back to the events queue, ``delay`` seconds later.
 
     The delay stands in for the visibility timeout a redelivered message would wait out, so a
     remainder is retried no sooner than its whole message would have been.
     """
 
     def __init__(self, sqs: SQSClient, queue_url: str, *, delay: int, backoff: float = 0.05) -> None:
-        self._sqs = sqs
+        self._queue = Queue(sqs, queue_url, attempts=2, backoff=backoff)
         self.queue_url = queue_url
         self.delay = delay
-        self._backoff = backoff
 
-    def send(self, remainders: Iterable[Requeue]) -> set[str]:
+    def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
         """Send every remainder; the origins of those not (wholly) sent, which SQS must redeliver."""
-        entries = [
-            (remainder.origin, body.decode("utf-8"), remainder.attempts)
-            for remainder in remainders
-            for body in remainder.bodies
-        ]
-        failed: set[str] = set()
-        for group in _groups(entries):
-            failed |= self._send_group(group)
-        return failed
-
-    def _send_group(self, group: list[tuple[int, tuple[str, str, int]]]) -> set[str]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        pending = group
-        for attempt in range(_SEND_ATTEMPTS):
-            if attempt:
-                time.sleep(self._backoff)
-            try:  # botocore already retried connection errors and throttling
-                answer = self._sqs.send_message_batch(
-                    QueueUrl=self.queue_url, Entries=[self._entry(i, entry) for i, entry in pending]
-                )
-            except (BotoCoreError, ClientError):
-                break
-            failed = {entry["Id"] for entry in answer.get("Failed", [])}
-            pending = [(i, entry) for i, entry in pending if str(i) in failed]
-            if not pending:
-                return set()
-        return {origin for _, (origin, _, _) in pending}
-
-    def _entry(self, index: int, entry: tuple[str, str, int]) -> SendMessageBatchRequestEntryTypeDef:
-        _, body, attempts = entry
-        return {
-            "Id": str(index),
-            "MessageBody": body,
-            "DelaySeconds": self.delay,
-            "MessageAttributes": {ATTEMPTS_ATTRIBUTE: {"DataType": "Number", "StringValue": str(attempts)}},
-        }
-
-
-def _groups(
-    entries: Sequence[tuple[str, str, int]],
-) -> Iterable[list[tuple[int, tuple[str, str, int]]]]:
-    """Numbered entries in groups of at most 10 whose bodies stay within SendMessageBatch's size."""
-    group: list[tuple[int, tuple[str, str, int]]] = []
-    total = 0
-    for index, entry in enumerate(entries):
-        size = len(entry[1].encode("utf-8")) + _ATTRIBUTE_ROOM // 8
-        if group and (len(group) == _ENTRIES_PER_BATCH or total + size > _BATCH_BYTES):
-            yield group
-            group, total = [], 0
-        group.append((index, entry))
-        total += size
-    if group:
-        yield group
+        origins: list[str] = []
+        entries: list[Entry] = []
+        for remainder in remainders:
+            attributes: dict[str, MessageAttributeValueTypeDef] = {
+                ATTEMPTS_ATTRIBUTE: {"DataType": "Number", "StringValue": str(remainder.attempts)}
+            }
+            for body in remainder.bodies:
+                origins.append(remainder.origin)
+                entries.append(Entry(body.decode("utf-8"), attributes, self.delay))
+        return {origins[i] for i in self._queue.send(entries, time_left=time_left)}

@@ -2,6 +2,9 @@
 
 Retries happen inside one invocation: the deadline is the invocation's remaining time minus a
 margin kept for dead-lettering and answering. What is still failing then is left to SQS.
+
+``Retrier.run`` is the loop: a round of requests, then — while some wait for a retry, attempts
+remain, and the backoff still leaves time for a request — a wait and another round.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Deadline", "RetryPolicy"]
+from edge.observability import logger
+
+__all__ = ["Deadline", "Retrier", "RetryPolicy", "Round", "Rounds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +67,61 @@ class RetryPolicy:
     def can_send(self, deadline: Deadline) -> bool:
         """Whether enough time is left to start a request."""
         return deadline.remaining() >= self.min_request_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Round[R]:
+    """What a round of requests leaves for a retry, and the longest ``Retry-After`` it was given."""
+
+    later: list[R]
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rounds[R]:
+    """What is still failing when the retrying stops, and how many requests were sent again."""
+
+    left: list[R]
+    retried: int
+
+
+class Retrier:
+    """Sends rounds of requests with a backoff between them, while attempts and time remain."""
+
+    def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.policy = policy
+        self._sleep = sleep
+
+    def run[R](
+        self,
+        requests: list[R],
+        send: Callable[[list[R]], Round[R]],
+        deadline: Deadline,
+        *,
+        before_retry: Callable[[list[R]], list[R]] | None = None,
+    ) -> Rounds[R]:
+        """``send`` rounds of ``requests``; ``before_retry`` may drop requests no longer needed."""
+        policy = self.policy
+        attempt, retried = 1, 0
+        while True:
+            result = send(requests)
+            if not result.later:
+                return Rounds([], retried)
+            if attempt >= policy.max_attempts:
+                logger.warning(
+                    "upstream retries exhausted", extra={"requests": len(result.later), "attempts": attempt}
+                )
+                return Rounds(result.later, retried)
+            delay = policy.delay(attempt, result.retry_after)
+            if not policy.can_wait(delay, deadline):
+                logger.warning(
+                    "no time left to retry the upstream",
+                    extra={"requests": len(result.later), "delay": round(delay, 3)},
+                )
+                return Rounds(result.later, retried)
+            self._sleep(delay)
+            requests = before_retry(result.later) if before_retry is not None else result.later
+            if not requests:
+                return Rounds([], retried)
+            retried += len(requests)
+            attempt += 1

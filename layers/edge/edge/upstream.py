@@ -9,16 +9,19 @@ A 207 answer names its failed items in a list under ``errors`` (or ``failed``, `
 ``rejected``; a bare top-level list works too). An entry is an index into the request's
 ``batch``, a ``messageId``, or an object with ``index`` and/or ``messageId`` and optionally the
 item's own ``status``. A 207 body that names nothing recognisable means "retry everything".
+
+What an answer means for the events of a request is one pure function, ``decide``: the
+forwarding policy of the README in one place, as a table of cases.
 """
 
 from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Final
+from enum import StrEnum
+from typing import Any, Final, Protocol
 
 import urllib3
 from pydantic_core import from_json, to_json
@@ -29,21 +32,34 @@ from urllib3.util import make_headers
 __all__ = [
     "BATCH_PATH",
     "CALL_TYPES",
+    "PERMANENT_STATUSES",
+    "Accept",
     "Answer",
+    "Decision",
     "FailedItem",
+    "Park",
+    "Partial",
+    "RefreshSecret",
+    "Retry",
+    "Sent",
+    "Split",
     "UpstreamClient",
+    "UsePerCall",
     "Verdict",
     "authorization",
     "batch_body",
     "batch_overhead",
     "build_pool",
     "classify",
+    "decide",
     "failed_items",
 ]
 
 BATCH_PATH: Final = "/v1/batch"
 CALL_TYPES: Final = frozenset({"identify", "track", "page", "screen", "group", "alias"})
 """Event types with a per-call path ``/v1/{type}`` (the seed's five, plus Segment's screen)."""
+#: Item statuses in a 207 answer that mean "refused for good": the item is parked, not retried.
+PERMANENT_STATUSES: Final = frozenset({400, 413, 422})
 
 _FAILURE_KEYS: Final = ("errors", "failed", "failures", "rejected")
 _USER_AGENT: Final = "metarouter-edge/0.1"
@@ -56,7 +72,7 @@ _RETRY: Final = urllib3.Retry(
 )
 
 
-class Verdict(Enum):
+class Verdict(StrEnum):
     """What an upstream answer means for the events of the request."""
 
     ACCEPTED = "accepted"
@@ -156,6 +172,148 @@ def _failed_item(entry: Any) -> FailedItem | None:
         status=status if isinstance(status, int) and not isinstance(status, bool) else None,
     )
     return item if item.index is not None or item.message_id is not None else None
+
+
+class Sent(Protocol):
+    """What ``decide`` needs to know of the request an answer is to."""
+
+    @property
+    def source_id(self) -> str: ...
+
+    @property
+    def per_call(self) -> bool:
+        """Sent to ``/v1/{type}``, one event, rather than to ``/v1/batch``."""
+        ...
+
+    @property
+    def after_refresh(self) -> bool:
+        """Sent again with a secret read anew after a 401/403."""
+        ...
+
+    @property
+    def message_ids(self) -> Sequence[str | None]:
+        """The events' ``messageId``s, in the request's order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """Every event of the request was accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """A 207: the events at ``parked`` (position, status) were refused for good, those at
+    ``retry`` may be sent again; every other one was accepted."""
+
+    parked: tuple[tuple[int, int], ...]
+    retry: tuple[int, ...]
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Too large, or refused with more than one event in it: send each half at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class Park:
+    """The lone event was refused for good: park it, with ``detail``."""
+
+    status: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Send the request again later (after ``retry_after`` if the upstream asked)."""
+
+    retry_after: float | None = None
+    refused: bool = False
+    """A 401/403 even with the secret read anew: the Source ID is refused."""
+    unreadable: bool = False
+    """A 207 that does not say which events failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class UsePerCall:
+    """The upstream has no ``/v1/batch``: switch to one event per call and send again at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshSecret:
+    """A 401/403: read the secret anew (it may have been rotated) and send again at once."""
+
+
+type Decision = Accept | Partial | Split | Park | Retry | UsePerCall | RefreshSecret
+
+
+def decide(request: Sent, answer: Answer) -> Decision:  # noqa: PLR0911 - a return per case
+    """What ``answer`` means for the events of ``request`` (the README's forwarding policy)."""
+    match answer.verdict:
+        case Verdict.ACCEPTED:
+            return Accept()
+        case Verdict.PARTIAL:
+            return _partial(request, answer)
+        case Verdict.TOO_LARGE | Verdict.REJECTED if len(request.message_ids) > 1:
+            return Split()
+        case Verdict.TOO_LARGE | Verdict.REJECTED:
+            return Park(answer.status or 0, _detail(answer, request.source_id))
+        case Verdict.UNAUTHORIZED if not request.after_refresh:
+            return RefreshSecret()
+        case Verdict.UNAUTHORIZED:
+            return Retry(answer.retry_after, refused=True)
+        case Verdict.UNSUPPORTED if not request.per_call:
+            return UsePerCall()
+        case _:
+            return Retry(answer.retry_after)
+
+
+def _partial(request: Sent, answer: Answer) -> Partial | Retry:
+    failures = failed_items(answer.body)
+    matched = _match(request.message_ids, failures) if failures is not None else None
+    if matched is None:
+        return Retry(answer.retry_after, unreadable=True)
+    parked: list[tuple[int, int]] = []
+    retry: list[int] = []
+    for index in sorted(matched):
+        status = matched[index].status
+        if status in PERMANENT_STATUSES:
+            parked.append((index, status))
+        else:
+            retry.append(index)
+    return Partial(tuple(parked), tuple(retry), answer.retry_after)
+
+
+def _match(message_ids: Sequence[str | None], failures: Iterable[FailedItem]) -> dict[int, FailedItem] | None:
+    """Positions in the request of the failures a 207 names (by ``messageId``, else index).
+
+    None when any failure names no event of the request: then nobody knows what failed.
+    """
+    positions: dict[str, list[int]] = {}
+    for index, message_id in enumerate(message_ids):
+        if message_id is not None:
+            positions.setdefault(message_id, []).append(index)
+    matched: dict[int, FailedItem] = {}
+    for failure in failures:
+        if failure.message_id is not None and failure.message_id in positions:
+            found = positions[failure.message_id]
+        elif failure.index is not None and 0 <= failure.index < len(message_ids):
+            found = [failure.index]
+        else:
+            return None
+        matched.update(dict.fromkeys(found, failure))
+    return matched
+
+
+def _detail(answer: Answer, source_id: str) -> str:
+    """The upstream's answer for the dead-letter ``detail`` attribute, without the Source ID."""
+    text = answer.body[:512].decode("utf-8", "replace").replace(source_id, "[source]").strip()
+    return (
+        f"The upstream answered {answer.status}: {text}"
+        if text
+        else f"The upstream answered {answer.status}."
+    )
 
 
 def authorization(source_id: str) -> str:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
+    from edge.dedupe import DeliveryLog
     from edge.firstparty import FirstParty
     from edge.forwarding import Forwarder
     from edge.ingestion import Ingestor
@@ -150,7 +151,7 @@ def build_forwarder(
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from edge.deadletter import DeadLetterQueue
-    from edge.forwarding import BatchLimits, DeliveryLog, Forwarder
+    from edge.forwarding import BatchLimits, Forwarder, Mode
     from edge.requeue import Requeuer
     from edge.retrying import RetryPolicy
     from edge.upstream import UpstreamClient, build_pool
@@ -198,7 +199,7 @@ def build_forwarder(
         policy=RetryPolicy(
             max_attempts=settings.max_attempts, base=settings.backoff_base, cap=settings.backoff_max
         ),
-        per_call=settings.mode == "per-call",
+        mode=Mode(settings.mode),
         margin=settings.time_margin,
         requeuer=(
             Requeuer(sqs, settings.events_queue_url, delay=settings.requeue_delay)
