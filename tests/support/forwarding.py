@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge.deadletter import DeadLetter
-from edge.errors import TransientError
 from edge.dedupe import DeliveryLog
+from edge.errors import TransientError
 from edge.forwarding import BatchLimits, Forwarder, Mode, QueuedMessage
 from edge.requeue import Requeue
 from edge.retrying import RetryPolicy

@@ -194,7 +194,7 @@ def test_refresh_that_drops_a_source_parks_its_events_as_unmapped():
 
 
 @pytest.mark.parametrize("status", [404, 405])
-def test_404_or_405_to_batch_switches_to_per_call_for_good(status):
+def test_404_or_405_to_batch_switches_to_per_call_for_a_while_then_batch_is_tried_again(status):
     rig = forward_rig(ScriptedUpstream(lambda call: answer(status if call.path == "/v1/batch" else 200)))
     events = [track(1), {"type": "identify", "userId": "u-1", "messageId": "m-2"}]
     result = rig.forwarder.forward([queued("q1", events)], MINUTE_MS)
@@ -206,8 +206,32 @@ def test_404_or_405_to_batch_switches_to_per_call_for_good(status):
     assert result == ForwardResult(frozenset(), forwarded=2, dead_lettered=0)
     assert rig.forwarder.mode == "per-call"
 
+    rig.clock.sleep(rig.forwarder.reprobe_after - 1)
     rig.forwarder.forward([queued("q2", [track(3)])], MINUTE_MS)
     assert rig.upstream.calls[-1].path == "/v1/track"
+
+    rig.clock.sleep(1)
+    assert rig.forwarder.mode == "batch"
+    rig.forwarder.forward([queued("q3", [track(4), track(5)])], MINUTE_MS)
+    assert [c.path for c in rig.upstream.calls[-3:]] == ["/v1/batch", "/v1/track", "/v1/track"]
+    assert rig.forwarder.mode == "per-call"
+
+
+def test_batch_answered_again_after_the_reprobe_ends_per_call_mode():
+    rig = forward_rig(ScriptedUpstream([answer(404)]))
+    rig.forwarder.forward([queued("q1", [track(1)])], MINUTE_MS)
+    assert rig.forwarder.mode == "per-call"
+    rig.clock.sleep(rig.forwarder.reprobe_after)
+    result = rig.forwarder.forward([queued("q2", [track(2), track(3)])], MINUTE_MS)
+    assert [c.path for c in rig.upstream.calls] == ["/v1/batch", "/v1/track", "/v1/batch"]
+    assert (result.forwarded, rig.forwarder.mode) == (2, "batch")
+
+
+def test_configured_per_call_mode_never_probes_batch():
+    rig = forward_rig(per_call=True)
+    rig.clock.sleep(10 * rig.forwarder.reprobe_after)
+    rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert [c.path for c in rig.upstream.calls] == ["/v1/track", "/v1/track"]
 
 
 def test_per_call_mode_sends_each_event_alone_and_parks_types_without_a_path():

@@ -5,7 +5,7 @@ import pytest
 from botocore.stub import Stubber
 
 from edge.errors import TransientError
-from edge.queueing import MESSAGE_VERSION, QueueWriter, message_prefix, pack, serialize
+from edge.queueing import MESSAGE_VERSION, Entry, Queue, QueueWriter, chunks, message_prefix, pack, serialize
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/events"
 
@@ -116,3 +116,67 @@ def test_an_unreachable_queue_raises_a_transient_error():
         stub.add_client_error("send_message_batch", "ServiceUnavailable", http_status_code=503)
         with pytest.raises(TransientError):
             _writer(sqs).send([b"{}"])
+
+
+@pytest.mark.parametrize(
+    ("sizes", "max_count", "runs"),
+    [
+        ([10, 10, 10], None, [[10, 10, 10]]),
+        ([40, 40, 40], None, [[40, 40], [40]]),  # 5 + 40 + 1 + 40 = 86 ≤ 100; a third does not fit
+        ([200, 1, 1], None, [[200], [1, 1]]),  # too large alone: a run of its own
+        ([1] * 5, 2, [[1, 1], [1, 1], [1]]),
+        ([], 3, []),
+    ],
+)
+def test_chunks_are_consecutive_runs_within_the_count_and_byte_limits(sizes, max_count, runs):
+    items = [b"x" * size for size in sizes]
+    got = list(chunks(items, len, max_bytes=100, max_count=max_count, base=5))
+    assert [[len(item) for item in run] for run in got] == runs
+
+
+def _ok(ids):
+    return {"Successful": [{"Id": i, "MessageId": "m", "MD5OfMessageBody": "x"} for i in ids], "Failed": []}
+
+
+def test_a_queue_sends_entries_with_their_attributes_and_delay_ten_a_call():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    attributes = {"reason": {"DataType": "String", "StringValue": "r"}}
+    entries = [Entry(f"[{i}]", attributes, delay=5) for i in range(12)]
+    with Stubber(sqs) as stub:
+        expected = [
+            {"Id": str(i), "MessageBody": f"[{i}]", "MessageAttributes": attributes, "DelaySeconds": 5}
+            for i in range(12)
+        ]
+        stub.add_response(
+            "send_message_batch",
+            _ok([str(i) for i in range(10)]),
+            {"QueueUrl": QUEUE, "Entries": expected[:10]},
+        )
+        stub.add_response(
+            "send_message_batch", _ok(["10", "11"]), {"QueueUrl": QUEUE, "Entries": expected[10:]}
+        )
+        assert Queue(sqs, QUEUE).send(entries) == []
+        stub.assert_no_pending_responses()
+
+
+def test_a_queue_stops_sending_when_time_runs_out_and_names_what_was_not_sent():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    left = iter([5.0, 0.5])
+    with Stubber(sqs) as stub:
+        stub.add_response("send_message_batch", _ok([str(i) for i in range(10)]))
+        sent = Queue(sqs, QUEUE).send([Entry("{}")] * 15, time_left=lambda: next(left))
+        stub.assert_no_pending_responses()
+    assert sent == list(range(10, 15))
+
+
+def test_a_queue_that_fails_a_call_names_every_entry_from_that_call_on():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    with Stubber(sqs) as stub:
+        stub.add_response("send_message_batch", _ok([str(i) for i in range(10)]))
+        stub.add_client_error("send_message_batch", "ServiceUnavailable", http_status_code=503)
+        assert Queue(sqs, QUEUE).send([Entry("{}")] * 25) == list(range(10, 25))
+
+
+def test_entry_size_counts_the_body_and_each_attribute_as_sqs_does():
+    entry = Entry("é" * 10, {"reason": {"DataType": "String", "StringValue": "abc"}})
+    assert entry.size() == 20 + len("reason") + len("String") + 3

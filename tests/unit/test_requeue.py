@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.queueing import decode_message
-from edge.queueing import serialize
+from edge.queueing import decode_message, serialize
 from edge.requeue import (
     ATTEMPTS_ATTRIBUTE,
     Acknowledge,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from dataclasses import dataclass
 from email.utils import formatdate
 
 import pytest
@@ -18,15 +19,23 @@ from urllib3.exceptions import (
 )
 
 from edge.upstream import (
+    Accept,
     Answer,
     FailedItem,
+    Park,
+    Partial,
+    RefreshSecret,
+    Retry,
+    Split,
     UpstreamClient,
+    UsePerCall,
     Verdict,
     authorization,
     batch_body,
     batch_overhead,
     build_pool,
     classify,
+    decide,
     failed_items,
 )
 
@@ -88,7 +97,7 @@ def test_batch_body_is_the_events_and_the_send_time():
         (None, Verdict.RETRYABLE),
     ],
 )
-def test_statuses_are_classified_as_spec_section_3_says(status, verdict):
+def test_statuses_are_classified_as_the_forwarding_policy_says(status, verdict):
     assert classify(status) is verdict
 
 
@@ -206,3 +215,57 @@ def test_without_gzip_the_body_goes_as_it_is():
     client.post("/v1/batch", b'{"batch":[]}', "ILoveData123", budget=30)
     [(_, _, kwargs)] = pool.requests
     assert "Content-Encoding" not in kwargs["headers"]
+
+
+@dataclass(frozen=True)
+class _Sent:
+    message_ids: tuple[str | None, ...] = ("m-0",)
+    source_id: str = "SRC-123"
+    per_call: bool = False
+    after_refresh: bool = False
+
+
+TWO = ("m-0", "m-1")
+THREE = ("m-0", "m-1", "m-2")
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer", "decision"),
+    [
+        (_Sent(TWO), Answer(200), Accept()),
+        (_Sent(TWO), Answer(202), Accept()),
+        (_Sent(TWO), Answer(413), Split()),
+        (_Sent(TWO), Answer(400), Split()),
+        (_Sent(TWO), Answer(422), Split()),
+        (_Sent(), Answer(400, b"bad event"), Park(400, "The upstream answered 400: bad event")),
+        (_Sent(), Answer(413), Park(413, "The upstream answered 413.")),
+        (_Sent(), Answer(422, b"SRC-123 refused"), Park(422, "The upstream answered 422: [source] refused")),
+        (_Sent(TWO), Answer(401), RefreshSecret()),
+        (_Sent(TWO), Answer(403), RefreshSecret()),
+        (_Sent(TWO, after_refresh=True), Answer(401), Retry(refused=True)),
+        (_Sent(TWO, after_refresh=True), Answer(403, retry_after=3), Retry(3, refused=True)),
+        (_Sent(TWO), Answer(404), UsePerCall()),
+        (_Sent(TWO), Answer(405), UsePerCall()),
+        (_Sent(per_call=True), Answer(404), Retry()),
+        (_Sent(TWO), Answer(429, retry_after=7.5), Retry(7.5)),
+        (_Sent(TWO), Answer(503), Retry()),
+        (_Sent(TWO), Answer(None, error="timeout"), Retry()),
+        (_Sent(TWO), Answer(302), Retry()),
+        (_Sent(THREE), Answer(207, b'{"errors": [{"index": 1, "status": 422}]}'), Partial(((1, 422),), ())),
+        (_Sent(THREE), Answer(207, b'{"errors": [{"index": 2}]}', retry_after=2), Partial((), (2,), 2)),
+        (_Sent(THREE), Answer(207, b'{"errors": [{"index": 2, "status": 500}, 0]}'), Partial((), (0, 2))),
+        (
+            _Sent(THREE),
+            Answer(207, b'["m-2", {"messageId": "m-0", "status": 400}]'),
+            Partial(((0, 400),), (2,)),
+        ),
+        (_Sent(("a", "b", "a")), Answer(207, b'["a"]'), Partial((), (0, 2))),
+        (_Sent(THREE), Answer(207, b'{"errors": []}'), Partial((), ())),
+        (_Sent(THREE), Answer(207, b'{"errors": [{"index": 3}]}'), Retry(unreadable=True)),
+        (_Sent(THREE), Answer(207, b'{"errors": [{"index": -1}]}'), Retry(unreadable=True)),
+        (_Sent(THREE), Answer(207, b'{"errors": ["m-9"]}'), Retry(unreadable=True)),
+        (_Sent(THREE), Answer(207, b"not json", retry_after=4), Retry(4, unreadable=True)),
+    ],
+)
+def test_what_each_answer_means_for_the_request(sent, answer, decision):
+    assert decide(sent, answer) == decision
