@@ -382,7 +382,7 @@ NON_DEFAULT = {
     "ForwardBatchingWindowSeconds": "0",
     "ForwardMaxConcurrency": "50",
     "ForwardMode": "per-call",
-    "UpstreamMaxBatchEvents": "500",
+    "UpstreamMaxBatchEvents": "250",
     "UpstreamGzip": "true",
     "LogLevel": "WARNING",
     "Tracing": "Active",
@@ -425,7 +425,7 @@ def test_a_deployment_with_non_default_values_passes_the_rules_and_wires_them_th
     assert (settings.endpoint, settings.mode, settings.max_batch_events, settings.gzip) == (
         "https://acme.mr-in.com:8443/edge",
         "per-call",
-        500,
+        250,
         True,
     )
     [group] = _of_type(cfn, "AWS::CodeDeploy::DeploymentGroup").values()

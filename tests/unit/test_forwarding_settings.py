@@ -17,7 +17,7 @@ def test_defaults_follow_the_seed_and_the_spec():
     assert settings.endpoint == "https://e.metarouter.io"
     assert settings.mode == "batch"
     assert settings.max_batch_bytes == 500 * 1024
-    assert settings.max_batch_events == 100
+    assert settings.max_batch_events == 500
     assert settings.secret_max_age == 300
     assert (settings.connect_timeout, settings.read_timeout) == (2.0, 10.0)
     assert settings.gzip is False
