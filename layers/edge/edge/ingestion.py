@@ -87,7 +87,6 @@ class Outcome:
     rejected: list[Rejection] = field(default_factory=list)
     #: Events answered as accepted but not forwarded (``edge.privacy``), by reason.
     filtered: Counter[str] = field(default_factory=Counter)
-    sqs_calls: int = 0
 
     def body(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"success": True}
@@ -171,7 +170,7 @@ class Ingestor:
                 for item_source, events in accepted.items()
                 for message in pack(events, message_prefix(item_source), room)
             ]
-            outcome.sqs_calls = self._events.send(messages)
+            self._events.send(messages)
             outcome.accepted = sum(len(events) for events in accepted.values())
             metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, len(messages))
         metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, outcome.accepted)
