@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 
 from edge_local.__main__ import _secret
-from edge_local.aws import CREDENTIALS, EmbeddedAws
+from edge_local.aws import EmbeddedAws
+from edge_local.clients import CREDENTIALS
 from edge_local.context import LocalContext
 from edge_local.template import ROOT, load
 from edge_local.upstream import Recorder, Upstream

@@ -22,7 +22,8 @@ _LOGS = io.StringIO()
 @cache
 def _handler() -> Any:
     from bench.lambda_env import Tree, lambda_environment
-    from edge_local.aws import CREDENTIALS, EmbeddedAws
+    from edge_local.aws import EmbeddedAws
+    from edge_local.clients import CREDENTIALS
     from edge_local.context import LocalContext
     from edge_local.template import load
 
