@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["FakeSecretsManager", "FakeSqs", "LambdaContext"]
+__all__ = ["FakeSecretsManager", "FakeSqs"]
 
 
 class FakeSqs:
@@ -42,20 +42,3 @@ class FakeSecretsManager:
     def get_secret_value(self, *, SecretId: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         self.calls += 1
         return {"ARN": SecretId, "Name": SecretId, "SecretString": self._value}
-
-
-class LambdaContext:
-    """The parts of the Lambda context the handlers and Powertools read."""
-
-    def __init__(self, function_name: str, memory_mb: int, remaining_ms: int = 60_000) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = "00000000-0000-4000-8000-000000000000"
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "bench"
-        self._remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self._remaining_ms

@@ -10,11 +10,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from bench.events import enriched_event, sqs_event
-from bench.fakes import FakeSecretsManager, FakeSqs, LambdaContext
+from bench.fakes import FakeSecretsManager, FakeSqs
 from bench.lambda_env import lambda_environment
 from bench.loopback import LoopbackServer
 from bench.report import BenchError, Figure
 from bench.timing import alternate, median, ratio
+from edge_local.context import LocalContext
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -44,10 +45,9 @@ class ForwardHarness:
             sqs=cast("SQSClient", self.sqs),
             secretsmanager=cast("SecretsManagerClient", FakeSecretsManager({"writeKey": SOURCE_ID})),
         )
-        self.context = LambdaContext("edge-forward", 512, remaining_ms=60_000)
 
     def invoke(self, event: dict[str, Any]) -> None:
-        response = self.app.lambda_handler(event, self.context)
+        response = self.app.lambda_handler(event, LocalContext("edge-forward", 60, memory_limit_in_mb=512))
         if response != {"batchItemFailures": []}:
             raise BenchError(f"the forwarder reported failures: {str(response)[:300]}")
 

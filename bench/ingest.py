@@ -11,10 +11,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
 from bench.events import api_batch_event, api_track_event
-from bench.fakes import FakeSecretsManager, FakeSqs, LambdaContext
+from bench.fakes import FakeSecretsManager, FakeSqs
 from bench.lambda_env import lambda_environment
 from bench.report import BenchError, Figure
 from bench.timing import alternate, median, ratio
+from edge_local.context import LocalContext
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -52,11 +53,10 @@ class IngestHarness:
             sqs=cast("SQSClient", self.sqs),
             secretsmanager=cast("SecretsManagerClient", self.secrets),
         )
-        self.context = LambdaContext("edge-ingest", 1024, remaining_ms=10_000)
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
         setattr(self.app, "ingestor", self.ingestor)  # noqa: B010 - several harnesses share the module
-        response: dict[str, Any] = self.app.lambda_handler(event, self.context)
+        response: dict[str, Any] = self.app.lambda_handler(event, _context())
         return response
 
     def invoker(self, event: dict[str, Any]) -> Callable[[], object]:
@@ -64,13 +64,17 @@ class IngestHarness:
         response = self.call(event)
         if response.get("statusCode") != 200 or json.loads(response["body"]) != {"success": True}:
             raise BenchError(f"ingest answered {response.get('statusCode')}: {response.get('body')}")
-        app, ingestor, handler, context = self.app, self.ingestor, self.app.lambda_handler, self.context
+        app, ingestor, handler = self.app, self.ingestor, self.app.lambda_handler
 
         def invoke() -> object:
             setattr(app, "ingestor", ingestor)  # noqa: B010 - several harnesses share the module
-            return handler(event, context)
+            return handler(event, _context())
 
         return invoke
+
+
+def _context() -> LocalContext:
+    return LocalContext("edge-ingest", 10, memory_limit_in_mb=1024)
 
 
 def _floor(body: str) -> Callable[[], object]:

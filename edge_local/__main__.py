@@ -58,7 +58,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_local.aws import CREDENTIALS, EmbeddedAws, SeparateMoto, client, create_delivered_table
+from edge_local.aws import EmbeddedAws, SeparateMoto, create_delivered_table
+from edge_local.clients import CREDENTIALS, STATE_FILE, client
 from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
 from edge_local.gateway import Cors, Gateway
@@ -68,7 +69,6 @@ from edge_local.template import FIRST_PARTY_VARIABLES, PRIVACY_VARIABLES, ROOT, 
 from edge_local.upstream import Recorder, Upstream
 
 DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
-STATE = ROOT / ".local" / "stack.json"
 
 
 def _secret(env: dict[str, str]) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def main() -> int:
         + (f" | dedupe {delivery_log_env['DEDUPE_WINDOW_HOURS']} h" if delivery_log else "")
         + (f" | faults {control.url}" if control else "")
     )
-    state = Path(env.get("LOCAL_STATE_FILE") or STATE)
+    state = Path(env.get("LOCAL_STATE_FILE") or STATE_FILE)
     _write_state(
         state,
         {

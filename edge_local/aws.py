@@ -11,13 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from moto.server import ThreadedMotoServer
 
+from edge_local.clients import client
 from edge_local.template import TemplateSettings
-
-REGION = "us-east-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 
 
 @dataclass(frozen=True)
@@ -133,16 +130,6 @@ def create_delivered_table(dynamodb: Any, name: str = "edge-delivered") -> str:
         TableName=name, TimeToLiveSpecification={"AttributeName": "expiresAt", "Enabled": True}
     )
     return name
-
-
-def client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def _arn(sqs: Any, url: str) -> str:

@@ -16,33 +16,13 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_local.context import LocalContext
 from edge_local.template import ROOT
 
 _handler: Any = None
-
-
-@dataclass
-class LocalContext:
-    """The parts of the Lambda context the handlers use."""
-
-    function_name: str
-    deadline: float
-    memory_limit_in_mb: int = 1024
-    function_version: str = "$LATEST"
-    aws_request_id: str = "local"
-    log_group_name: str = "local"
-    log_stream_name: str = "local"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.time()) * 1000))
 
 
 def _init_worker(module: str, env: dict[str, str], log_path: str | None) -> None:
@@ -63,7 +43,7 @@ def _ping() -> bool:
 
 
 def _invoke(event: dict[str, Any], name: str, timeout: float, request_id: str) -> Any:
-    context = LocalContext(function_name=name, deadline=time.time() + timeout, aws_request_id=request_id)
+    context = LocalContext(name, timeout, aws_request_id=request_id)
     return _handler(event, context)
 
 

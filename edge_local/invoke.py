@@ -12,12 +12,12 @@ import json
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 from edge_local.__main__ import _secret
-from edge_local.aws import CREDENTIALS, EmbeddedAws
-from edge_local.functions import LocalContext
+from edge_local.aws import EmbeddedAws
+from edge_local.clients import CREDENTIALS
+from edge_local.context import LocalContext
 from edge_local.template import ROOT, load
 from edge_local.upstream import Recorder, Upstream
 
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
     sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "layers" / "edge")]
     handler = importlib.import_module(FUNCTIONS[name]).lambda_handler
     timeout = settings.ingest_timeout if name == "ingest" else settings.forward_timeout
-    response = handler(event, LocalContext(function_name=name, deadline=time.time() + timeout))
+    response = handler(event, LocalContext(name, timeout))
     print(json.dumps(response, indent=2))
     if upstream:
         upstream.shutdown()

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
-from edge_local.aws import REGION
+from edge_local.clients import REGION
 from edge_local.live_entries import dead_letter_entry
 
 __all__ = ["DeadLetterWatch", "LiveFeed", "LiveServer"]

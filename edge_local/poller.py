@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from edge_local.aws import REGION
+from edge_local.clients import REGION
 from edge_local.functions import LocalFunction
 from edge_local.live import LiveFeed
 from edge_local.live_entries import batch_entry

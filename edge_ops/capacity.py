@@ -52,7 +52,6 @@ class Settings:
     upstream_max_batch_events: int = 500
     upstream_concurrency: int = 8
     throttling_rate_limit: int = 1_000
-    throttling_burst_limit: int = 2_000
     ingest_memory_gb: float = 1.0
     forward_memory_gb: float = 0.5
     gzip: bool = False
@@ -70,8 +69,6 @@ class Quotas:
     """Lambda: each function may add this many executions every 10 seconds."""
     sqs_esm_max_concurrency: int = 1_000
     """The SQS event source's MaximumConcurrency ceiling (and the template parameter's)."""
-    sqs_in_flight: int = 120_000
-    """SQS standard queue: messages received and not yet deleted."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,6 @@ class Plan:
     events_per_second: float
     ingest_ms: float
     ingest_concurrency: float
-    messages_per_second: float
     forward_invocation_ms: float
     events_per_invocation: float
     forward_concurrency: float
@@ -208,7 +204,6 @@ def plan(
     ingest = ingest_ms(events_per_request, figures)
     ingest_concurrency = rps * ingest / 1000
     per_request_messages = _messages_per_request(events_per_request, figures)
-    messages = rps * per_request_messages
     per_invocation, invocation_ms = forward_invocation(
         events_per_request / per_request_messages, settings, figures
     )
@@ -262,7 +257,6 @@ def plan(
         events_per_second=events,
         ingest_ms=ingest,
         ingest_concurrency=ingest_concurrency,
-        messages_per_second=messages,
         forward_invocation_ms=invocation_ms,
         events_per_invocation=per_invocation,
         forward_concurrency=forward_concurrency,

@@ -22,8 +22,9 @@ _LOGS = io.StringIO()
 @cache
 def _handler() -> Any:
     from bench.lambda_env import Tree, lambda_environment
-    from edge_local.aws import CREDENTIALS, EmbeddedAws
-    from edge_local.functions import LocalContext
+    from edge_local.aws import EmbeddedAws
+    from edge_local.clients import CREDENTIALS
+    from edge_local.context import LocalContext
     from edge_local.template import load
 
     aws = EmbeddedAws()
@@ -43,7 +44,7 @@ def _handler() -> Any:
         from ingest import app
 
     def call(event: dict[str, Any]) -> None:
-        response = app.lambda_handler(event, LocalContext("ingest", deadline=time.time() + 10))
+        response = app.lambda_handler(event, LocalContext("ingest", 10))
         if response.get("statusCode") != 200:
             raise RuntimeError(f"ingest answered {response.get('statusCode')}: {response.get('body')}")
 

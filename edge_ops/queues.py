@@ -6,12 +6,11 @@ import argparse
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 
-LOCAL_STATE = Path(__file__).resolve().parents[1] / ".local" / "stack.json"
+from edge_local.clients import STATE_FILE, client
 
 
 @dataclass(frozen=True)
@@ -34,16 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve(args: argparse.Namespace) -> Target:
     if args.local:
-        if not LOCAL_STATE.exists():
-            raise SystemExit(f"no local stack: start one with `make run` ({LOCAL_STATE} is missing)")
-        state = json.loads(LOCAL_STATE.read_text())
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=state["aws"],
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto's fake credentials
-        )
+        if not STATE_FILE.exists():
+            raise SystemExit(f"no local stack: start one with `make run` ({STATE_FILE} is missing)")
+        state = json.loads(STATE_FILE.read_text())
+        sqs = client("sqs", state["aws"])
         return Target(
             sqs,
             state["events_queue_url"],

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_local.aws import client
+from edge_local.clients import client
 from edge_local.launch import launch, stop
 
 

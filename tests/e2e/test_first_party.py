@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 
+from edge_local.clients import client
 from support.first_party import PATH_PREFIX
 from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with
 
@@ -76,13 +76,8 @@ def test_forged_viewer_headers_never_set_the_ip_and_the_origin_verify_value_is_n
     first_party_stack: LocalStack, first_party_logs: Path
 ) -> None:
     site = _site(first_party_stack)
-    verify = boto3.client(
-        "secretsmanager",
-        endpoint_url=first_party_stack.aws,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ).get_secret_value(SecretId="metarouter-edge/origin-verify")["SecretString"]
+    secrets = client("secretsmanager", first_party_stack.aws)
+    verify = secrets.get_secret_value(SecretId="metarouter-edge/origin-verify")["SecretString"]
     forged = {
         "Content-Type": "text/plain",
         "CloudFront-Viewer-Address": "198.51.100.9:4000",

@@ -16,7 +16,7 @@ from moto import mock_aws
 from edge.config import ForwardSettings, IngestSettings
 from edge.forwarding import Forwarder
 from edge.wiring import build_forwarder, build_ingestor
-from support.fakes import FakeLambdaContext
+from edge_local.context import LocalContext
 
 OPEN_SOURCE_ID = "ILoveData123"
 CLOSED_SOURCES = {"pk_web_7f3a": "ILoveData123", "pk_ios_91bc": "OtherSource"}
@@ -125,7 +125,7 @@ def ingest(aws_stack: AwsStack, ingest_settings: IngestSettings, monkeypatch: py
     monkeypatch.setattr(app, "ingestor", build_ingestor(ingest_settings))
 
     def call(event: dict[str, Any]) -> dict[str, Any]:
-        return app.lambda_handler(event, FakeLambdaContext())
+        return app.lambda_handler(event, LocalContext("edge-test", 60))
 
     return call
 
@@ -177,7 +177,7 @@ class ForwardHarness:
 
         if self.forwarder is None:
             self.configure()
-        return dict(app.lambda_handler(event, FakeLambdaContext(remaining_ms=remaining_ms)))
+        return dict(app.lambda_handler(event, LocalContext("edge-test", remaining_ms / 1000)))
 
     def close(self) -> None:
         if self.forwarder is not None:

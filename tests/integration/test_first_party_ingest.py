@@ -51,7 +51,7 @@ def test_with_every_setting_empty_headers_change_nothing(ingest, aws_stack):
     headers = {**BEHIND_CLOUDFRONT, "x-origin-verify": VERIFY, "origin": "https://www.example.com"}
     response = ingest(api_event("POST", "/v1/page", PAGE, headers=headers))
     assert response["statusCode"] == 200
-    assert "cookies" not in response or not response["cookies"]
+    assert response.get("cookies", []) == []
     assert "set-cookie" not in {k.lower() for k in response.get("headers", {})}
     assert _queued_ip(aws_stack) == "203.0.113.7"
 
@@ -111,10 +111,14 @@ def test_an_unreadable_origin_verify_secret_is_a_503_and_never_logged(
 
 def test_the_origin_verify_value_is_never_logged(ingest, aws_stack, configure, verify_secret, log_output):
     configure(ORIGIN_VERIFY_SECRET_ID=verify_secret, REQUIRE_ORIGIN_VERIFY="true")
-    ingest(api_event("POST", "/v1/page", PAGE, headers={"x-origin-verify": VERIFY}))
-    ingest(api_event("POST", "/v1/page", PAGE, headers={"x-origin-verify": "forged"}))
+    statuses = [
+        ingest(api_event("POST", "/v1/page", PAGE, headers={"x-origin-verify": value}))["statusCode"]
+        for value in (VERIFY, "forged")
+    ]
+    assert statuses == [200, 403]
     assert VERIFY not in log_output.getvalue()
-    assert all(VERIFY not in json.dumps(e) for e in aws_stack.queued_events())
+    [queued] = aws_stack.queued_events()
+    assert VERIFY not in json.dumps(queued)
 
 
 @pytest.mark.parametrize("path", ["/v1/page", "/v1/p"])

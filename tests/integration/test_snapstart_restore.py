@@ -15,7 +15,7 @@ import pytest
 from edge.config import ForwardSettings, IngestSettings
 from edge.upstream import build_pool
 from edge.wiring import build_forwarder, build_ingestor
-from support.fakes import FakeLambdaContext
+from edge_local.context import LocalContext
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -45,14 +45,14 @@ def test_ingest_after_restore_reseeds_random_and_still_queues(
 
     monkeypatch.setattr(app, "ingestor", build_ingestor(ingest_settings))
     event = json.loads((EVENTS / "apigw-track.json").read_text())
-    assert app.lambda_handler(event, FakeLambdaContext())["statusCode"] == 200
+    assert app.lambda_handler(event, LocalContext("edge-test", 60))["statusCode"] == 200
 
     random.seed(7)
     snapshot_state = random.getstate()
     _restore(restore_hooks)
 
     assert random.getstate() != snapshot_state
-    assert app.lambda_handler(event, FakeLambdaContext())["statusCode"] == 200
+    assert app.lambda_handler(event, LocalContext("edge-test", 60))["statusCode"] == 200
     assert len(aws_stack.queued_events()) == 2
 
 
@@ -77,13 +77,13 @@ def test_forwarder_after_restore_has_no_pooled_connection_and_still_forwards(
     monkeypatch.setattr(app, "forwarder", forwarder)
     event = json.loads((EVENTS / "sqs-forward-batch.json").read_text())
     try:
-        assert app.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+        assert app.lambda_handler(event, LocalContext("edge-test", 60)) == {"batchItemFailures": []}
         assert len(pool.pools) == 1
 
         _restore(restore_hooks)
 
         assert len(pool.pools) == 0
-        assert app.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+        assert app.lambda_handler(event, LocalContext("edge-test", 60)) == {"batchItemFailures": []}
         assert len(httpserver.log) == 2
     finally:
         forwarder.close()

@@ -10,8 +10,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
+from edge_local.clients import client
 from edge_local.launch import launch, stop
 from edge_local.template import ROOT
 
@@ -80,13 +79,7 @@ class LocalStack:
         return None
 
     def sqs(self) -> Any:
-        return boto3.client(
-            "sqs",
-            endpoint_url=self.aws,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        return client("sqs", self.aws)
 
 
 def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 90) -> LocalStack:

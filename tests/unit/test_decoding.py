@@ -1,12 +1,18 @@
 import base64
 import gzip
 import zlib
+from typing import Any
 
 import pytest
 
-from edge.decoding import decode_body, inflate, json_problem, parse_json, write_key_from
+from edge.decoding import body_bytes, inflate, json_problem, parse_json, write_key_from
 from edge.errors import ClientError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
+
+
+def decode_body(body: str | None, *, is_base64: bool, content_encoding: str | None) -> Any:
+    """The body as the ingest handler reads it: its bytes, then their JSON."""
+    return parse_json(body_bytes(body, is_base64=is_base64, content_encoding=content_encoding))
 
 
 def _status(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:

@@ -1,10 +1,11 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.enrichment import BatchDefaults, RequestFacts, apply_ip_policy, enrich, parse_timestamp
+from support.upstream import ISO_MS_Z
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 FACTS = RequestFacts(received_at=RECEIVED, source_ip="203.0.113.7", user_agent="agent/1")
@@ -154,4 +155,5 @@ def test_any_valid_client_clock_is_enriched_without_error(timestamp, sent_at):
     if sent_at is not None:
         event["sentAt"] = sent_at.isoformat()
     enrich(event, facts=FACTS, ip_policy="keep")
-    assert parse_timestamp(event["timestamp"]).tzinfo is not None
+    assert ISO_MS_Z.fullmatch(event["timestamp"]), event["timestamp"]
+    assert parse_timestamp(event["timestamp"]).utcoffset() == timedelta(0)

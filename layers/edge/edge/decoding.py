@@ -19,7 +19,6 @@ from edge.models import FieldError
 __all__ = [
     "body_bytes",
     "clean_text",
-    "decode_body",
     "inflate",
     "is_double",
     "json_problem",
@@ -29,17 +28,6 @@ __all__ = [
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
-
-
-def decode_body(
-    body: str | None,
-    *,
-    is_base64: bool,
-    content_encoding: str | None,
-    limit: int = MAX_BODY_BYTES,
-) -> Any:
-    """Turn an API Gateway body into parsed JSON, whatever the Content-Type says."""
-    return parse_json(body_bytes(body, is_base64=is_base64, content_encoding=content_encoding, limit=limit))
 
 
 def body_bytes(

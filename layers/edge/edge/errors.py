@@ -4,7 +4,6 @@
 - ``TransientError``: a dependency (SQS, Secrets Manager, the upstream) could not be reached;
   answered 503 with ``Retry-After`` by the ingest API and retried by the forwarder. Never a
   401/403/404, because some SDKs disable themselves for good on those.
-- ``PermanentUpstreamError``: the upstream refused an event for good; it is dead-lettered.
 - ``UndeliverableError``: a queued message the forwarder can never send; it is dead-lettered.
 
 ``Reason`` names why events were parked in the dead-letter queue (its ``reason`` attribute).
@@ -18,7 +17,6 @@ from typing import Any
 __all__ = [
     "ClientError",
     "EdgeError",
-    "PermanentUpstreamError",
     "Reason",
     "TransientError",
     "UndeliverableError",
@@ -53,15 +51,6 @@ class TransientError(EdgeError):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
-
-
-class PermanentUpstreamError(EdgeError):
-    """The upstream rejected an event for good (400/422 on a lone event): dead-letter it."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"upstream answered {status}: {reason}")
-        self.status = status
-        self.reason = reason
 
 
 class Reason(StrEnum):

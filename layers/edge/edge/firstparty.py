@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ANONYMOUS_ID_COOKIE",
     "COOKIE_MAX_ID_CHARS",
-    "NO_FIRST_PARTY",
     "ORIGIN_VERIFY_HEADER",
     "VIEWER_ADDRESS_HEADER",
     "AnonymousIdCookie",
@@ -207,6 +206,3 @@ class FirstParty:
         anonymous_id = anonymous_id_of(body) or cookie_anonymous_id(request_cookies)
         cookie = self.cookie.set_cookie(headers.get("origin"), anonymous_id)
         return [cookie] if cookie else []
-
-
-NO_FIRST_PARTY = FirstParty()

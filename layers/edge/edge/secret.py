@@ -50,10 +50,6 @@ class EdgeSecret(BaseModel):
             raise ValueError("write keys and Source IDs cannot contain ':' (Basic auth cannot carry them)")
         return self
 
-    @property
-    def closed(self) -> bool:
-        return self.sources is not None
-
     def authorize(self, inbound_key: str | None) -> str | None:
         """The source fingerprint for a request's key; 401 in closed mode if it is not listed."""
         if self.sources is None:
