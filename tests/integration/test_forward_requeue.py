@@ -64,7 +64,12 @@ def test_a_600_event_batch_with_one_refused_request_sends_each_confirmed_event_e
 
     refusing(httpserver, is_refused)
     queue_batch(ingest, [track(i) for i in range(600)])
-    forward.configure(EVENTS_QUEUE_URL=aws_stack.events_url, MAX_RECEIVE_COUNT="10", **REQUEUE)
+    forward.configure(
+        EVENTS_QUEUE_URL=aws_stack.events_url,
+        MAX_RECEIVE_COUNT="10",
+        UPSTREAM_MAX_BATCH_EVENTS="100",
+        **REQUEUE,
+    )
     esm = EventSourceMapping(aws_stack.sqs, aws_stack.events_url, forward)
     assert esm.drain() == 6
 
