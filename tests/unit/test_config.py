@@ -1,11 +1,11 @@
-"""The ingest function's environment (IngestSettings): defaults, each variable, refusals."""
+"""Each function's environment (IngestSettings, ForwardSettings): defaults, each variable, refusals."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from edge.config import DEFAULT_MAX_MESSAGE_BYTES, IngestSettings
+from edge.config import DEFAULT_MAX_MESSAGE_BYTES, ForwardSettings, IngestSettings
 
 REQUIRED = {
     "EVENTS_QUEUE_URL": "https://sqs.example/events",
@@ -152,3 +152,69 @@ def test_a_refusal_says_which_values_would_do():
         IngestSettings.from_env({**REQUIRED, "IP_POLICY": "hash"})
     assert refusal.value.errors()[0]["msg"] == "Input should be 'keep', 'anonymize' or 'drop'"
     assert "IP_POLICY\n  Input should be 'keep', 'anonymize' or 'drop'" in str(refusal.value)
+
+
+FORWARD_REQUIRED = {"EDGE_SECRET_ID": "edge/secret", "DEAD_LETTER_QUEUE_URL": "https://sqs.example/dlq"}
+
+
+def test_forward_defaults():
+    settings = ForwardSettings.from_env(FORWARD_REQUIRED)
+    assert settings.endpoint == "https://e.metarouter.io"
+    assert settings.mode == "batch"
+    assert settings.max_batch_bytes == 500 * 1024
+    assert settings.max_batch_events == 500
+    assert settings.secret_max_age == 300
+    assert (settings.connect_timeout, settings.read_timeout) == (2.0, 10.0)
+    assert settings.gzip is False
+
+
+def test_every_forward_tunable_is_read_from_its_variable():
+    settings = ForwardSettings.from_env(
+        {
+            **FORWARD_REQUIRED,
+            "METAROUTER_ENDPOINT": "https://acme.metarouter.example/",
+            "FORWARD_MODE": "per-call",
+            "SECRET_MAX_AGE_SECONDS": "60",
+            "UPSTREAM_MAX_BATCH_EVENTS": "50",
+            "UPSTREAM_MAX_BATCH_BYTES": "102400",
+            "UPSTREAM_CONNECT_TIMEOUT_SECONDS": "1.5",
+            "UPSTREAM_READ_TIMEOUT_SECONDS": "4",
+            "UPSTREAM_MAX_ATTEMPTS": "3",
+            "UPSTREAM_BACKOFF_BASE_SECONDS": "0.1",
+            "UPSTREAM_BACKOFF_MAX_SECONDS": "1",
+            "UPSTREAM_CONCURRENCY": "4",
+            "FORWARD_TIME_MARGIN_SECONDS": "3",
+            "UPSTREAM_GZIP": "true",
+        }
+    )
+    assert settings.endpoint == "https://acme.metarouter.example"
+    assert settings.mode == "per-call"
+    assert (settings.secret_max_age, settings.max_batch_events, settings.max_batch_bytes) == (60, 50, 102400)
+    assert (settings.connect_timeout, settings.read_timeout, settings.max_attempts) == (1.5, 4.0, 3)
+    assert (settings.backoff_base, settings.backoff_max, settings.concurrency) == (0.1, 1.0, 4)
+    assert settings.time_margin == 3.0
+    assert settings.gzip is True
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("METAROUTER_ENDPOINT", "e.metarouter.io"),
+        ("METAROUTER_ENDPOINT", "ftp://e.metarouter.io"),
+        ("METAROUTER_ENDPOINT", "http://e.metarouter.io"),  # plain http only to loopback
+        ("METAROUTER_ENDPOINT", "https://e.metarouter.io?debug=1"),
+        ("UPSTREAM_GZIP", "maybe"),
+        ("FORWARD_MODE", "bulk"),
+        ("UPSTREAM_MAX_BATCH_BYTES", str(500 * 1024 + 1)),
+        ("UPSTREAM_MAX_BATCH_EVENTS", "0"),
+        ("UPSTREAM_READ_TIMEOUT_SECONDS", "0"),
+    ],
+)
+def test_invalid_forward_settings_fail_at_start_up(name, value):
+    with pytest.raises(ValidationError):
+        ForwardSettings.from_env({**FORWARD_REQUIRED, name: value})
+
+
+def test_forward_required_variables_are_required():
+    with pytest.raises(ValidationError):
+        ForwardSettings.from_env({"EDGE_SECRET_ID": "edge/secret"})
