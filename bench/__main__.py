@@ -68,7 +68,7 @@ def run(arguments: argparse.Namespace, out: TextIO) -> list[Figure]:
         from bench.forwarder import forwarder_figures
 
         _progress("forwarder throughput")
-        figures += forwarder_figures(rounds=3 if quick else 7)
+        figures += forwarder_figures(tree, rounds=3 if quick else 11)
     if "cold" in groups:
         from bench.cold_start import cold_start_figures
 

@@ -1,10 +1,18 @@
-"""Cold start: a fresh interpreter imports the handler module and runs its module-level init,
-in a Lambda-like environment, against the AWS SDK floor in the same run.
+"""Cold start: a fresh interpreter loads the handler module (init) and runs its first invocation,
+in a Lambda-like environment whose AWS endpoint is moto's server on loopback, against the bare
+SDK doing the same calls in a fresh process, in the same run.
 
-Each run is a new process; the clock starts at the first line of the program and stops when
-the import (and with it the init) returns, so interpreter start-up, identical on both sides,
-is left out. Bytecode is cached (``PYTHONPYCACHEPREFIX``, filled by a first, untimed run of
-each program), as it is in a deployment package built with compiled files.
+- ingest: one ~1 KB track event through ``lambda_handler``: the secret read from Secrets Manager,
+  the event queued with ``SendMessageBatch``. Floor: ``boto3`` reads the secret, ``send_message``
+  queues the same body.
+- forward: one SQS record (the message ingest queues for that event) through ``lambda_handler``:
+  the secret read, one POST to a keep-alive server on loopback in its own process. Floor: ``boto3``
+  reads the secret, one ``urllib3`` POST of the same event.
+
+Each run is a new process; the clock starts after the program has read the event from a file
+and stops when the invocation (or the floor's last call) returns, so interpreter start-up,
+identical on both sides, is left out. Bytecode is cached (``PYTHONPYCACHEPREFIX``, filled by a
+first, untimed run of each program), as it is in a layer built with compiled files.
 """
 
 from __future__ import annotations
@@ -17,29 +25,78 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from bench.lambda_env import Tree, lambda_environment
+from bench.aws import LoopbackAws
+from bench.events import api_track_event, sqs_records
+from bench.ingest import queued_messages
+from bench.lambda_env import Tree
+from bench.loopback import LoopbackServer
 from bench.report import BenchError, Figure
 from bench.timing import median
 
-__all__ = ["FLOORS", "ColdStart", "cold_start_figures", "measure"]
+__all__ = ["FLOORS", "HANDLER", "ColdStart", "cold_start_figures", "measure"]
 
 BUDGET: Final = 1.2
-HANDLER: Final = "import app"
+HANDLER: Final = """\
+import app
+_answer = app.lambda_handler(_event, _Context())
+"""
 FLOORS: Final = {
-    "ingest": "import boto3\nboto3.client('sqs')",
-    "forward": "import urllib3\nimport boto3\nboto3.client('secretsmanager')",
+    "ingest": """\
+import boto3
+_secret = boto3.client("secretsmanager").get_secret_value(SecretId=_os.environ["EDGE_SECRET_ID"])
+_queue = _os.environ["EVENTS_QUEUE_URL"]
+_answer = boto3.client("sqs").send_message(QueueUrl=_queue, MessageBody=_event["body"])
+""",
+    "forward": """\
+import boto3
+import urllib3
+_secret = boto3.client("secretsmanager").get_secret_value(SecretId=_os.environ["EDGE_SECRET_ID"])
+_key = _json.loads(_secret["SecretString"])["writeKey"]
+_answer = urllib3.PoolManager().request(
+    "POST",
+    _os.environ["METAROUTER_ENDPOINT"] + "/v1/batch",
+    body=_json.dumps({"batch": _json.loads(_event["Records"][0]["body"])["events"]}),
+    headers={**urllib3.util.make_headers(basic_auth=_key + ":"), "Content-Type": "application/json"},
+)
+""",
+}
+#: What a successful run's ``_answer`` is, per function and program.
+_CHECKS: Final = {
+    ("ingest", "handler"): '_answer["statusCode"] == 200',
+    ("forward", "handler"): '_answer == {"batchItemFailures": []}',
+    ("ingest", "floor"): '"MessageId" in _answer',
+    ("forward", "floor"): "_answer.status == 200",
 }
 _PROGRAM: Final = """\
+import json as _json, os as _os, sys as _sys
+with open(_sys.argv[1]) as _file:
+    _event = _json.load(_file)
+
+
+class _Context:
+    function_name = _os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{{function_name}}"
+    memory_limit_in_mb = int(_os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = _os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+    log_stream_name = _os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+
+    def get_remaining_time_in_millis(self):
+        return 60_000
+
+
 import time
 _started = time.perf_counter()
 {code}
 _took = time.perf_counter() - _started
-import json, sys
+if not ({check}):
+    raise SystemExit(f"unexpected answer: {{_answer!r}}"[:2000])
 # The peak resident set of this program (ru_maxrss would include the parent's, forked from).
 _peak = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")]
-sys.__stdout__.write(json.dumps({{"seconds": _took, "rss_kb": _peak[0] if _peak else 0}}))
+_sys.__stdout__.write("\\n" + _json.dumps({{"seconds": _took, "rss_kb": _peak[0] if _peak else 0}}))
 """
 
 
@@ -57,9 +114,10 @@ class ColdStart:
     runs: int
 
 
-def _run(code: str, *, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+def _run(function: str, program: str, *, cwd: Path, env: dict[str, str], event: Path) -> tuple[float, float]:
+    code = HANDLER if program == "handler" else FLOORS[function]
     done = subprocess.run(  # noqa: S603 - our own interpreter on our own program
-        [sys.executable, "-c", _PROGRAM.format(code=code)],
+        [sys.executable, "-c", _PROGRAM.format(code=code, check=_CHECKS[function, program]), str(event)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -68,34 +126,49 @@ def _run(code: str, *, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
         check=False,
     )
     if done.returncode != 0:
-        raise BenchError(f"cold start of {code!r} failed:\n{done.stderr[-2000:]}")
+        raise BenchError(f"cold start of the {function} {program} failed:\n{done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return float(result["seconds"]), float(result["rss_kb"]) / 1024
 
 
-def measure(tree: Tree, function: str, *, runs: int, cache: Path) -> ColdStart:
+def _first_events(work: Path) -> dict[str, Path]:
+    """Each function's first invocation: a one-event track request, and the message ingest queues for it."""
+    request = api_track_event()
+    events: dict[str, dict[str, Any]] = {
+        "ingest": request,
+        "forward": sqs_records(queued_messages([request])),
+    }
+    paths = {}
+    for function, event in events.items():
+        paths[function] = work / f"{function}-event.json"
+        paths[function].write_text(json.dumps(event))
+    return paths
+
+
+def measure(
+    tree: Tree, function: str, *, runs: int, work: Path, env: dict[str, str], event: Path
+) -> ColdStart:
     """``runs`` alternating cold starts of the handler and of its SDK floor (order shuffled)."""
     env = {
-        **lambda_environment(function),
+        **env,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(tree.layer),  # the layer, as /opt/python is in Lambda
-        "PYTHONPYCACHEPREFIX": str(cache),
+        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
         "PYTHONNOUSERSITE": "1",
     }
     cwd = tree.task_root(function)
-    programs = {"handler": HANDLER, "floor": FLOORS[function]}
-    for code in programs.values():  # untimed: fills the bytecode cache
-        _run(code, cwd=cwd, env=env)
+    programs = ["handler", "floor"]
+    for program in programs:  # untimed: fills the bytecode cache
+        _run(function, program, cwd=cwd, env=env, event=event)
     seconds: dict[str, list[float]] = {name: [] for name in programs}
     rss: dict[str, list[float]] = {name: [] for name in programs}
-    order = list(programs)
     shuffle = random.Random(1).shuffle  # noqa: S311 - an order, not a secret
     for _ in range(runs):
-        shuffle(order)
-        for name in order:
-            took, peak = _run(programs[name], cwd=cwd, env=env)
-            seconds[name].append(took)
-            rss[name].append(peak)
+        shuffle(programs)
+        for program in programs:
+            took, peak = _run(function, program, cwd=cwd, env=env, event=event)
+            seconds[program].append(took)
+            rss[program].append(peak)
     return ColdStart(
         function,
         median(seconds["handler"]),
@@ -107,20 +180,38 @@ def measure(tree: Tree, function: str, *, runs: int, cache: Path) -> ColdStart:
     )
 
 
+_FLOOR_TEXT: Final = {
+    "ingest": "boto3: GetSecretValue, send_message",
+    "forward": "boto3: GetSecretValue; urllib3: one POST",
+}
+_FIRST: Final = {
+    "ingest": "init + one 1 KB track event (secret read, SendMessageBatch)",
+    "forward": "init + one SQS record (secret read, one POST)",
+}
+
+
 def cold_start_figures(tree: Tree, *, runs: int) -> tuple[list[Figure], list[ColdStart]]:
     figures, results = [], []
-    with tempfile.TemporaryDirectory(prefix="edge-bench-pycache-") as cache:
+    with (
+        tempfile.TemporaryDirectory(prefix="edge-bench-cold-") as work,
+        LoopbackAws() as aws,
+        LoopbackServer() as server,
+    ):
+        events = _first_events(Path(work))
         for function in ("ingest", "forward"):
-            result = measure(tree, function, runs=runs, cache=Path(cache))
+            env = aws.environment(function, METAROUTER_ENDPOINT=server.url)
+            if function == "ingest":
+                del env["METAROUTER_ENDPOINT"]
+            result = measure(tree, function, runs=runs, work=Path(work), env=env, event=events[function])
             results.append(result)
-            floor = FLOORS[function].replace("\n", "; ")
             figures.append(
                 Figure(
                     f"cold start, {function}",
                     f"{result.ratio:.2f}x ({result.handler * 1000:.0f} ms vs {result.floor * 1000:.0f} ms)",
                     f"≤ {BUDGET:g}x SDK floor",
                     result.ratio <= BUDGET,
-                    f"floor `{floor}`; median of {runs} paired fresh processes; "
+                    f"{_FIRST[function]}; floor {_FLOOR_TEXT[function]}; AWS on loopback (moto); "
+                    f"median of {runs} paired fresh processes; "
                     f"peak RSS {result.handler_rss_mb:.0f} MB vs {result.floor_rss_mb:.0f} MB",
                 )
             )

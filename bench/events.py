@@ -10,7 +10,14 @@ from typing import Any
 
 from bench.lambda_env import ROOT
 
-__all__ = ["api_batch_event", "api_track_event", "enriched_event", "segment_event", "sqs_event"]
+__all__ = [
+    "api_batch_event",
+    "api_track_event",
+    "enriched_event",
+    "segment_event",
+    "sqs_event",
+    "sqs_records",
+]
 
 
 @cache
@@ -30,10 +37,11 @@ def segment_event() -> dict[str, Any]:
     return body
 
 
-def api_batch_event(size: int) -> dict[str, Any]:
-    """``POST /v1/batch`` with ``size`` copies of the sample event, each with its own messageId."""
+def api_batch_event(size: int, first: int = 0) -> dict[str, Any]:
+    """``POST /v1/batch`` with ``size`` copies of the sample event, each with its own messageId
+    (``first``, ``first + 1``, … as UUIDs)."""
     items = []
-    for index in range(size):
+    for index in range(first, first + size):
         item = segment_event()
         item["type"] = "track"
         item["messageId"] = f"{uuid.UUID(int=index)}"
@@ -61,9 +69,15 @@ def enriched_event(index: int) -> dict[str, Any]:
 
 def sqs_event(events: list[dict[str, Any]]) -> dict[str, Any]:
     """One SQS record per event, each a version-1 events message, as the event source hands them over."""
+    return sqs_records(
+        [json.dumps({"v": 1, "source": None, "events": [event]}, separators=(",", ":")) for event in events]
+    )
+
+
+def sqs_records(bodies: list[str]) -> dict[str, Any]:
+    """The SQS event Lambda hands the forwarder for these message bodies (first deliveries)."""
     records = []
-    for index, event in enumerate(events):
-        body = json.dumps({"v": 1, "source": None, "events": [event]}, separators=(",", ":"))
+    for index, body in enumerate(bodies):
         records.append(
             {
                 "messageId": f"{uuid.UUID(int=index + 1)}",

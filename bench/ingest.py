@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["IngestHarness", "ingest_figures", "privacy_figures", "sqs_figures"]
+__all__ = ["IngestHarness", "ingest_figures", "privacy_figures", "queued_messages", "sqs_figures"]
 
 BUDGET = 3.0
 #: Every privacy control on costs a one-event request at most this much more.
@@ -39,14 +39,14 @@ SOURCE_ID = "BENCH_SOURCE"
 class IngestHarness:
     """The real ingest handler, warm, wired to in-process fakes."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, *, keep_messages: bool = False) -> None:
         os.environ.update(lambda_environment("ingest"))
         from edge.config import IngestSettings
         from edge.wiring import build_ingestor
         from ingest import app
 
         self.app: ModuleType = app
-        self.sqs = FakeSqs()
+        self.sqs = FakeSqs(keep=keep_messages)
         self.secrets = FakeSecretsManager({"writeKey": SOURCE_ID})
         self.ingestor = build_ingestor(
             IngestSettings.from_env({**os.environ, **(env or {})}),
@@ -169,3 +169,13 @@ def sqs_figures(harness: IngestHarness) -> list[Figure]:
             )
         )
     return figures
+
+
+def queued_messages(requests: list[dict[str, Any]]) -> list[str]:
+    """The bodies of the SQS messages the ingest handler queues for these API Gateway events, in order."""
+    harness = IngestHarness(keep_messages=True)
+    for event in requests:
+        response = harness.call(event)
+        if response.get("statusCode") != 200:
+            raise BenchError(f"ingest answered {response.get('statusCode')}: {response.get('body')}")
+    return list(harness.sqs.bodies or ())

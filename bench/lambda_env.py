@@ -6,9 +6,12 @@ nothing here reaches the network (clients are built, never called, or are fakes)
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Final
 
 __all__ = ["FUNCTIONS", "ROOT", "Tree", "lambda_environment"]
@@ -81,3 +84,15 @@ class Tree:
         for path in (self.functions, self.layer):
             if str(path) not in sys.path:
                 sys.path.insert(0, str(path))
+
+    def load_handler(self, function: str, env: Mapping[str, str], name: str) -> ModuleType:
+        """A fresh copy of ``function``'s ``app`` module, its init run with ``env`` in the environment,
+        as Lambda loads it: each copy (``name``) has its own clients, pool and caches."""
+        self.importable()
+        os.environ.update(env)
+        spec = importlib.util.spec_from_file_location(name, self.task_root(function) / "app.py")
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no handler module for {function}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module

@@ -1,7 +1,8 @@
 """``python -m bench.upstream_gzip``: what UPSTREAM_GZIP changes, measured both ways.
 
-The real forward handler (warm, its own pool) sends 1,000 SQS records of the 1 KB sample event
-to the loopback server, with and without gzip, alternating; the server counts the bytes it
+The forward handler (loaded twice, as Lambda loads it: warm, its own pool each, AWS on loopback)
+sends 1,000 SQS records of the 1 KB sample event to the loopback server, with and without gzip,
+alternating; the server counts the bytes it
 receives. Then one 100-event batch body is compressed at levels 1, 6 and 9. Loopback has no
 bandwidth limit, so the throughput here is the CPU price of gzip; over the internet the bytes
 saved are the point (docs/operations.md, "Egress and gzip").
@@ -10,27 +11,22 @@ saved are the point (docs/operations.md, "Egress and gzip").
 from __future__ import annotations
 
 import gzip
-import os
+import json
 import random
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
+from bench.aws import LoopbackAws
 from bench.events import enriched_event, sqs_event
-from bench.fakes import FakeSecretsManager
-from bench.forwarder import EVENTS, SOURCE_ID, ForwardHarness
+from bench.forwarder import EVENTS, ForwardHarness
 from bench.lambda_env import Tree
 from bench.loopback import LoopbackServer
 from bench.timing import alternate, median
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-    from mypy_boto3_sqs import SQSClient
-
-    from edge.forwarding import Forwarder
 
 ROUNDS: Final = 15
 
@@ -60,52 +56,37 @@ def _varied(index: int, rng: random.Random) -> dict[str, Any]:
 
 
 def main() -> int:
-    Tree().importable()
+    tree = Tree()
     rng = random.Random(7)  # noqa: S311 - reproducible sample data
     events = [_varied(index, rng) for index in range(EVENTS)]
     event = sqs_event(events)
-    with LoopbackServer() as server:
-        harness = ForwardHarness(server.url)
-        from edge.config import ForwardSettings
-        from edge.wiring import build_forwarder
-
-        forwarders: dict[str, Forwarder] = {"false": harness.app.forwarder}
-        forwarders["true"] = build_forwarder(
-            ForwardSettings.from_env({**os.environ, "UPSTREAM_GZIP": "true"}),
-            sqs=cast("SQSClient", harness.sqs),
-            secretsmanager=cast("SecretsManagerClient", FakeSecretsManager({"writeKey": SOURCE_ID})),
-        )
-
-        def invoke(name: str) -> None:
-            harness.app.forwarder = forwarders[name]  # type: ignore[attr-defined]
-            harness.invoke(event)
+    with LoopbackAws() as aws, LoopbackServer() as server:
+        harnesses = {
+            name: ForwardHarness(tree, aws, server.url, name=f"bench_forward_gzip_{name}", UPSTREAM_GZIP=name)
+            for name in ("false", "true")
+        }
 
         def contender(name: str) -> tuple[Callable[[], None], int]:
-            return (lambda: invoke(name)), 1
+            return (lambda: harnesses[name].invoke(event)), 1
 
-        try:
-            bytes_per_event = {}
-            for name in forwarders:
-                server.stats()
-                invoke(name)  # warm: connections open
-                bytes_per_event[name] = server.stats().bytes / EVENTS
-            samples = alternate({name: contender(name) for name in forwarders}, ROUNDS)
-        finally:
-            for forwarder in forwarders.values():
-                forwarder.close()
+        bytes_per_event = {}
+        for name, harness in harnesses.items():
+            server.stats()
+            harness.invoke(event)  # warm: connections open
+            bytes_per_event[name] = server.stats().bytes / EVENTS
+        samples = alternate({name: contender(name) for name in harnesses}, ROUNDS)
     print(
         f"forwarder, {EVENTS:,} records of one ~1 KB event (varied), median of {ROUNDS} rounds on loopback:"
     )
-    for name in forwarders:
+    for name in harnesses:
         seconds = median(samples[name])
         print(
             f"  UPSTREAM_GZIP={name:5}  {bytes_per_event[name]:7.0f} bytes/event on the wire  "
             f"{seconds * 1000:6.1f} ms per invocation  {EVENTS / seconds:8,.0f} events/s"
         )
-    from edge.queueing import serialize
-    from edge.upstream import batch_body
-
-    body = batch_body([serialize(e) for e in events[:100]], "2026-01-01T00:00:00.000Z")
+    body = json.dumps(
+        {"batch": events[:100], "sentAt": "2026-01-01T00:00:00.000Z"}, separators=(",", ":")
+    ).encode()
     print(f"one 100-event batch body, {len(body):,} bytes:")
     for level in (1, 6, 9):
         started = time.perf_counter()
