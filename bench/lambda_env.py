@@ -37,6 +37,7 @@ _COMMON: Final = {
     "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
     "POWERTOOLS_METRICS_NAMESPACE": "MetaRouterEdge",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "EDGE_SECRET_ID": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:edge-bench",
     "SECRET_MAX_AGE_SECONDS": "300",
     "LANG": "C.UTF-8",

@@ -102,6 +102,7 @@ def main() -> int:
         **CREDENTIALS,
         "AWS_ENDPOINT_URL": resources.endpoint,
         "POWERTOOLS_METRICS_NAMESPACE": "MetaRouterEdge",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
     prefix, origin_verify, origin_verify_secret = _front_door(
         env.get("PATH_PREFIX") or "", resources.endpoint

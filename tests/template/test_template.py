@@ -182,7 +182,8 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
 SETTINGS = {"IngestFunction": IngestSettings, "ForwardFunction": ForwardSettings}
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 # Read by botocore, empty in AWS: declared so that `sam local invoke --env-vars` may set it.
-SDK = {"AWS_ENDPOINT_URL"}
+# Read by pydantic: no plugin is looked for.
+SDK = {"AWS_ENDPOINT_URL", "PYDANTIC_DISABLE_PLUGINS"}
 
 
 @pytest.mark.parametrize(
@@ -194,6 +195,7 @@ def test_every_environment_variable_is_one_the_function_reads(
     variables = _function(cfn, function)["Environment"]["Variables"]
     assert set(variables) == set(READS[function]) | POWERTOOLS | SDK
     assert variables["AWS_ENDPOINT_URL"] == ""  # botocore ignores an empty endpoint
+    assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
     settings = SETTINGS[function]
     for variable, (attribute, sample, read) in READS[function].items():
         assert getattr(settings.from_env({**_REQUIRED, variable: sample}), attribute) == read, variable

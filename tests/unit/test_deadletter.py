@@ -82,7 +82,12 @@ def test_parking_writes_a_letter_per_message_and_reason_and_counts_events():
         ("qb", "upstream_rejected", 400),
         ("qc", "invalid_message", None),
     ]
-    assert json.loads(box.letters[0].body) == {"v": 1, "source": "fp", "events": [{"n": 1}, {"n": 2}]}
+    assert json.loads(box.letters[0].body) == {
+        "v": 1,
+        "source": "fp",
+        "events": [{"n": 1}, {"n": 2}],
+        "sizes": [7, 7],
+    }
     assert box.letters[2].body == "not json"
     assert parked.by_reason == {"upstream_rejected": 3, "invalid_message": 1}
     assert parked.events == [a1, a2, b1]

@@ -76,7 +76,7 @@ def test_requests_are_split_at_the_byte_limit():
 def test_split_keeps_order_and_every_chunk_within_the_limits(sizes):
     from edge.forwarding import Item
 
-    items = [Item("q", None, b"x" * size, "track", None) for size in sizes]
+    items = [Item("q", None, b"x" * size) for size in sizes]
     limits = BatchLimits(max_events=4, max_bytes=batch_overhead() + 1000)
     chunks = split(items, limits)
     assert [item for chunk in chunks for item in chunk] == items
@@ -391,7 +391,7 @@ def test_a_message_without_events_is_acknowledged_without_a_request():
 def test_request_halves_keep_source_and_mode():
     from edge.forwarding import Item
 
-    items = [Item("q", None, b"{}", "track", str(i)) for i in range(5)]
+    items = [Item("q", None, b'{"messageId":"%d"}' % i) for i in range(5)]
     first, second = Request(items, "S", per_call=False, after_refresh=True).halves()
     assert (len(first.items), len(second.items)) == (2, 3)
     assert (second.source_id, second.per_call, second.after_refresh) == ("S", False, True)

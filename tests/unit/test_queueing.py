@@ -3,9 +3,23 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given
+from hypothesis import strategies as st
 
-from edge.errors import TransientError
-from edge.queueing import MESSAGE_VERSION, Entry, Queue, QueueWriter, chunks, message_prefix, pack, serialize
+from edge.errors import TransientError, UndeliverableError
+from edge.queueing import (
+    MESSAGE_VERSION,
+    Entry,
+    Queue,
+    QueueWriter,
+    chunks,
+    events_message,
+    message_prefix,
+    pack,
+    pack_events,
+    read_events,
+    serialize,
+)
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/events"
 
@@ -19,11 +33,12 @@ def test_serialize_escapes_characters_sqs_refuses():
 
 def test_packed_messages_are_the_documented_envelope():
     events = [serialize({"n": i}) for i in range(3)]
-    [message] = pack(events, message_prefix("fp"), 10_000)
+    [message] = pack_events("fp", events, 10_000)
     assert json.loads(message) == {
         "v": MESSAGE_VERSION,
         "source": "fp",
         "events": [{"n": 0}, {"n": 1}, {"n": 2}],
+        "sizes": [7, 7, 7],
     }
 
 
@@ -35,12 +50,13 @@ def test_quarantine_envelope_names_its_kind_and_items():
 def test_packing_fills_messages_up_to_the_size_limit_and_no_further():
     events = [serialize({"pad": "x" * 1000, "n": i}) for i in range(100)]
     limit = 10 * 1024
-    messages = list(pack(events, message_prefix(None), limit))
+    messages = list(pack_events(None, events, limit))
     assert all(len(m) <= limit for m in messages)
     assert [e["n"] for m in messages for e in json.loads(m)["events"]] == list(range(100))
-    # 1,017-byte events and a 33-byte envelope: ten fit in 10 KB, so 10 messages, not 100.
-    assert len(messages[0]) > limit - 1018
-    assert len(messages) == 10
+    # 1,017-byte events (and their sizes, 5 bytes each with a comma) and a 45-byte envelope: nine
+    # fit in 10 KB, so 12 messages, not 100.
+    assert len(messages[0]) > limit - 1023
+    assert len(messages) == 12
 
 
 def _writer(sqs, max_bytes=256 * 1024):
@@ -180,3 +196,48 @@ def test_a_queue_that_fails_a_call_names_every_entry_from_that_call_on():
 def test_entry_size_counts_the_body_and_each_attribute_as_sqs_does():
     entry = Entry("é" * 10, {"reason": {"DataType": "String", "StringValue": "abc"}})
     assert entry.size() == 20 + len("reason") + len("String") + 3
+
+
+def _event(n: int, **fields) -> bytes:
+    return serialize({"type": "track", "messageId": f"m-{n}", "properties": {"é": "ü" * n}, **fields})
+
+
+@given(st.lists(st.integers(0, 300), max_size=30), st.sampled_from([None, "0f3a"]), st.integers(300, 5000))
+def test_events_read_back_exactly_as_packed(lengths, source, limit):
+    events = [_event(n, pad="x" * n) for n in lengths]
+    read = [read_events(message.decode()) for message in pack_events(source, events, limit)]
+    assert [event for _, part in read for event in part] == events
+    assert all(got == source for got, _ in read)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"v":1,"source":null,"events":[{"a":1},{"b":2}],"sizes":[7,7]}',  # sizes that do not fit
+        '{"v":1,"source":null,"events":[{"a":1},{"b":2}],"sizes":[7]}',
+        '{"v":1,"source":null,"events":[{"a":1},{"b":2}],"sizes":[14]}',
+        '{"v":1,"source":null,"events":[{"a":1},{"b":2}],"sizes":[-1,"x"]}',
+        '{"v":1,"source":null,"events":[{"a":1},{"b":2}]}',  # no sizes: an old or hand-made message
+        '{"v": 1, "source": null, "events": [{"a": 1}, {"b": 2}], "sizes": [7, 7]}',  # not as ingest writes
+        '{"source":null,"v":1,"events":[{"a":1},{"b":2}],"sizes":[7,7]}',
+    ],
+)
+def test_a_message_whose_sizes_do_not_fit_is_read_in_full(body):
+    assert read_events(body) == (None, [b'{"a":1}', b'{"b":2}'])
+
+
+def test_a_write_key_never_leaves_the_queue_whichever_way_the_message_is_read():
+    event = _event(1, writeKey="pk_live_secret")
+    fast = read_events(events_message("0f3a", [event]).decode())
+    slow = read_events(json.dumps({"v": 1, "source": "0f3a", "events": [json.loads(event)]}))
+    for source, [data] in (fast, slow):
+        assert source == "0f3a"
+        assert b"pk_live_secret" not in data
+        assert json.loads(data) == {k: v for k, v in json.loads(event).items() if k != "writeKey"}
+
+
+def test_a_cut_event_that_is_not_json_sends_the_message_to_the_full_reading():
+    body = '{"v":1,"source":null,"events":[{"writeKey":x}],"sizes":[14]}'
+    with pytest.raises(UndeliverableError) as refusal:
+        read_events(body)
+    assert refusal.value.reason == "invalid_message"

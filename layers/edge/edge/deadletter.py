@@ -118,7 +118,7 @@ class Parking[T: Parkable]:
         for event in events:
             by_origin.setdefault(event.origin, []).append(event)
         for origin, group in by_origin.items():
-            body = events_message(group[0].source, (event.data for event in group)).decode()
+            body = events_message(group[0].source, [event.data for event in group]).decode()
             self._letters.append((DeadLetter(body, reason, origin, detail, status), group))
 
     def pending(self, origin: str) -> bool:

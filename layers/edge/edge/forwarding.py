@@ -22,11 +22,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Protocol
 
+from pydantic_core import from_json
+
 from edge.deadletter import LetterBox, Parking
 from edge.enrichment import format_timestamp
 from edge.errors import Reason, TransientError, UndeliverableError
 from edge.observability import ForwardTally, MetricName, MetricUnit, logger, metrics
-from edge.queueing import MAX_MESSAGE_BYTES, chunks, decode_message, serialize
+from edge.queueing import MAX_MESSAGE_BYTES, chunks, read_events
 from edge.requeue import Exhausted, Redeliver, Requeue, next_step
 from edge.retrying import Deadline, Retrier, RetryPolicy, Round
 from edge.secret import EdgeSecret, SecretStore
@@ -88,15 +90,14 @@ class QueuedMessage:
 
 @dataclass(slots=True, eq=False)
 class Item:
-    """One event on its way upstream, serialized once."""
+    """One event on its way upstream, as queued: its type and ``messageId`` are read only when
+    needed (per-call mode, a 207, the delivery log)."""
 
     origin: str
     """The SQS ``messageId`` the event arrived in."""
     source: str | None
     """The inbound key's fingerprint (``None`` in open mode)."""
     data: bytes
-    event_type: str | None
-    message_id: str | None
     done: bool = False
     """Accepted upstream, parked, or already delivered: nothing left to do for it."""
     delivered: bool = False
@@ -105,6 +106,30 @@ class Item:
     """Its key in the delivery log, when there is one."""
     last_answer: Answer | None = None
     """The last retryable answer to it."""
+    _fields: tuple[str | None, str | None] | None = None
+
+    @property
+    def event_type(self) -> str | None:
+        return self._read()[0]
+
+    @property
+    def message_id(self) -> str | None:
+        return self._read()[1]
+
+    def _read(self) -> tuple[str | None, str | None]:
+        if self._fields is None:
+            try:
+                event = from_json(self.data)
+            except ValueError:  # a hand-made message: the upstream's 400 will park it
+                event = None
+            if not isinstance(event, dict):
+                event = {}
+            event_type, message_id = event.get("type"), event.get("messageId")
+            self._fields = (
+                event_type if isinstance(event_type, str) else None,
+                message_id if isinstance(message_id, str) else None,
+            )
+        return self._fields
 
 
 @dataclass(slots=True, eq=False)
@@ -166,21 +191,8 @@ class _Message:
 
 
 def _decode(message: QueuedMessage) -> _Message:
-    source, events = decode_message(message.body)
-    items = []
-    for event in events:
-        event.pop("writeKey", None)  # ingest removes it; a hand-made or old message may not have
-        event_type, message_id = event.get("type"), event.get("messageId")
-        items.append(
-            Item(
-                origin=message.message_id,
-                source=source,
-                data=serialize(event),
-                event_type=event_type if isinstance(event_type, str) else None,
-                message_id=message_id if isinstance(message_id, str) else None,
-            )
-        )
-    return _Message(message, source, items)
+    source, events = read_events(message.body)
+    return _Message(message, source, [Item(message.message_id, source, data) for data in events])
 
 
 def split(items: Sequence[Item], limits: BatchLimits) -> list[list[Item]]:

@@ -28,7 +28,7 @@ from edge.limits import (
 from edge.models import EVENT_TYPES, BatchEnvelope, FieldError, field_errors, validate_event
 from edge.observability import MetricName, MetricUnit, add_counts, logger, metrics
 from edge.privacy import NO_PRIVACY, PrivacyPolicy, RequestPrivacy, hash_fields
-from edge.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, serialize
+from edge.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, pack_events, serialize
 from edge.repairs import Repair, repair_event, repair_timestamp
 from edge.secret import EdgeSecret, SecretStore
 
@@ -168,7 +168,7 @@ class Ingestor:
             messages = [
                 message
                 for item_source, events in accepted.items()
-                for message in pack(events, message_prefix(item_source), room)
+                for message in pack_events(item_source, events, room)
             ]
             self._events.send(messages)
             outcome.accepted = sum(len(events) for events in accepted.values())

@@ -2,14 +2,17 @@
 
 Message format, version 1 (the body of every message on the events queue)::
 
-    {"v": 1, "source": "<fingerprint>" | null, "events": [<event>, ...]}
+    {"v": 1, "source": "<fingerprint>" | null, "events": [<event>, ...], "sizes": [<bytes>, ...]}
 
 ``source`` names the inbound key's upstream Source (``edge.secret.fingerprint``) in closed
-mode and is ``null`` in open mode. Events are complete, enriched Segment events. Quarantine
+mode and is ``null`` in open mode. Events are complete, enriched Segment events. ``sizes``
+(optional) is the length in bytes of each event as written: the forwarder cuts the events out
+of the body with it instead of decoding and encoding every one of them again (``read_events``);
+a message without it, or whose sizes do not fit its body exactly, is decoded in full. Quarantine
 messages have the same envelope with ``"kind": "quarantine"`` and ``rejected`` items
-``{"index", "reason", "errors", "event"}`` instead of ``events``. Ingest writes these messages,
-the forwarder reads them (``decode_message``) and writes them again when it parks events or
-sends the undelivered ones back (``events_message``).
+``{"index", "reason", "errors", "event"}`` instead of ``events``, and no ``sizes``. Ingest
+writes these messages (``pack_events``), the forwarder reads them and writes them again when it
+parks events or sends the undelivered ones back (``events_message``).
 
 Events are serialized once and messages are assembled from the serialized bytes, so packing
 costs no second encoding.
@@ -17,6 +20,7 @@ costs no second encoding.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +46,8 @@ __all__ = [
     "events_message",
     "message_prefix",
     "pack",
+    "pack_events",
+    "read_events",
     "serialize",
 ]
 
@@ -54,6 +60,10 @@ MAX_MESSAGE_BYTES: Final = 256 * 1024
 PARKING_ROOM: Final = 4096
 _ENTRIES_PER_BATCH: Final = 10  # SendMessageBatch's limit
 _SUFFIX: Final = b"]}"
+_SIZES: Final = b'],"sizes":['
+# The head of a message as ``message_prefix`` writes it for events (a fingerprint is hex).
+_EVENTS_HEAD: Final = re.compile(rb'\{"v":1,"source":(null|"[0-9a-f]{1,64}"),"events":\[')
+_WRITE_KEY: Final = b'"writeKey"'
 
 
 def serialize(value: Any) -> bytes:
@@ -77,9 +87,78 @@ def message_prefix(source: str | None, *, kind: str | None = None, items: str = 
     return serialize(head)[:-1] + b',"' + items.encode() + b'":['
 
 
-def events_message(source: str | None, events: Iterable[bytes]) -> bytes:
-    """A version-1 events message holding ``events`` (each serialized already)."""
-    return message_prefix(source) + b",".join(events) + _SUFFIX
+def events_message(source: str | None, events: Sequence[bytes], *, prefix: bytes | None = None) -> bytes:
+    """A version-1 events message holding ``events`` (each serialized already), with their sizes."""
+    sizes = b",".join(b"%d" % len(event) for event in events)
+    return (prefix or message_prefix(source)) + b",".join(events) + _SIZES + sizes + _SUFFIX
+
+
+def pack_events(source: str | None, events: Iterable[bytes], max_bytes: int) -> Iterator[bytes]:
+    """Greedily pack serialized events into events messages of at most ``max_bytes``."""
+    prefix = message_prefix(source)
+    base = len(prefix) + len(_SIZES) + len(_SUFFIX)
+    # An event costs its bytes and its size's digits, each list with a comma (counted once by
+    # ``chunks``, once here).
+    for run in chunks(
+        events, lambda event: len(event) + len(b"%d" % len(event)) + 1, max_bytes=max_bytes, base=base
+    ):
+        yield events_message(source, run, prefix=prefix)
+
+
+def read_events(body: str) -> tuple[str | None, list[bytes]]:
+    """The source fingerprint and serialized events of an events message (no ``writeKey`` in any),
+    or ``UndeliverableError``."""
+    packed = _cut(body.encode())
+    if packed is not None:
+        try:
+            return packed[0], [_without_write_key(event) for event in packed[1]]
+        except ValueError:
+            pass  # an event that is not JSON: the full decoding says what is wrong
+    source, decoded = decode_message(body)
+    for event in decoded:
+        event.pop("writeKey", None)  # ingest removes it; a hand-made or old message may not have
+    return source, [serialize(event) for event in decoded]
+
+
+def _cut(data: bytes) -> tuple[str | None, list[bytes]] | None:
+    """The events of a message as ingest writes it, cut out by their ``sizes``; None if the message
+    is not written that way or its sizes do not fit it exactly."""
+    head = _EVENTS_HEAD.match(data)
+    tail = data.rfind(_SIZES)
+    if head is None or tail < head.end() - 1 or not data.endswith(_SUFFIX):
+        return None
+    listed = data[tail + len(_SIZES) : -len(_SUFFIX)]
+    try:
+        sizes = [int(size) for size in listed.split(b",")] if listed else []
+    except ValueError:
+        return None
+    events: list[bytes] = []
+    position = head.end()
+    for size in sizes:
+        if events:
+            if data[position : position + 1] != b",":
+                return None
+            position += 1
+        end = position + size
+        if size < 2 or end > tail or data[position] != 0x7B or data[end - 1] != 0x7D:  # {…}
+            return None
+        events.append(data[position:end])
+        position = end
+    if position != tail:
+        return None
+    source = head[1]
+    return (None if source == b"null" else source[1:-1].decode()), events
+
+
+def _without_write_key(event: bytes) -> bytes:
+    """``event`` without a top-level ``writeKey`` (ingest removes it; a hand-made message may not)."""
+    if _WRITE_KEY not in event:
+        return event
+    decoded = from_json(event)
+    if not isinstance(decoded, dict) or "writeKey" not in decoded:
+        return event
+    del decoded["writeKey"]
+    return serialize(decoded)
 
 
 def decode_message(body: str) -> tuple[str | None, list[dict[str, Any]]]:

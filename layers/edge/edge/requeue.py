@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from edge.queueing import Entry, Queue, message_prefix, pack
+from edge.queueing import Entry, Queue, pack_events
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -127,7 +127,7 @@ def next_step(
         return Exhausted(attempts, pending)
     if len(pending) == len(events):
         return Redeliver()
-    bodies = pack((events[i] for i in pending), message_prefix(source), max_bytes - _ATTRIBUTE_ROOM)
+    bodies = pack_events(source, (events[i] for i in pending), max_bytes - _ATTRIBUTE_ROOM)
     return Requeue(origin, tuple(bodies), attempts, len(pending))
 
 

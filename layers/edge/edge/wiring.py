@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -133,6 +133,25 @@ def _client(service: str) -> Any:
 _FORWARD_AWS = aws_client_config(connect_timeout=1, read_timeout=3, attempts=3)
 
 
+class _OnFirstUse:
+    """A boto3 client created when first used: the forwarder writes to SQS only to park or send
+    events back, and creating the client would cost every cold start ~10 ms for nothing."""
+
+    def __init__(self, service: str, config: Config) -> None:
+        self._service = service
+        self._config = config
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = boto3.client(self._service, config=self._config)  # type: ignore[call-overload]
+        return getattr(self._client, name)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
 def build_forwarder(
     settings: ForwardSettings,
     *,
@@ -156,7 +175,7 @@ def build_forwarder(
     from edge.retrying import RetryPolicy
     from edge.upstream import UpstreamClient, build_pool
 
-    sqs = sqs or boto3.client("sqs", config=_FORWARD_AWS)
+    sqs = sqs or cast("SQSClient", _OnFirstUse("sqs", _FORWARD_AWS))
     secretsmanager = secretsmanager or boto3.client("secretsmanager", config=_FORWARD_AWS)
     pool = pool or build_pool(max_connections=settings.concurrency)
     executor = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="upstream")
