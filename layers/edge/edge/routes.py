@@ -23,6 +23,8 @@ class RouteKind(Enum):
 
 
 class Route(NamedTuple):
+    """One route of the ingestion API: its method, its path and what it is."""
+
     method: Literal["GET", "POST"]
     path: str
     #: The event type the route takes, or what else it is.
