@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
+from edge.routes import event_type_of
+
 __all__ = ["MAX_SHOWN_EVENT_BYTES", "batch_entry", "dead_letter_entry", "request_entry", "upstream_entry"]
 
 #: Event fields an entry may show; nothing else of a request is ever copied.
@@ -25,10 +27,6 @@ MAX_SHOWN_EVENT_BYTES: Final = 16 * 1024
 #: Request bodies are read for their event names only up to this size, decompressed.
 _MAX_READ_BYTES: Final = 2 * 1024 * 1024
 _PERMANENT: Final = frozenset({400, 413, 422})
-_SINGLE_ROUTES: Final = {
-    **{t: t for t in ("identify", "track", "page", "screen", "group", "alias")},
-    **{t[0]: t for t in ("identify", "track", "page", "screen", "group", "alias")},
-}
 
 
 def request_entry(
@@ -44,7 +42,7 @@ def request_entry(
     """A request the gateway answered: its events, and for each what ingest did with it."""
     route = path.removeprefix("/v1/")
     pixel = route.startswith("pixel/")
-    route_type = _SINGLE_ROUTES.get(route.removeprefix("pixel/"))
+    route_type = event_type_of(route.removeprefix("pixel/"))
     if pixel:
         items: list[Any] = [_pixel_event(dict(parse_qsl(query)))]
     else:

@@ -10,6 +10,7 @@ import gc
 # init built is then frozen out of its reach for the life of the execution environment.
 gc.disable()
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,10 +26,10 @@ from edge.decoding import body_bytes, clean_text, parse_json
 from edge.enrichment import RequestFacts, user_agent
 from edge.errors import ClientError, TransientError
 from edge.firstparty import FirstParty
-from edge.ingestion import RouteKind, route_kind
 from edge.observability import MetricName, MetricUnit, logger, metrics
 from edge.outcomes import OutcomeLog, RequestTally
 from edge.pixel import TRANSPARENT_GIF, event_from_query
+from edge.routes import ROUTES, RouteKind, event_type_of
 from edge.wiring import build_first_party, build_ingestor
 
 app = APIGatewayHttpResolver()
@@ -41,12 +42,8 @@ gc.freeze()
 gc.enable()
 
 
-@app.post("/v1/<segment>")
-def collect(segment: str) -> Response[str]:
-    kind = route_kind(segment)
-    if kind is RouteKind.TELEMETRY:
-        metrics.add_metric(MetricName.CLIENT_TELEMETRY, MetricUnit.Count, 1)
-        return _json(200, {"success": True})
+def collect(target: str | RouteKind) -> Response[str]:
+    """One event of the route's type, or a batch."""
     request = app.current_event
     raw = body_bytes(
         request.body,
@@ -55,7 +52,7 @@ def collect(segment: str) -> Response[str]:
     )
     body = parse_json(raw)
     outcome = ingestor.accept(
-        kind, body, headers=request.headers, query=_query(request), facts=_facts(request, len(raw))
+        target, body, headers=request.headers, query=_query(request), facts=_facts(request, len(raw))
     )
     tally.accepted = outcome.accepted
     for rejection in outcome.rejected:
@@ -65,18 +62,23 @@ def collect(segment: str) -> Response[str]:
     return _json(200, outcome.body(), cookies=cookies)
 
 
-@app.get("/v1/pixel/<segment>")
-def pixel(segment: str) -> Response[bytes]:
-    """Always an image: invalid input is quarantined and still answered 200."""
+def telemetry() -> Response[str]:
+    metrics.add_metric(MetricName.CLIENT_TELEMETRY, MetricUnit.Count, 1)
+    return _json(200, {"success": True})
+
+
+def pixel(type: str) -> Response[bytes]:
+    """An event of the path's ``{type}`` from the query string. Always an image: invalid input is
+    quarantined and still answered 200."""
     request = app.current_event
     query = _query(request)
     try:
-        kind = route_kind(segment)
-        if isinstance(kind, RouteKind):
+        event_type = event_type_of(type)
+        if event_type is None:
             raise ClientError(404, "not_found", "The pixel API takes one event type.")
         facts = _facts(request, len(request.raw_query_string or ""))
         outcome = ingestor.accept(
-            kind, event_from_query(query), headers=request.headers, query=query, facts=facts
+            event_type, event_from_query(query), headers=request.headers, query=query, facts=facts
         )
         tally.accepted = outcome.accepted
     except ClientError as exc:
@@ -88,6 +90,23 @@ def pixel(segment: str) -> Response[bytes]:
         metrics.add_metric(MetricName.REQUESTS_UNAVAILABLE, MetricUnit.Count, 1)
         return _gif(503, {"Retry-After": str(exc.retry_after)})
     return _gif(200)
+
+
+def _handler(target: str | RouteKind) -> Callable[..., Response[Any]]:
+    if target is RouteKind.TELEMETRY:
+        return telemetry
+    if target is RouteKind.PIXEL:
+        return pixel
+
+    def events() -> Response[str]:
+        return collect(target)
+
+    return events
+
+
+# The resolver routes exactly the table; Powertools spells API Gateway's {type} as <type>.
+for route in ROUTES:
+    app.route(route.path.replace("{", "<").replace("}", ">"), route.method)(_handler(route.target))
 
 
 @app.not_found

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from edge.decoding import json_problem
 from edge.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
+from edge.routes import ROUTES, RouteKind
 from edge_local.upstream import strict_loads
 from support.apigw import api_event, basic_auth
 
@@ -189,9 +190,8 @@ headers_strategy = st.fixed_dictionaries(
     },
 )
 
-SINGLE_PATHS = {f"/v1/{name}": name for name in ("identify", "track", "page", "screen", "group", "alias")}
-SINGLE_PATHS |= {f"/v1/{name[0]}": name for name in ("identify", "track", "page", "screen", "group", "alias")}
-BATCH_PATHS = ["/v1/batch", "/v1/b", "/v1/import"]
+SINGLE_PATHS = [route.path for route in ROUTES if isinstance(route.target, str)]
+BATCH_PATHS = [route.path for route in ROUTES if route.target is RouteKind.BATCH]
 
 
 @st.composite

@@ -8,35 +8,57 @@ import json
 import pytest
 
 from edge.limits import MAX_BATCH_EVENTS, MAX_BODY_BYTES
+from edge.routes import ROUTES, RouteKind
 from edge.secret import fingerprint
 from support.apigw import api_event, basic_auth
 
 CLOSED_SOURCES = {"pk_web_7f3a": "ILoveData123", "pk_ios_91bc": "OtherSource"}
 TRACK = {"userId": "u-123", "event": "Order Completed", "properties": {"total": 42}}
-ROUTES = [
-    ("identify", {"userId": "u-123", "traits": {"plan": "pro"}}),
-    ("track", TRACK),
-    ("page", {"anonymousId": "a-1", "name": "Home"}),
-    ("screen", {"anonymousId": "a-1", "name": "Settings"}),
-    ("group", {"userId": "u-123", "groupId": "g-9"}),
-    ("alias", {"userId": "u-123", "previousId": "a-1"}),
-]
+#: A valid event of each type, without its type (the route gives it).
+SAMPLES = {
+    "identify": {"userId": "u-123", "traits": {"plan": "pro"}},
+    "track": TRACK,
+    "page": {"anonymousId": "a-1", "name": "Home"},
+    "screen": {"anonymousId": "a-1", "name": "Settings"},
+    "group": {"userId": "u-123", "groupId": "g-9"},
+    "alias": {"userId": "u-123", "previousId": "a-1"},
+}
+SINGLE_EVENT_ROUTES = [route for route in ROUTES if isinstance(route.target, str)]
+BATCH_PATHS = [route.path for route in ROUTES if route.target is RouteKind.BATCH]
 
 
 def _body(response):
     return json.loads(response["body"])
 
 
-@pytest.mark.parametrize(("event_type", "event"), ROUTES)
-@pytest.mark.parametrize("short", [False, True])
-def test_every_single_event_route_queues_the_event_with_its_type(ingest, aws_stack, event_type, event, short):
-    path = f"/v1/{event_type[0] if short else event_type}"
-    response = ingest(api_event("POST", path, event))
+@pytest.mark.parametrize("route", SINGLE_EVENT_ROUTES, ids=lambda route: route.path)
+def test_every_single_event_route_queues_the_event_with_its_type(ingest, aws_stack, route):
+    event = SAMPLES[route.target]
+    response = ingest(api_event("POST", route.path, event))
     assert response["statusCode"] == 200
     assert _body(response) == {"success": True}
     [queued] = aws_stack.queued_events()
-    assert queued["type"] == event_type
+    assert queued["type"] == route.target
     assert {k: queued[k] for k in event} == event
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: f"{route.method} {route.path}")
+def test_the_handler_answers_every_route_of_the_table_as_its_kind(ingest, aws_stack, route):
+    path = route.path.replace("{type}", "t")  # the pixel takes the one-letter forms too
+    match route.target:
+        case RouteKind.PIXEL:
+            response = ingest(api_event("GET", path, query={"userId": "u-1", "event": "Opened"}))
+        case RouteKind.BATCH:
+            response = ingest(api_event("POST", path, {"batch": [{**TRACK, "type": "track"}]}))
+        case RouteKind.TELEMETRY:
+            response = ingest(api_event("POST", path, {"series": []}))
+        case event_type:
+            response = ingest(api_event("POST", path, SAMPLES[event_type]))
+    assert response["statusCode"] == 200
+    queued = [event["type"] for event in aws_stack.queued_events()]
+    assert queued == {RouteKind.TELEMETRY: [], RouteKind.BATCH: ["track"], RouteKind.PIXEL: ["track"]}.get(
+        route.target, [route.target]
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,7 +79,7 @@ def test_gzip_batch_delivered_base64_by_api_gateway_is_accepted(ingest, aws_stac
     assert [e["messageId"] for e in aws_stack.queued_events()] == ["m-0", "m-1", "m-2"]
 
 
-@pytest.mark.parametrize("path", ["/v1/batch", "/v1/b", "/v1/import"])
+@pytest.mark.parametrize("path", BATCH_PATHS)
 def test_batch_routes_merge_batch_context_integrations_and_sent_at(ingest, aws_stack, path):
     body = {
         "batch": [

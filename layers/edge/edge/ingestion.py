@@ -1,4 +1,4 @@
-"""What the ingest API does with a decoded request: route, authorize, repair, validate, enrich, queue.
+"""What the ingest API does with a decoded request: authorize, repair, validate, enrich, queue.
 
 Invalid events are quarantined before valid ones are queued, so a failure to quarantine
 answers 503 before anything was acknowledged and a client retry duplicates nothing. Every
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Final
 
 from pydantic_core import ValidationError
@@ -30,6 +29,7 @@ from edge.observability import MetricName, MetricUnit, add_counts, logger, metri
 from edge.privacy import NO_PRIVACY, PrivacyPolicy, RequestPrivacy, hash_fields
 from edge.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, pack_events, serialize
 from edge.repairs import Repair, repair_event, repair_timestamp
+from edge.routes import RouteKind
 from edge.secret import EdgeSecret, SecretStore
 
 #: A rejected event bigger than this is quarantined as its first QUARANTINE_HEAD_BYTES only.
@@ -38,31 +38,7 @@ QUARANTINE_HEAD_BYTES: Final = 4096
 #: Client values echoed in answers (a mismatched type, a messageId) are cut to this length.
 _ECHO_CHARS: Final = 100
 
-__all__ = ["ROUTES", "Ingestor", "Outcome", "Rejection", "RouteKind", "route_kind"]
-
-
-class RouteKind(Enum):
-    BATCH = "batch"
-    TELEMETRY = "telemetry"
-
-
-#: Path segment after ``/v1/`` → event type, or a batch / telemetry route.
-ROUTES: Final[dict[str, str | RouteKind]] = {
-    **{name: name for name in EVENT_TYPES},
-    **{name[0]: name for name in EVENT_TYPES},
-    "batch": RouteKind.BATCH,
-    "b": RouteKind.BATCH,
-    "import": RouteKind.BATCH,
-    "m": RouteKind.TELEMETRY,
-}
-
-
-def route_kind(segment: str) -> str | RouteKind:
-    """The event type or route kind of ``/v1/<segment>``; 404 for anything else."""
-    kind = ROUTES.get(segment)
-    if kind is None:
-        raise ClientError(404, "not_found", f"No such route: /v1/{segment}.")
-    return kind
+__all__ = ["Ingestor", "Outcome", "Rejection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +108,7 @@ class Ingestor:
             route_type = None
         elif isinstance(route, str):
             items, defaults, route_type = [_single_event(body)], NO_BATCH, route
-        else:  # pragma: no cover - telemetry is answered before decoding
+        else:  # pragma: no cover - the handler answers telemetry, and a pixel names its type
             raise ClientError(404, "not_found", "Not an event route.")
 
         privacy = self._privacy.for_request(headers, self._ip_policy)
