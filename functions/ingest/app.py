@@ -24,7 +24,7 @@ from pydantic_core import to_json
 from edge.config import IngestSettings
 from edge.decoding import body_bytes, clean_text, parse_json
 from edge.enrichment import RequestFacts, user_agent
-from edge.errors import ClientError, TransientError
+from edge.errors import RequestError, TransientError
 from edge.firstparty import FirstParty
 from edge.observability import MetricName, MetricUnit, logger, metrics
 from edge.outcomes import OutcomeLog, RequestTally
@@ -75,13 +75,13 @@ def pixel(type: str) -> Response[bytes]:
     try:
         event_type = event_type_of(type)
         if event_type is None:
-            raise ClientError(404, "not_found", "The pixel API takes one event type.")
+            raise RequestError(404, "not_found", "The pixel API takes one event type.")
         facts = _facts(request, len(request.raw_query_string or ""))
         outcome = ingestor.accept(
             event_type, event_from_query(query), headers=request.headers, query=query, facts=facts
         )
         tally.accepted = outcome.accepted
-    except ClientError as exc:
+    except RequestError as exc:
         tally.reject(exc.code)
         metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
         logger.info("pixel event not accepted", extra={"code": exc.code})
@@ -111,15 +111,15 @@ for route in ROUTES:
 
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
-    return _refuse(ClientError(404, "not_found", "No such route."))
+    return _refuse(RequestError(404, "not_found", "No such route."))
 
 
-@app.exception_handler(ClientError)  # type: ignore[untyped-decorator]
-def client_error(exc: ClientError) -> Response[str]:
+@app.exception_handler(RequestError)  # type: ignore[untyped-decorator]
+def request_error(exc: RequestError) -> Response[str]:
     return _refuse(exc)
 
 
-def _refuse(exc: ClientError) -> Response[str]:
+def _refuse(exc: RequestError) -> Response[str]:
     tally.reject(exc.code, len(exc.details or ()) if exc.code == "invalid_batch" else int(exc.status != 404))
     metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
     if exc.status == 401:
@@ -137,7 +137,7 @@ def _unavailable(exc: TransientError) -> Response[str]:
     logger.warning("dependency unavailable", extra={"reason": exc.message})
     metrics.add_metric(MetricName.REQUESTS_UNAVAILABLE, MetricUnit.Count, 1)
     return _error(
-        ClientError(503, "service_unavailable", "Try again shortly."), {"Retry-After": str(exc.retry_after)}
+        RequestError(503, "service_unavailable", "Try again shortly."), {"Retry-After": str(exc.retry_after)}
     )
 
 
@@ -181,7 +181,7 @@ def _json(
     return Response(status, "application/json", to_json(body).decode(), headers, cookies=cookies or None)
 
 
-def _error(exc: ClientError, headers: dict[str, str] | None = None) -> Response[str]:
+def _error(exc: RequestError, headers: dict[str, str] | None = None) -> Response[str]:
     error: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.details:
         error["details"] = exc.details

@@ -190,7 +190,7 @@ headers_strategy = st.fixed_dictionaries(
     },
 )
 
-SINGLE_PATHS = [route.path for route in ROUTES if isinstance(route.target, str)]
+SINGLE_PATHS = [route.path for route in ROUTES if not isinstance(route.target, RouteKind)]
 BATCH_PATHS = [route.path for route in ROUTES if route.target is RouteKind.BATCH]
 
 

@@ -23,7 +23,7 @@ SAMPLES = {
     "group": {"userId": "u-123", "groupId": "g-9"},
     "alias": {"userId": "u-123", "previousId": "a-1"},
 }
-SINGLE_EVENT_ROUTES = [route for route in ROUTES if isinstance(route.target, str)]
+SINGLE_EVENT_ROUTES = [route for route in ROUTES if not isinstance(route.target, RouteKind)]
 BATCH_PATHS = [route.path for route in ROUTES if route.target is RouteKind.BATCH]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from edge.decoding import body_bytes, inflate, json_problem, parse_json, write_key_from
-from edge.errors import ClientError
+from edge.errors import RequestError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
 
 
@@ -15,7 +15,7 @@ def decode_body(body: str | None, *, is_base64: bool, content_encoding: str | No
     return parse_json(body_bytes(body, is_base64=is_base64, content_encoding=content_encoding))
 
 
-def _status(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+def _status(exc_info: pytest.ExceptionInfo[RequestError]) -> tuple[int, str]:
     return exc_info.value.status, exc_info.value.code
 
 
@@ -53,7 +53,7 @@ def test_raw_deflate_body_is_inflated():
 def test_raw_deflate_bomb_stops_at_the_limit_with_a_413():
     compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     bomb = compressor.compress(b"\0" * (20 * 1024 * 1024)) + compressor.flush()
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         inflate(bomb, raw_deflate=True)
     assert _status(exc_info) == (413, "payload_too_large")
 
@@ -65,13 +65,13 @@ def test_every_member_of_a_multi_member_gzip_is_inflated():
 
 def test_multi_member_gzip_bomb_stops_at_the_limit():
     member = gzip.compress(b" " * 300_000)
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         inflate(member * 3, limit=MAX_BODY_BYTES)
     assert _status(exc_info) == (413, "payload_too_large")
 
 
 def test_truncated_gzip_is_a_400():
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         inflate(gzip.compress(b'{"x": 1}' * 50)[:-12])
     assert _status(exc_info) == (400, "invalid_body")
 
@@ -86,7 +86,7 @@ def test_lying_content_encoding_on_plain_json_is_tolerated():
 
 
 def test_invalid_base64_is_a_400():
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         decode_body("!!!not base64!!!", is_base64=True, content_encoding=None)
     assert _status(exc_info) == (400, "invalid_body")
 
@@ -94,14 +94,14 @@ def test_invalid_base64_is_a_400():
 def test_corrupt_gzip_is_a_400():
     data = gzip.compress(b'{"x": 1}' * 100)
     corrupt = data[:10] + bytes(b ^ 0xFF for b in data[10:30]) + data[30:]
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         inflate(corrupt)
     assert _status(exc_info) == (400, "invalid_body")
 
 
 def test_gzip_bomb_stops_at_the_limit_with_a_413():
     bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))  # 50 MB of zeros, ~50 KB compressed
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         inflate(bomb, limit=MAX_BODY_BYTES)
     assert _status(exc_info) == (413, "payload_too_large")
     assert "500 KB" in exc_info.value.message
@@ -109,7 +109,7 @@ def test_gzip_bomb_stops_at_the_limit_with_a_413():
 
 def test_plain_body_over_the_limit_is_a_413():
     body = '{"a": "' + "x" * MAX_BODY_BYTES + '"}'
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         decode_body(body, is_base64=False, content_encoding=None)
     assert _status(exc_info) == (413, "payload_too_large")
 
@@ -123,7 +123,7 @@ def test_body_exactly_at_the_limit_is_accepted():
 
 @pytest.mark.parametrize("raw", [b"", b"   ", b"{", b"{'a': 1}", b"NaN", b'{"a": NaN}'])
 def test_malformed_json_is_a_400(raw):
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         parse_json(raw)
     assert _status(exc_info) == (400, "invalid_json")
 
@@ -189,13 +189,13 @@ def test_lone_surrogate_escapes_are_read_as_replacement_characters(raw, value):
 
 @pytest.mark.parametrize("raw", [b'{"a": "\\ud83d", "b": NaN}', b'{"a": "\\ud83d"'])
 def test_lone_surrogates_do_not_excuse_invalid_json(raw):
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         parse_json(raw)
     assert _status(exc_info) == (400, "invalid_json")
 
 
 def test_deep_json_with_a_lone_surrogate_is_too_deep_not_a_crash():
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         parse_json(b"[" * 5000 + b'"\\ud83d"' + b"]" * 5000)
     assert _status(exc_info)[0] == 400
 
@@ -205,7 +205,7 @@ def test_a_utf8_byte_order_mark_is_tolerated():
 
 
 def test_nesting_past_the_parsers_own_recursion_limit_is_a_400_not_a_crash():
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         parse_json(b"[" * 100_000 + b"]" * 100_000)
     assert _status(exc_info) == (400, "too_deep")
 

@@ -5,7 +5,7 @@ from urllib.parse import unquote
 import pytest
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from edge.errors import ClientError, TransientError
+from edge.errors import RequestError, TransientError
 from edge.firstparty import (
     AnonymousIdCookie,
     FirstParty,
@@ -183,7 +183,7 @@ def test_without_a_header_the_secret_is_not_read():
 @pytest.mark.parametrize("presented", [None, "wrong"])
 def test_required_front_door_refuses_a_request_that_bypasses_it(presented):
     headers = {**VIEWER} if presented is None else {**VIEWER, "x-origin-verify": presented}
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         _party(FakeProvider(), required=True).client_ip(headers, "10.1.2.3")
     assert exc_info.value.status == 403
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from edge.errors import ClientError
+from edge.errors import RequestError
 from edge.pixel import TRANSPARENT_GIF, event_from_query
 
 EVENT = {"userId": "u1", "event": "Email Opened", "properties": {"subject": "Hi ✓"}, "writeKey": "k"}
@@ -48,10 +48,10 @@ def test_conflicting_dotted_parameters_do_not_crash():
 
 
 def test_invalid_base64_is_a_client_error():
-    with pytest.raises(ClientError):
+    with pytest.raises(RequestError):
         event_from_query({"data": "%%%"})
 
 
 def test_data_must_encode_an_object():
-    with pytest.raises(ClientError):
+    with pytest.raises(RequestError):
         event_from_query({"data": base64.b64encode(b"[1]").decode()})

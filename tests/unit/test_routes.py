@@ -19,7 +19,7 @@ def _paths(target: str | RouteKind) -> set[tuple[str, str]]:
 
 
 def test_every_event_type_has_its_route_and_its_one_letter_form() -> None:
-    assert {route.target for route in ROUTES if isinstance(route.target, str)} == EVENT_TYPES
+    assert {route.target for route in ROUTES if not isinstance(route.target, RouteKind)} == EVENT_TYPES
     for event_type in EVENT_TYPES:
         assert _paths(event_type) == {("POST", f"/v1/{event_type}"), ("POST", f"/v1/{event_type[0]}")}
 

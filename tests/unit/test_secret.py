@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from edge.errors import ClientError
+from edge.errors import RequestError
 from edge.secret import EdgeSecret, fingerprint
 
 CLOSED = EdgeSecret(sources={"pk_web": "SRC_WEB", "pk_ios": "SRC_IOS"})
@@ -21,7 +21,7 @@ def test_closed_mode_maps_each_listed_key_to_its_source():
 
 @pytest.mark.parametrize("key", [None, "", "pk_unknown", "pk_web "])
 def test_closed_mode_refuses_missing_or_unknown_keys_with_401(key):
-    with pytest.raises(ClientError) as exc_info:
+    with pytest.raises(RequestError) as exc_info:
         CLOSED.authorize(key)
     assert (exc_info.value.status, exc_info.value.code) == (401, "invalid_write_key")
 

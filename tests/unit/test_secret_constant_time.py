@@ -12,7 +12,7 @@ import hmac
 import pytest
 
 from edge import secret as secret_module
-from edge.errors import ClientError
+from edge.errors import RequestError
 from edge.secret import EdgeSecret
 
 SOURCES = {"pk_web_7f3a": "SRC_WEB", "pk_ios_91bc": "SRC_IOS", "pk_srv_0000": "SRC_SRV"}
@@ -39,7 +39,7 @@ def test_every_configured_key_is_compared_with_compare_digest(comparisons, inbou
     try:
         secret.authorize(inbound)
         accepted = True
-    except ClientError:
+    except RequestError:
         accepted = False
     assert accepted is (inbound in SOURCES)
     # One comparison per configured key, whether the first one matched or none did.
@@ -48,7 +48,7 @@ def test_every_configured_key_is_compared_with_compare_digest(comparisons, inbou
 
 
 def test_a_missing_key_is_refused_without_comparing(comparisons):
-    with pytest.raises(ClientError):
+    with pytest.raises(RequestError):
         EdgeSecret(sources=SOURCES).authorize(None)
     assert comparisons == []
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic_core import from_json
 
-from edge.errors import ClientError
+from edge.errors import RequestError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
 from edge.models import FieldError
 
@@ -55,7 +55,7 @@ def _raw_bytes(body: str | None, *, is_base64: bool) -> bytes:
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ClientError(400, "invalid_body", "The request body is not valid base64.") from exc
+        raise RequestError(400, "invalid_body", "The request body is not valid base64.") from exc
 
 
 def inflate(data: bytes, *, limit: int = MAX_BODY_BYTES, raw_deflate: bool = False) -> bytes:
@@ -74,7 +74,7 @@ def inflate(data: bytes, *, limit: int = MAX_BODY_BYTES, raw_deflate: bool = Fal
     if raw_deflate and data.lstrip()[:1] not in (b"{", b"["):
         try:
             return _inflate_members(data, -zlib.MAX_WBITS, limit)
-        except ClientError as exc:
+        except RequestError as exc:
             if exc.status == 413:
                 raise
     if len(data) > limit:
@@ -91,21 +91,21 @@ def _inflate_members(data: bytes, wbits: int, limit: int) -> bytes:
         try:
             out += inflater.decompress(pending, limit + 1 - len(out))
         except zlib.error as exc:
-            raise ClientError(400, "invalid_body", "The request body is not valid gzip or deflate.") from exc
+            raise RequestError(400, "invalid_body", "The request body is not valid gzip or deflate.") from exc
         if len(out) > limit:
             raise _too_large(limit)
         if not inflater.eof:
             if inflater.unconsumed_tail:  # stopped at the output limit with input left over
                 raise _too_large(limit)
-            raise ClientError(400, "invalid_body", "The compressed request body is truncated.")
+            raise RequestError(400, "invalid_body", "The compressed request body is truncated.")
         pending = inflater.unused_data
         if wbits != zlib.MAX_WBITS | 16 or not pending.startswith(_GZIP_MAGIC):
             break  # trailing bytes after the stream are ignored, as gzip(1) does
     return bytes(out)
 
 
-def _too_large(limit: int) -> ClientError:
-    return ClientError(
+def _too_large(limit: int) -> RequestError:
+    return RequestError(
         413,
         "payload_too_large",
         f"The request body exceeds {limit // 1024} KB after decompression.",
@@ -118,7 +118,7 @@ def parse_json(raw: bytes) -> Any:
     if raw.startswith(_UTF8_BOM):
         raw = raw[len(_UTF8_BOM) :]
     if not raw.strip():
-        raise ClientError(400, "invalid_json", "The request body is empty.")
+        raise RequestError(400, "invalid_json", "The request body is empty.")
     try:
         return from_json(raw, allow_inf_nan=False)
     except ValueError as exc:
@@ -126,7 +126,7 @@ def parse_json(raw: bytes) -> Any:
             raise _too_deep() from exc
         if "surrogate" in str(exc) or "hex escape" in str(exc):
             return _with_lone_surrogates_replaced(raw, exc)
-        raise ClientError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
+        raise RequestError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
 
 
 def _with_lone_surrogates_replaced(raw: bytes, error: ValueError) -> Any:
@@ -140,7 +140,7 @@ def _with_lone_surrogates_replaced(raw: bytes, error: ValueError) -> Any:
     except RecursionError as exc:
         raise _too_deep() from exc
     except ValueError as exc:
-        raise ClientError(400, "invalid_json", f"The request body is not valid JSON: {error}") from exc
+        raise RequestError(400, "invalid_json", f"The request body is not valid JSON: {error}") from exc
 
 
 def _refuse_constant(name: str) -> Any:
@@ -157,8 +157,8 @@ def _replace_lone_surrogates(value: Any) -> Any:
     return value
 
 
-def _too_deep() -> ClientError:
-    return ClientError(400, "too_deep", f"The JSON is nested deeper than {MAX_DEPTH} levels.")
+def _too_deep() -> RequestError:
+    return RequestError(400, "too_deep", f"The JSON is nested deeper than {MAX_DEPTH} levels.")
 
 
 #: The largest finite IEEE-754 double: JSON numbers beyond it become Infinity in most parsers.

@@ -1,6 +1,6 @@
 """The exception tree of the edge, and what each branch means to a client or to SQS.
 
-- ``ClientError``: the request is wrong; answered with its 4xx status and a stable ``code``.
+- ``RequestError``: the request is wrong; answered with its 4xx status and a stable ``code``.
 - ``TransientError``: a dependency (SQS, Secrets Manager, the upstream) could not be reached;
   answered 503 with ``Retry-After`` by the ingest API and retried by the forwarder. Never a
   401/403/404, because some SDKs disable themselves for good on those.
@@ -15,9 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
-    "ClientError",
     "EdgeError",
     "Reason",
+    "RequestError",
     "TransientError",
     "UndeliverableError",
 ]
@@ -27,7 +27,7 @@ class EdgeError(Exception):
     """Root of every error the edge raises on purpose."""
 
 
-class ClientError(EdgeError):
+class RequestError(EdgeError):
     """Something the client sent cannot be accepted (4xx)."""
 
     def __init__(

@@ -22,7 +22,7 @@ from urllib.parse import quote, unquote, urlsplit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from pydantic_core import from_json
 
-from edge.errors import ClientError, TransientError
+from edge.errors import RequestError, TransientError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -170,7 +170,7 @@ class OriginVerifier:
             if hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8")):
                 return True
         if self.required:
-            raise ClientError(403, "forbidden", "Send requests through the site's own address.")
+            raise RequestError(403, "forbidden", "Send requests through the site's own address.")
         return False
 
     def _expected(self) -> str:

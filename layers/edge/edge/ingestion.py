@@ -16,7 +16,7 @@ from pydantic_core import ValidationError
 
 from edge.decoding import json_problem, write_key_from
 from edge.enrichment import NO_BATCH, BatchDefaults, IpPolicy, RequestFacts, enrich, format_timestamp
-from edge.errors import ClientError
+from edge.errors import RequestError
 from edge.limits import (
     ENRICHMENT_ALLOWANCE,
     MAX_BATCH_EVENTS,
@@ -106,10 +106,10 @@ class Ingestor:
         if route is RouteKind.BATCH:
             items, defaults = _batch_items(body, repairs)
             route_type = None
-        elif isinstance(route, str):
+        elif not isinstance(route, RouteKind):
             items, defaults, route_type = [_single_event(body)], NO_BATCH, route
         else:  # pragma: no cover - the handler answers telemetry, and a pixel names its type
-            raise ClientError(404, "not_found", "Not an event route.")
+            raise RequestError(404, "not_found", "Not an event route.")
 
         privacy = self._privacy.for_request(headers, self._ip_policy)
         if self._privacy.hash_paths and defaults.context:
@@ -133,7 +133,7 @@ class Ingestor:
         if route_type is not None and outcome.rejected:
             raise _single_rejection(outcome.rejected[0])
         if items and not accepted and not outcome.filtered:
-            raise ClientError(
+            raise RequestError(
                 400,
                 "invalid_batch",
                 "Every event in the batch is invalid.",
@@ -306,7 +306,7 @@ class _Budget:
     def spend(self, size: int) -> None:
         self.left -= size
         if self.left < 0:
-            raise ClientError(
+            raise RequestError(
                 413,
                 "payload_too_large",
                 f"With the batch's context and integrations merged into each event, the events would "
@@ -359,7 +359,7 @@ def _storable(value: Any, depth: int) -> Any:
 def _batch_items(body: Any, repairs: Counter[str]) -> tuple[list[Any], BatchDefaults]:
     """The items of a batch body and what they inherit from it (its envelope repaired like an event)."""
     if not isinstance(body, dict):
-        raise ClientError(400, "invalid_json", "The request body must be a JSON object.")
+        raise RequestError(400, "invalid_json", "The request body must be a JSON object.")
     envelope = {name: body[name] for name in ("batch", "context", "integrations") if name in body}
     for name in ("context", "integrations"):
         if envelope.get(name) == []:
@@ -368,9 +368,9 @@ def _batch_items(body: Any, repairs: Counter[str]) -> tuple[list[Any], BatchDefa
     try:
         parsed = BatchEnvelope.model_validate(envelope)
     except ValidationError as exc:
-        raise ClientError(400, "invalid_batch", "The batch envelope is invalid.", field_errors(exc)) from exc
+        raise RequestError(400, "invalid_batch", "The batch envelope is invalid.", field_errors(exc)) from exc
     if len(parsed.batch) > MAX_BATCH_EVENTS:
-        raise ClientError(413, "batch_too_large", f"A batch holds at most {MAX_BATCH_EVENTS} events.")
+        raise RequestError(413, "batch_too_large", f"A batch holds at most {MAX_BATCH_EVENTS} events.")
     sent_at = body.get("sentAt")
     if sent_at is not None:
         repaired = repair_timestamp(sent_at)
@@ -382,7 +382,7 @@ def _batch_items(body: Any, repairs: Counter[str]) -> tuple[list[Any], BatchDefa
 
 def _single_event(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ClientError(400, "invalid_json", "The request body must be a JSON object.")
+        raise RequestError(400, "invalid_json", "The request body must be a JSON object.")
     return body
 
 
@@ -421,8 +421,8 @@ _SINGLE_ANSWERS: Final = {
 }
 
 
-def _single_rejection(rejection: Rejection) -> ClientError:
+def _single_rejection(rejection: Rejection) -> RequestError:
     status, code, message = _SINGLE_ANSWERS.get(
         rejection.reason, (400, rejection.reason, "The event is invalid.")
     )
-    return ClientError(status, code, message, rejection.errors)
+    return RequestError(status, code, message, rejection.errors)

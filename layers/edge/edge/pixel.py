@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from edge.decoding import parse_json
-from edge.errors import ClientError
+from edge.errors import RequestError
 from edge.limits import MAX_EVENT_BYTES
 
 __all__ = ["TRANSPARENT_GIF", "event_from_query"]
@@ -42,12 +42,12 @@ def _from_base64(data: str) -> dict[str, Any]:
     # Standard or URL-safe alphabet, padding optional; '+' may arrive as a space.
     text = data.strip().replace(" ", "+").replace("-", "+").replace("_", "/").rstrip("=")
     if len(text) > MAX_EVENT_BYTES * 2:
-        raise ClientError(413, "event_too_large", f"The event exceeds {MAX_EVENT_BYTES // 1024} KB.")
+        raise RequestError(413, "event_too_large", f"The event exceeds {MAX_EVENT_BYTES // 1024} KB.")
     try:
         raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ClientError(400, "invalid_body", "The data parameter is not valid base64.") from exc
+        raise RequestError(400, "invalid_body", "The data parameter is not valid base64.") from exc
     event = parse_json(raw)
     if not isinstance(event, dict):
-        raise ClientError(400, "invalid_json", "The data parameter must encode a JSON object.")
+        raise RequestError(400, "invalid_json", "The data parameter must encode a JSON object.")
     return event

@@ -7,13 +7,13 @@ Gateway spells them: ``{type}`` matches one path segment.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Final, Literal, NamedTuple
 
 __all__ = ["ROUTES", "Route", "RouteKind", "event_type_of"]
 
 
-class RouteKind(Enum):
+class RouteKind(StrEnum):
     """What a route that does not take one event of a given type is."""
 
     BATCH = "batch"
@@ -55,7 +55,9 @@ ROUTES: Final[tuple[Route, ...]] = (
 
 #: ``/v1/<segment>`` → the event type of a single-event route (the pixel's ``{type}`` takes these too).
 _EVENT_TYPES: Final = {
-    route.path.removeprefix("/v1/"): route.target for route in ROUTES if isinstance(route.target, str)
+    route.path.removeprefix("/v1/"): route.target
+    for route in ROUTES
+    if not isinstance(route.target, RouteKind)
 }
 
 

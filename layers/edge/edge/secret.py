@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edge.errors import ClientError, TransientError
+from edge.errors import RequestError, TransientError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -56,7 +56,7 @@ class EdgeSecret(BaseModel):
             return OPEN_SOURCE
         source = self.source_for(inbound_key)
         if source is None:
-            raise ClientError(401, "invalid_write_key", "A valid write key is required.")
+            raise RequestError(401, "invalid_write_key", "A valid write key is required.")
         return source
 
     def source_for(self, inbound_key: str | None) -> str | None:
