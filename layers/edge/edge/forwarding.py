@@ -29,7 +29,7 @@ from edge.enrichment import format_timestamp
 from edge.errors import Reason, TransientError, UndeliverableError
 from edge.observability import ForwardTally, MetricName, MetricUnit, logger, metrics
 from edge.queueing import MAX_MESSAGE_BYTES, chunks, read_events
-from edge.requeue import Exhausted, Redeliver, Requeue, next_step
+from edge.requeue import Exhausted, Redeliver, Requeue, Step, next_step
 from edge.retrying import Deadline, Retrier, RetryPolicy, Round
 from edge.secret import EdgeSecret, SecretStore
 from edge.upstream import (
@@ -327,11 +327,14 @@ class Forwarder:
         items = [item for entry in decoded for item in entry.items]
         if items:
             run.send(items)
-        self._exhaust(decoded, run.parking)
+        steps = [(entry.message.message_id, self._next_step(entry, run.parking)) for entry in decoded]
         parked = run.parking.send(self.dead_letters, run.deadline.remaining)
         if parked.not_sent:
             logger.error("could not park in the dead-letter queue", extra={"messages": len(parked.not_sent)})
-        failed, remainders = self._unfinished(decoded, parked.not_sent)
+        # A message whose letter could not be sent comes back whole, whatever else became of it.
+        failed = set(parked.not_sent)
+        failed |= {origin for origin, step in steps if isinstance(step, Redeliver)}
+        remainders = [step for origin, step in steps if isinstance(step, Requeue) and origin not in failed]
         requeued = 0
         if remainders and self.requeuer is not None:
             not_sent = self.requeuer.send(remainders, time_left=run.deadline.remaining)
@@ -356,38 +359,23 @@ class Forwarder:
         )
         return result
 
-    def _exhaust(self, decoded: Iterable[_Message], parking: Parking[Item]) -> None:
-        """Park the events of messages at their last allowed delivery that are still not done."""
-        if self.max_deliveries is None:
-            return
-        for entry in decoded:
-            pending = [item for item in entry.items if not item.done]
-            if pending and entry.message.attempts >= self.max_deliveries:
-                status, detail = _exhausted(pending, entry.message.attempts)
-                _park(parking, pending, Reason.ATTEMPTS_EXHAUSTED, detail, status)
-
-    def _unfinished(self, decoded: Iterable[_Message], unparked: set[str]) -> tuple[set[str], list[Requeue]]:
-        """The messages SQS must redeliver, and the remainders to send back (``edge.requeue``)."""
-        failed = set(unparked)
-        remainders: list[Requeue] = []
-        for entry in decoded:
-            origin = entry.message.message_id
-            if origin in failed:
-                continue
-            step = next_step(
-                origin,
-                entry.source,
-                [item.data for item in entry.items],
-                [item.done for item in entry.items],
-                attempts=entry.message.attempts,
-                max_attempts=self.max_deliveries or entry.message.attempts + 1,
-                max_bytes=self.max_message_bytes,
-            )
-            if isinstance(step, Requeue):
-                remainders.append(step)
-            elif isinstance(step, Redeliver | Exhausted):  # Exhausted here: its letter was not sent
-                failed.add(origin)
-        return failed, remainders
+    def _next_step(self, entry: _Message, parking: Parking[Item]) -> Step:
+        """What becomes of a message (``edge.requeue``); at its last delivery, what is not done yet
+        is parked with the last answer it got."""
+        step = next_step(
+            entry.message.message_id,
+            entry.source,
+            [item.data for item in entry.items],
+            [item.done for item in entry.items],
+            attempts=entry.message.attempts,
+            max_attempts=self.max_deliveries or entry.message.attempts + 1,
+            max_bytes=self.max_message_bytes,
+        )
+        if isinstance(step, Exhausted):
+            pending = [entry.items[index] for index in step.pending]
+            status, detail = _exhausted(pending, step.attempts)
+            _park(parking, pending, Reason.ATTEMPTS_EXHAUSTED, detail, status)
+        return step
 
     def close(self) -> None:
         """Release the threads and pooled connections (tests; Lambda just freezes)."""
