@@ -8,10 +8,11 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.batching import BatchLimits
 from edge.deadletter import DeadLetter
 from edge.dedupe import DeliveryLog
 from edge.errors import TransientError
-from edge.forwarding import BatchLimits, Forwarder, Mode, QueuedMessage
+from edge.forwarding import Forwarder, Mode, QueuedMessage
 from edge.requeue import Requeue
 from edge.retrying import RetryPolicy
 from edge.secret import EdgeSecret

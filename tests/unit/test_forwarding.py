@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from edge.batching import BatchLimits
 from edge.deadletter import Reason
 from edge.errors import TransientError
-from edge.forwarding import BatchLimits, ForwardResult, QueuedMessage, Request, split
+from edge.forwarding import ForwardResult, QueuedMessage
 from edge.secret import EdgeSecret, fingerprint
 from edge.upstream import batch_overhead
 from support.forwarding import ScriptedUpstream, answer, forward_rig, queued, track
@@ -70,20 +71,6 @@ def test_requests_are_split_at_the_byte_limit():
     rig.forwarder.forward([queued("q1", events)], MINUTE_MS)
     assert [len(c.ids) for c in rig.upstream.calls] == [3, 3, 3, 1]
     assert [i for c in rig.upstream.calls for i in c.ids] == [f"m-{i}" for i in range(10)]
-
-
-@pytest.mark.parametrize("sizes", [[10], [10, 10, 10], [400, 1, 400], [2000, 10], [1] * 50])
-def test_split_keeps_order_and_every_chunk_within_the_limits(sizes):
-    from edge.forwarding import Item
-
-    items = [Item("q", None, b"x" * size) for size in sizes]
-    limits = BatchLimits(max_events=4, max_bytes=batch_overhead() + 1000)
-    chunks = split(items, limits)
-    assert [item for chunk in chunks for item in chunk] == items
-    for chunk in chunks:
-        body = batch_overhead() + sum(len(i.data) for i in chunk) + len(chunk) - 1
-        assert len(chunk) <= 4
-        assert len(chunk) == 1 or body <= limits.max_bytes
 
 
 @pytest.mark.parametrize(
@@ -386,12 +373,3 @@ def test_a_message_without_events_is_acknowledged_without_a_request():
     result = rig.forwarder.forward([queued("q1", [])], MINUTE_MS)
     assert rig.upstream.calls == []
     assert result == ForwardResult(frozenset(), forwarded=0, dead_lettered=0)
-
-
-def test_request_halves_keep_source_and_mode():
-    from edge.forwarding import Item
-
-    items = [Item("q", None, b'{"messageId":"%d"}' % i) for i in range(5)]
-    first, second = Request(items, "S", per_call=False, after_refresh=True).halves()
-    assert (len(first.items), len(second.items)) == (2, 3)
-    assert (second.source_id, second.per_call, second.after_refresh) == ("S", False, True)

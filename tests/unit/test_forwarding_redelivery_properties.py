@@ -19,8 +19,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge.batching import BatchLimits
 from edge.deadletter import Reason
-from edge.forwarding import BatchLimits, QueuedMessage
+from edge.forwarding import QueuedMessage
 from edge.requeue import Requeue
 from support.forwarding import ScriptedUpstream, answer, forward_rig, queued, track
 

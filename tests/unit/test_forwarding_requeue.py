@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from edge.batching import BatchLimits
 from edge.deadletter import Reason
-from edge.forwarding import BatchLimits
 from edge.secret import EdgeSecret, fingerprint
 from support.forwarding import (
     FakeDeliveryLog,

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef, WriteRequestTypeDef
 
-    from edge.forwarding import Item, Request
+    from edge.batching import Item, Request
 
 __all__ = [
     "KEY_ATTRIBUTE",

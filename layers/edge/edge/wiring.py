@@ -169,8 +169,9 @@ def build_forwarder(
 
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+    from edge.batching import BatchLimits
     from edge.deadletter import DeadLetterQueue
-    from edge.forwarding import BatchLimits, Forwarder, Mode
+    from edge.forwarding import Forwarder, Mode
     from edge.requeue import Requeuer
     from edge.retrying import RetryPolicy
     from edge.upstream import UpstreamClient, build_pool
