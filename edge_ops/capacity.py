@@ -49,7 +49,7 @@ class Settings:
 
     forward_max_concurrency: int = 5
     forward_batch_size: int = 100
-    upstream_max_batch_events: int = 500
+    upstream_max_batch_events: int = 100
     upstream_concurrency: int = 8
     throttling_rate_limit: int = 1_000
     ingest_memory_gb: float = 1.0

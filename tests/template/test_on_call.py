@@ -382,7 +382,7 @@ NON_DEFAULT = {
     "ForwardBatchingWindowSeconds": "0",
     "ForwardMaxConcurrency": "50",
     "ForwardMode": "per-call",
-    "UpstreamMaxBatchEvents": "250",
+    "UpstreamMaxBatchEvents": "500",
     "UpstreamGzip": "true",
     "LogLevel": "WARNING",
     "Tracing": "Active",
@@ -425,7 +425,7 @@ def test_a_deployment_with_non_default_values_passes_the_rules_and_wires_them_th
     assert (settings.endpoint, settings.mode, settings.max_batch_events, settings.gzip) == (
         "https://acme.mr-in.com:8443/edge",
         "per-call",
-        250,
+        500,
         True,
     )
     [group] = _of_type(cfn, "AWS::CodeDeploy::DeploymentGroup").values()

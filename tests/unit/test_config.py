@@ -162,7 +162,7 @@ def test_forward_defaults():
     assert settings.endpoint == "https://e.metarouter.io"
     assert settings.mode == "batch"
     assert settings.max_batch_bytes == 500 * 1024
-    assert settings.max_batch_events == 500
+    assert settings.max_batch_events == 100
     assert settings.secret_max_age == 300
     assert (settings.connect_timeout, settings.read_timeout) == (2.0, 10.0)
     assert settings.gzip is False

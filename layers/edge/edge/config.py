@@ -94,7 +94,7 @@ class ForwardSettings(_Settings):
     secret_max_age: Annotated[int, Field(ge=0)] = Field(default=300, alias="SECRET_MAX_AGE_SECONDS")
     # SDKs flush at 100 events (segment-analytics-python's upload_size): requests the upstream knows.
     max_batch_events: Annotated[int, Field(ge=1, le=2500)] = Field(
-        default=500, alias="UPSTREAM_MAX_BATCH_EVENTS"
+        default=100, alias="UPSTREAM_MAX_BATCH_EVENTS"
     )
     max_batch_bytes: Annotated[int, Field(ge=1024, le=500 * 1024)] = Field(
         default=500 * 1024, alias="UPSTREAM_MAX_BATCH_BYTES"
