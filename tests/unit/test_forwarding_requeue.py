@@ -221,3 +221,50 @@ def test_a_retry_is_not_sent_when_everything_in_it_was_delivered_meanwhile():
     result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
     assert len(rig.upstream.calls) == 1
     assert (result.skipped, result.failed) == (2, frozenset())
+
+
+def _messages(count: int) -> list:
+    return [queued(f"q{i}", [track(i)], receipt_handle=f"rh-{i}") for i in range(count)]
+
+
+def test_a_message_all_of_whose_events_are_delivered_is_deleted_while_other_requests_are_on_their_way():
+    rig, requeuer = rig_with(ScriptedUpstream(), limits=BatchLimits(max_events=1))
+    result = rig.forwarder.forward(_messages(3), MINUTE_MS)
+    # Answers come in order: after the first and the second, their messages go; the last
+    # answer's message is acknowledged with the invocation, like every other.
+    assert requeuer.acknowledged == [["rh-0"], ["rh-1"]]
+    assert result.failed == frozenset()
+
+
+def test_one_request_per_invocation_deletes_nothing_early():
+    rig, requeuer = rig_with(ScriptedUpstream())
+    rig.forwarder.forward(_messages(3), MINUTE_MS)
+    assert len(rig.upstream.calls) == 1
+    assert requeuer.acknowledged == []
+
+
+def test_a_message_with_an_event_parked_or_not_yet_delivered_is_not_deleted_early():
+    upstream = ScriptedUpstream(lambda call: answer(400 if call.ids == ["m-0"] else 200))
+    rig, requeuer = rig_with(upstream, limits=BatchLimits(max_events=1))
+    messages = [queued("q0", [track(0), track(1)], receipt_handle="rh-0"), *_messages(4)[2:]]
+    result = rig.forwarder.forward(messages, MINUTE_MS)
+    # m-0 is refused for good: its letter is sent at the end, so q0 must stay until then.
+    assert [call.ids for call in rig.upstream.calls] == [["m-0"], ["m-1"], ["m-2"], ["m-3"]]
+    assert requeuer.acknowledged == [["rh-2"]]
+    assert result.dead_lettered == 1
+
+
+def test_before_waiting_for_a_retry_the_delivered_messages_are_deleted():
+    rig, requeuer = rig_with(failing("m-1"), limits=BatchLimits(max_events=1))
+    rig.forwarder.forward(_messages(2), MINUTE_MS)
+    # m-0 accepted first (deleted after its answer), m-1 refused: its message waits for the retry.
+    assert requeuer.acknowledged == [["rh-0"]]
+    assert rig.clock.sleeps  # the retry happened after the acknowledgement
+
+
+def test_messages_whose_events_the_delivery_log_holds_count_as_delivered():
+    log = FakeDeliveryLog(delivered_keys={"ILoveData123#m-0"})
+    rig, requeuer = rig_with(ScriptedUpstream(), limits=BatchLimits(max_events=1), delivery_log=log)
+    rig.forwarder.forward(_messages(3), MINUTE_MS)
+    assert [call.ids for call in rig.upstream.calls] == [["m-1"], ["m-2"]]
+    assert requeuer.acknowledged == [["rh-0", "rh-1"]]
