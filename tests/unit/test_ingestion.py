@@ -460,6 +460,22 @@ def test_the_batch_s_sent_at_corrects_each_item_by_its_own_timestamp():
 # -- keys and sources --------------------------------------------------------------------------
 
 
+def test_open_mode_queues_every_event_without_a_source_whatever_keys_it_presents():
+    setup = rig(OPEN)
+    body = {"batch": [track("m-0", writeKey="pk_a"), track("m-1", writeKey="pk_b"), track("m-2")]}
+    outcome = setup.accept(RouteKind.BATCH, body, headers=AS_WEB)
+    assert outcome.body() == {"success": True}
+    assert setup.queued_ids() == [(None, ["m-0", "m-1", "m-2"])]
+    assert setup.quarantine.sent == []
+
+
+def test_open_mode_accepts_a_single_event_whose_key_differs_from_basic_auth_s():
+    setup = rig(OPEN)
+    outcome = setup.accept("track", track("m-0", writeKey="pk_other"), headers=AS_WEB)
+    assert outcome.accepted == 1
+    assert setup.queued_ids() == [(None, ["m-0"])]
+
+
 @pytest.mark.parametrize(
     ("headers", "query", "body_key"),
     [(AS_WEB, {}, None), ({}, {"writeKey": "pk_web_7f3a"}, None), ({}, {}, "pk_web_7f3a")],
