@@ -58,7 +58,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_local.aws import EmbeddedAws, SeparateMoto, create_delivered_table
+from edge_local.aws import EmbeddedAws, SeparateMoto, create_delivered_table, edge_secret
 from edge_local.clients import CREDENTIALS, STATE_FILE, client
 from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
@@ -68,23 +68,12 @@ from edge_local.poller import Poller
 from edge_local.template import FIRST_PARTY_VARIABLES, PRIVACY_VARIABLES, ROOT, load
 from edge_local.upstream import Recorder, Upstream
 
-DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
-
-
-def _secret(env: dict[str, str]) -> dict[str, Any]:
-    if env.get("EDGE_SOURCES"):
-        sources = json.loads(env["EDGE_SOURCES"])
-        if not isinstance(sources, dict) or not sources:
-            raise SystemExit("EDGE_SOURCES must be a JSON object of write key -> Source ID")
-        return {"sources": sources}
-    return {"writeKey": env.get("METAROUTER_WRITE_KEY") or DEFAULT_SOURCE_ID}
-
 
 def main() -> int:
     env = dict(os.environ)
     say = _printer()
     settings = load()
-    secret = _secret(env)
+    secret = edge_secret(env)
     visibility = int(env.get("VISIBILITY_TIMEOUT") or settings.visibility_timeout)
     if env.get("MAX_RECEIVE_COUNT"):
         settings = type(settings)(**{**settings.__dict__, "max_receive_count": int(env["MAX_RECEIVE_COUNT"])})

@@ -16,6 +16,20 @@ from moto.server import ThreadedMotoServer
 from edge_local.clients import client
 from edge_local.template import TemplateSettings
 
+#: The Source ID every event goes to in open mode unless ``METAROUTER_WRITE_KEY`` names another.
+DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
+
+
+def edge_secret(env: dict[str, str]) -> dict[str, Any]:
+    """The edge's secret as the local stack creates it: closed mode from ``EDGE_SOURCES``,
+    else open mode with ``METAROUTER_WRITE_KEY`` (or ``DEFAULT_SOURCE_ID``)."""
+    if env.get("EDGE_SOURCES"):
+        sources = json.loads(env["EDGE_SOURCES"])
+        if not isinstance(sources, dict) or not sources:
+            raise SystemExit("EDGE_SOURCES must be a JSON object of write key -> Source ID")
+        return {"sources": sources}
+    return {"writeKey": env.get("METAROUTER_WRITE_KEY") or DEFAULT_SOURCE_ID}
+
 
 @dataclass(frozen=True)
 class Resources:

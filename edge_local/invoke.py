@@ -14,8 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from edge_local.__main__ import _secret
-from edge_local.aws import EmbeddedAws
+from edge_local.aws import EmbeddedAws, edge_secret
 from edge_local.clients import CREDENTIALS
 from edge_local.context import LocalContext
 from edge_local.template import ROOT, load
@@ -31,7 +30,7 @@ def main(argv: list[str]) -> int:
     name, event_path = argv
     event = json.loads(Path(event_path).read_text())
     settings = load()
-    secret = _secret(dict(os.environ))
+    secret = edge_secret(dict(os.environ))
     aws = EmbeddedAws()
     resources = aws.start(settings, secret, visibility_timeout=settings.visibility_timeout)
     upstream = None

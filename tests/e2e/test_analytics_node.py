@@ -8,21 +8,19 @@ stand-in must receive exactly those events, enriched, without the write key.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from support.js import JS_DIR, node_with
+from support.analytics_node import LIBRARY, every_type_calls, run_node_client
+from support.js import node_with
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-SCRIPT = JS_DIR / "node-client.mjs"
-LIBRARY = JS_DIR / "node_modules" / "@segment" / "analytics-node"
 EVERY_TYPE = ("identify", "track", "page", "screen", "group", "alias")
 
 
@@ -31,42 +29,10 @@ def node() -> str:
     return node_with(LIBRARY)
 
 
-def _calls(tag: str) -> list[dict[str, Any]]:
-    """One call of every type with an explicit messageId, and one the library numbers itself."""
-    user, anon = f"{tag}-user", f"{tag}-anon"
-    calls: list[dict[str, Any]] = [
-        {"type": "identify", "userId": user, "traits": {"plan": "pro", "email": "n@example.com"}},
-        {"type": "track", "userId": user, "event": "Order Completed", "properties": {"total": 42}},
-        {"type": "page", "anonymousId": anon, "name": "Home", "properties": {"url": "https://x.test/"}},
-        {"type": "screen", "userId": user, "name": "Settings", "properties": {"tab": 2}},
-        {"type": "group", "userId": user, "groupId": f"{tag}-group", "traits": {"name": "Acme"}},
-        {"type": "alias", "userId": user, "previousId": anon},
-    ]
-    for call in calls:
-        call["messageId"] = f"{tag}-{call['type']}-{uuid.uuid4()}"
-    calls.append({"type": "track", "userId": user, "event": "No Explicit Id"})
-    return calls
-
-
-def _run(node: str, api: str, write_key: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
-    done = subprocess.run(  # noqa: S603
-        [node, str(SCRIPT), api, write_key],
-        input=json.dumps(calls),
-        capture_output=True,
-        text=True,
-        cwd=JS_DIR,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, f"node-client.mjs failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 def test_every_call_arrives_upstream_with_its_message_id_and_enriched(node: str, stack: LocalStack) -> None:
     write_key = f"wk_node_{uuid.uuid4().hex}"
-    calls = _calls("node")
-    result = _run(node, stack.api, write_key, calls)
+    calls = every_type_calls("node")
+    result = run_node_client(node, stack.api, write_key, calls)
 
     # The library dispatched every call, the explicit messageIds as given, over /v1/batch.
     assert not result["failed"]
@@ -101,8 +67,8 @@ def test_every_call_arrives_upstream_with_its_message_id_and_enriched(node: str,
 
 def test_closed_mode_forwards_with_the_mapped_source_id(node: str, closed_stack: LocalStack) -> None:
     before = len(closed_stack.received()["requests"])
-    calls = [c for c in _calls("node-ios") if c["type"] in ("identify", "track", "screen")]
-    result = _run(node, closed_stack.api, "pk_ios_91bc", calls)
+    calls = [c for c in every_type_calls("node-ios") if c["type"] in ("identify", "track", "screen")]
+    result = run_node_client(node, closed_stack.api, "pk_ios_91bc", calls)
     sent = {s["messageId"] for s in result["sent"]}
     assert len(sent) == len(calls)
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from edge_local.clients import client
+from support.analytics_node import every_type_calls, run_node_client
 from support.first_party import PATH_PREFIX
 from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with
 
@@ -183,11 +184,9 @@ def test_server_sdks_reach_the_upstream_through_the_prefix(first_party_stack: Lo
 def test_analytics_node_reaches_the_upstream_through_the_prefix(
     node: str, first_party_stack: LocalStack
 ) -> None:
-    from test_analytics_node import _calls, _run  # the same client, the same calls
-
     api = f"{first_party_stack.api}{PATH_PREFIX}"
-    calls = _calls("node-prefixed")
-    result = _run(node, api, f"wk_node_{uuid.uuid4().hex}", calls)
+    calls = every_type_calls("node-prefixed")  # the calls test_analytics_node.py sends, here prefixed
+    result = run_node_client(node, api, f"wk_node_{uuid.uuid4().hex}", calls)
     assert not result["failed"]
     assert {(r["url"], r["status"]) for r in result["responses"]} == {(f"{api}/v1/batch", 200)}
     sent = {s["messageId"]: s["type"] for s in result["sent"]}

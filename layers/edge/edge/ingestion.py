@@ -276,6 +276,8 @@ class _Request:
 
     def source_refusal(self, item: dict[str, Any]) -> tuple[str, str, str] | None:
         """In closed mode, an item presenting its own key that is not listed is refused."""
+        if self.secret.sources is None:  # open mode: any key is accepted
+            return None
         own = _own_key(item, self.key)
         if own is not None and self.secret.source_for(own) is None:
             return "invalid_write_key", "writeKey", "is not a valid write key"
