@@ -25,14 +25,9 @@ def track(n: int, **fields: Any) -> dict[str, Any]:
 
 
 def queued(
-    message_id: str,
-    events: list[dict[str, Any]],
-    source: str | None = None,
-    attempts: int = 1,
-    receipt_handle: str | None = None,
+    message_id: str, events: list[dict[str, Any]], source: str | None = None, attempts: int = 1
 ) -> QueuedMessage:
-    body = json.dumps({"v": 1, "source": source, "events": events})
-    return QueuedMessage(message_id, body, attempts, receipt_handle)
+    return QueuedMessage(message_id, json.dumps({"v": 1, "source": source, "events": events}), attempts)
 
 
 def answer(status: int | None, body: Any = b"", retry_after: float | None = None) -> Answer:
@@ -116,8 +111,6 @@ class FakeRequeuer:
 
     sent: list[Requeue] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
-    acknowledged: list[list[str]] = field(default_factory=list)
-    """Receipt handles deleted before the invocation ended, call by call."""
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
         failed: set[str] = set()
@@ -127,10 +120,6 @@ class FakeRequeuer:
             else:
                 self.sent.append(remainder)
         return failed
-
-    def acknowledge(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int:
-        self.acknowledged.append(list(receipt_handles))
-        return 0
 
     def ids(self) -> list[str]:
         return [e["messageId"] for r in self.sent for body in r.bodies for e in json.loads(body)["events"]]

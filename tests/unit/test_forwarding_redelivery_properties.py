@@ -44,9 +44,6 @@ class MemoryQueue:
     messages: list[Message] = field(default_factory=list)
     serial: int = 0
 
-    def acknowledge(self, receipt_handles: list[str], *, time_left: object = None) -> int:
-        return 0
-
     def send(self, remainders: list[Requeue], *, time_left: object = None) -> set[str]:
         for remainder in remainders:
             for body in remainder.bodies:

@@ -69,8 +69,6 @@ class QueuedMessage:
     body: str
     attempts: int = 1
     """Deliveries of these events so far, this one included (``edge.requeue``)."""
-    receipt_handle: str | None = None
-    """What deletes it before the invocation ends (``edge.requeue``); None: left to the end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +107,6 @@ class Requeueing(Protocol):
     """Sends the undelivered rest of messages back to the events queue (``edge.requeue``)."""
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]: ...
-
-    def acknowledge(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int: ...
 
 
 class Forwarder:
@@ -180,16 +176,13 @@ class Forwarder:
 
     def forward(self, messages: Sequence[QueuedMessage], remaining_ms: int) -> ForwardResult:
         """Forward every message's events within the invocation's ``remaining_ms``."""
+        run = _Invocation(self, Deadline.within(remaining_ms, margin=self.margin, clock=self.clock))
         decoded: list[_Message] = []
-        undecodable: list[tuple[QueuedMessage, UndeliverableError]] = []
         for message in messages:
             try:
                 decoded.append(_decode(message))
             except UndeliverableError as exc:
-                undecodable.append((message, exc))
-        run = _Invocation(self, Deadline.within(remaining_ms, margin=self.margin, clock=self.clock), decoded)
-        for message, error in undecodable:
-            run.parking.message(message.body, message.message_id, error.reason, error.detail)
+                run.parking.message(message.body, message.message_id, exc.reason, exc.detail)
         items = [item for entry in decoded for item in entry.items]
         if items:
             run.send(items)
@@ -252,11 +245,9 @@ class Forwarder:
 class _Invocation:
     """One invocation's sending: rounds of requests, each answer applied as ``decide`` says."""
 
-    def __init__(self, forwarder: Forwarder, deadline: Deadline, messages: list[_Message]) -> None:
+    def __init__(self, forwarder: Forwarder, deadline: Deadline) -> None:
         self.f = forwarder
         self.deadline = deadline
-        # Messages to delete once all their events are delivered, while other requests are on their way.
-        self._unacknowledged = [m for m in messages if m.message.receipt_handle and m.items]
         self.tally = ForwardTally()
         self.parking: Parking[Item] = Parking()
         self.tracker: DeliveryTracker | None = None
@@ -292,35 +283,16 @@ class _Invocation:
             if not requests or not self.f.retrier.policy.can_send(self.deadline):
                 return Round(later + requests, retry_after)
             now: list[Request] = []
-            last = len(requests) - 1
-            for index, (request, answer) in enumerate(zip(requests, self._post_all(requests), strict=True)):
+            for request, answer in zip(requests, self._post_all(requests), strict=True):
                 self.tally.answered(answer.status_class, answer.elapsed_ms)
                 waiting = self._apply(request, answer, now)
                 if waiting is not None:
                     later.append(_waiting(waiting, answer))
                     retry_after = _longest(retry_after, answer.retry_after)
-                if index < last:  # the last answer's messages are acknowledged with the invocation
-                    self._acknowledge_delivered()
             if self.tracker is not None:
                 self.tracker.flush()
             requests = now
-        if later:  # the wait for a retry is time a crash could strike in
-            self._acknowledge_delivered()
         return Round(later, retry_after)
-
-    def _acknowledge_delivered(self) -> None:
-        """Delete the messages whose every event is delivered (not merely parked: the letters are
-        sent at the end) from the events queue now (``edge.requeue``)."""
-        requeuer = self.f.requeuer
-        if requeuer is None or not self._unacknowledged:
-            return
-        delivered = [m for m in self._unacknowledged if all(item.delivered for item in m.items)]
-        if not delivered:
-            return
-        self._unacknowledged = [m for m in self._unacknowledged if m not in delivered]
-        handles = [m.message.receipt_handle for m in delivered if m.message.receipt_handle]
-        left = requeuer.acknowledge(handles, time_left=self.deadline.remaining)
-        self.tally.acknowledged_early += len(handles) - left
 
     def _apply(self, request: Request, answer: Answer, now: list[Request]) -> Request | None:
         """Carry out what ``answer`` means for ``request``: requests to send at once go to

@@ -96,8 +96,6 @@ class ForwardTally:
     auth_failures: int = 0
     skipped: int = 0
     """Events the delivery log says were delivered already."""
-    acknowledged_early: int = 0
-    """Messages deleted as soon as all their events were delivered, before the invocation ended."""
     statuses: Counter[str] = field(default_factory=Counter)
     log_reads: int = 0
     log_writes: int = 0
@@ -142,7 +140,6 @@ class ForwardTally:
             "events_requeued": requeued,
             "events_skipped": self.skipped,
             "requests": self.requests,
-            "acknowledged_early": self.acknowledged_early,
             "upstream_statuses": dict(self.statuses),
             "mode": mode,
         }

@@ -17,11 +17,6 @@ A message sent back starts a new SQS receive count, so the attempts travel with 
 keeps today's rule: an event that keeps failing is dead-lettered after as many deliveries as an
 untouched message would be. A message that was never sent back carries no attribute, so for it
 the rule is exactly SQS's; a parked letter carries none either, so a redriven message starts over.
-
-A message whose every event was delivered while other requests of the invocation were still on
-their way is deleted at once (``Requeuer.acknowledge``), not only when the invocation returns:
-an invocation that crashes, times out or runs out of memory then sends again only what it had
-not delivered.
 """
 
 from __future__ import annotations
@@ -160,9 +155,3 @@ class Requeuer:
                 origins.append(remainder.origin)
                 entries.append(Entry(body.decode("utf-8"), attributes, self.delay))
         return {origins[i] for i in self._queue.send(entries, time_left=time_left)}
-
-    def acknowledge(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int:
-        """Delete messages whose every event was delivered, before the invocation ends: were it to
-        crash, they would not come back (the event source mapping deletes them again, harmlessly).
-        How many could not be deleted."""
-        return self._queue.delete(receipt_handles, time_left=time_left)
