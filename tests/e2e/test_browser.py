@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,14 +23,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from support.first_party import PATH_PREFIX
-from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with
+from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with, run_script
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-SCRIPT = JS_DIR / "browser-client.mjs"
+SCRIPT = "browser-client.mjs"
 PAGE_DIR = JS_DIR / "page"
 BUNDLES = "/analytics-next/bundles/"  # where analytics-next's webpack build looks for its chunks
 
@@ -92,20 +91,7 @@ def _calls(tag: str) -> dict[str, list[Any]]:
 def _run(
     node: str, page_url: str, api: str, write_key: str, strategy: str, calls: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    done = subprocess.run(  # noqa: S603
-        [node, str(SCRIPT), page_url, api, write_key, strategy],
-        input=json.dumps(calls),
-        capture_output=True,
-        text=True,
-        cwd=JS_DIR,
-        timeout=90,
-        check=False,
-    )
-    assert done.returncode == 0, (
-        f"browser-client.mjs failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_script(node, SCRIPT, page_url, api, write_key, strategy, calls=calls, timeout=90)
 
 
 def _origin(url: str) -> str:

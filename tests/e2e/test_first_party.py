@@ -5,7 +5,6 @@ Chromium on a page served from the API's origin (``http://localhost:<port>/``)."
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -18,7 +17,7 @@ import pytest
 from edge_local.clients import client
 from support.analytics_node import every_type_calls, run_node_client
 from support.first_party import PATH_PREFIX
-from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with
+from support.js import CHROMIUM, PLAYWRIGHT, UMD_DIR, node_with, run_script
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
@@ -125,16 +124,7 @@ def test_analytics_next_on_the_site_s_origin_gets_its_anonymous_id_back_from_the
     site = _site(first_party_stack)
     api = f"{site}{PATH_PREFIX}"
     write_key = f"wk_first_party_{uuid.uuid4().hex}"
-    done = subprocess.run(  # noqa: S603
-        [node, str(JS_DIR / "first-party-client.mjs"), f"{site}/", api, write_key],
-        capture_output=True,
-        text=True,
-        cwd=JS_DIR,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"first-party-client.mjs failed:\n{done.stdout}\n{done.stderr}"
-    result = json.loads(done.stdout)
+    result = run_script(node, "first-party-client.mjs", f"{site}/", api, write_key, timeout=120)
     assert result["pageErrors"] == []
     first, second = result["first"], result["second"]
     assert first["failed"] == [None, None]

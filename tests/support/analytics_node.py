@@ -3,16 +3,14 @@ sends them (tests/e2e/js/node-client.mjs), shared by the tests that run it again
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 from typing import Any
 
-from support.js import JS_DIR
+from support.js import JS_DIR, run_script
 
 __all__ = ["LIBRARY", "SCRIPT", "every_type_calls", "run_node_client"]
 
-SCRIPT = JS_DIR / "node-client.mjs"
+SCRIPT = "node-client.mjs"
 LIBRARY = JS_DIR / "node_modules" / "@segment" / "analytics-node"
 
 
@@ -35,15 +33,4 @@ def every_type_calls(tag: str) -> list[dict[str, Any]]:
 
 def run_node_client(node: str, api: str, write_key: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
     """Send ``calls`` through the library to ``api``, flush and close it; what it reports it did."""
-    done = subprocess.run(  # noqa: S603
-        [node, str(SCRIPT), api, write_key],
-        input=json.dumps(calls),
-        capture_output=True,
-        text=True,
-        cwd=JS_DIR,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, f"node-client.mjs failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_script(node, SCRIPT, api, write_key, calls=calls)
