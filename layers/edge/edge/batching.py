@@ -19,6 +19,7 @@ from edge.upstream import BATCH_PATH, Answer, batch_body, batch_overhead
 
 __all__ = ["MAX_BATCH_BYTES", "BatchLimits", "Item", "Request", "memo", "plan", "split"]
 
+#: The upstream's request size limit (Segment's 500 KB per batch).
 MAX_BATCH_BYTES: Final = 500 * 1024
 _BATCH_OVERHEAD: Final = batch_overhead()
 

@@ -121,10 +121,6 @@ class Parking[T: Parkable]:
             body = events_message(group[0].source, [event.data for event in group]).decode()
             self._letters.append((DeadLetter(body, reason, origin, detail, status), group))
 
-    def pending(self, origin: str) -> bool:
-        """Whether a letter holds events (or the whole body) of the message ``origin``."""
-        return any(letter.origin == origin for letter, _ in self._letters)
-
     def send(self, queue: LetterBox, time_left: Callable[[], float]) -> Parked[T]:
         """Send every letter; a message whose letter could not be sent is redelivered by SQS."""
         parked: Parked[T] = Parked()

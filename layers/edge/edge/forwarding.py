@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ForwardResult", "Forwarder", "Mode", "QueuedMessage"]
 
-#: The upstream's request size limit (Segment's 500 KB per batch).
 _UNMAPPED: Final = "The source maps to no Source ID in the secret."
 
 
