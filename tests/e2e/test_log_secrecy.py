@@ -140,8 +140,7 @@ def _exercise(stack: LocalStack) -> None:
     stack.faults({"status": 503, "seconds": 1.5, "retry_after": 1})
     delivered.add(_post(stack, "/v1/track", {"userId": "u", "event": "Upstream Down"}, mid("503"), 200))
     time.sleep(2)
-    stack.faults({"status": 401, "seconds": 1.5})
-    delivered.add(_post(stack, "/v1/track", {"userId": "u", "event": "Source Refused"}, mid("401"), 200))
+    delivered.add(_refused_source(stack, mid("401")))
     _post(stack, "/v1/track", {"userId": "u", "event": "Poison"}, poison, 200)
     time.sleep(2)
     # The forwarder killed while it works.
@@ -151,6 +150,24 @@ def _exercise(stack: LocalStack) -> None:
     stack.wait_for(delivered | {killed}, timeout=90)
     assert stack.dead_letter(poison) is not None
     stack.faults(None)
+
+
+def _refused_source(stack: LocalStack, message_id: str) -> str:
+    """An event the upstream refuses with 401 until the forwarder has read the secret again and
+    been refused again (then the Source ID counts as refused); then the refusals stop."""
+    refused_before = _answered(stack, 401)
+    stack.faults({"status": 401, "seconds": 60})
+    _post(stack, "/v1/track", {"userId": "u", "event": "Source Refused"}, message_id, 200)
+    deadline = time.monotonic() + 60
+    while _answered(stack, 401) < refused_before + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stack.faults({"status": 401, "seconds": 0})  # over
+    return message_id
+
+
+def _answered(stack: LocalStack, status: int) -> int:
+    """Requests the stand-in has answered with ``status`` so far."""
+    return sum(1 for request in stack.received()["requests"] if request["status"] == status)
 
 
 def _post(
