@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,19 +126,6 @@ def ingest(aws_stack: AwsStack, ingest_settings: IngestSettings, monkeypatch: py
         return app.lambda_handler(event, LocalContext("edge-test", 60))
 
     return call
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Everything the Powertools logger writes, formatted as in Lambda."""
-    from edge.observability import logger
-
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
 
 
 @dataclass
