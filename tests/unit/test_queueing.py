@@ -241,3 +241,18 @@ def test_a_cut_event_that_is_not_json_sends_the_message_to_the_full_reading():
     with pytest.raises(UndeliverableError) as refusal:
         read_events(body)
     assert refusal.value.reason == "invalid_message"
+
+
+def test_an_event_with_its_own_sizes_field_does_not_confuse_the_cutting(monkeypatch):
+    import edge.queueing
+
+    def never(body):
+        raise AssertionError("decoded in full: the sizes were not used")
+
+    monkeypatch.setattr(edge.queueing, "decode_message", never)
+    events = [
+        serialize({"type": "track", "a": [1], "sizes": [999, 1], "properties": {"x": '],"sizes":[7]}'}})
+    ]
+    events.append(serialize({"type": "page", "sizes": []}))
+    [message] = pack_events(None, events, 10_000)
+    assert read_events(message.decode()) == (None, events)
