@@ -108,6 +108,13 @@ def test_plain_body_over_the_limit_is_a_413():
     assert _status(exc_info) == (413, "payload_too_large")
 
 
+def test_a_lower_limit_is_kept_by_plain_bodies_too():
+    with pytest.raises(ClientError) as exc_info:
+        decode_body('{"a": "' + "x" * 2048 + '"}', is_base64=False, content_encoding=None, limit=1024)
+    assert _status(exc_info) == (413, "payload_too_large")
+    assert exc_info.value.message == "The request body exceeds 1 KB after decompression."
+
+
 def test_body_exactly_at_the_limit_is_accepted():
     padding = MAX_BODY_BYTES - len('{"a": ""}')
     body = '{"a": "' + "x" * padding + '"}'
@@ -186,12 +193,16 @@ def test_lone_surrogates_do_not_excuse_invalid_json(raw):
     with pytest.raises(ClientError) as exc_info:
         parse_json(raw)
     assert _status(exc_info) == (400, "invalid_json")
+    assert exc_info.value.message.startswith("The request body is not valid JSON: ")
+
+
+TOO_DEEP = f"The JSON is nested deeper than {MAX_DEPTH} levels."
 
 
 def test_deep_json_with_a_lone_surrogate_is_too_deep_not_a_crash():
     with pytest.raises(ClientError) as exc_info:
         parse_json(b"[" * 5000 + b'"\\ud83d"' + b"]" * 5000)
-    assert _status(exc_info)[0] == 400
+    assert (*_status(exc_info), exc_info.value.message) == (400, "too_deep", TOO_DEEP)
 
 
 def test_a_utf8_byte_order_mark_is_tolerated():
@@ -201,7 +212,7 @@ def test_a_utf8_byte_order_mark_is_tolerated():
 def test_nesting_past_the_parsers_own_recursion_limit_is_a_400_not_a_crash():
     with pytest.raises(ClientError) as exc_info:
         parse_json(b"[" * 100_000 + b"]" * 100_000)
-    assert _status(exc_info) == (400, "too_deep")
+    assert (*_status(exc_info), exc_info.value.message) == (400, "too_deep", TOO_DEEP)
 
 
 def _basic(user: str, password: str = "") -> dict[str, str]:
