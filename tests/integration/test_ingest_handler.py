@@ -153,6 +153,22 @@ def test_a_partly_invalid_batch_queues_the_valid_and_quarantines_the_invalid(ing
     assert quarantined[0]["event"] == {"type": "track", "event": "No Identity", "messageId": "bad-1"}
 
 
+def test_a_batch_item_without_a_known_type_is_told_what_the_types_are(ingest, aws_stack):
+    body = {
+        "batch": [
+            {**TRACK, "messageId": "none"},
+            {**TRACK, "type": "launch", "messageId": "odd"},
+            {**TRACK, "type": "track", "messageId": "ok"},
+        ]
+    }
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 200
+    assert [r["errors"] for r in _body(response)["rejected"]] == [
+        [{"field": "type", "message": "is required"}],
+        [{"field": "type", "message": "must be one of alias, group, identify, page, screen, track"}],
+    ]
+
+
 def test_a_batch_with_every_item_invalid_is_a_400_and_quarantined(ingest, aws_stack):
     body = {"batch": [{"type": "track", "userId": "u"}, {"type": "alias", "userId": "u"}]}
     response = ingest(api_event("POST", "/v1/batch", body))
