@@ -202,6 +202,21 @@ def test_a_type_that_does_not_match_the_route_is_a_400(ingest, aws_stack):
     assert aws_stack.queued_events() == []
 
 
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("track", "'track'"),
+        ("t" * 98, "'" + "t" * 98 + "'"),  # 100 characters: shown whole
+        ("t" * 99, "'" + "t" * 99 + "…"),  # cut at 100
+    ],
+)
+def test_a_mismatched_type_is_echoed_at_most_100_characters_long(ingest, given, shown):
+    response = ingest(api_event("POST", "/v1/identify", {**TRACK, "type": given}))
+    assert _body(response)["error"]["details"] == [
+        {"field": "type", "message": f"is {shown} but this route takes 'identify' events"}
+    ]
+
+
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"a string"', "", "null"])
 def test_malformed_or_non_object_bodies_are_a_400(ingest, aws_stack, raw):
     response = ingest(api_event("POST", "/v1/track", raw_body=raw))

@@ -1,5 +1,6 @@
 import base64
 import gzip
+import tracemalloc
 import zlib
 
 import pytest
@@ -68,6 +69,53 @@ def test_truncated_gzip_is_a_400():
     with pytest.raises(ClientError) as exc_info:
         inflate(gzip.compress(b'{"x": 1}' * 50)[:-12])
     assert _status(exc_info) == (400, "invalid_body")
+    assert exc_info.value.message == "The compressed request body is truncated."
+
+
+def test_a_zlib_header_with_nothing_after_it_is_truncated():
+    with pytest.raises(ClientError) as exc_info:
+        inflate(b"\x78\x9c")
+    assert exc_info.value.message == "The compressed request body is truncated."
+
+
+def test_bytes_after_the_last_gzip_member_are_ignored_as_gzip_1_does():
+    assert inflate(gzip.compress(b'{"x": 1}') + b"\n\0 trailing") == b'{"x": 1}'
+
+
+def test_a_compressed_body_that_inflates_to_exactly_the_limit_is_accepted():
+    assert inflate(gzip.compress(b"x" * 1024), limit=1024) == b"x" * 1024
+    assert inflate(zlib.compress(b"x" * 1024), limit=1024) == b"x" * 1024
+
+
+def test_a_bomb_costs_no_more_memory_than_the_limit():
+    bomb = gzip.compress(b"\0" * (16 * 1024 * 1024))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ClientError):
+            inflate(bomb, limit=1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+def test_without_raw_deflate_a_headerless_stream_is_passed_through():
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = compressor.compress(b'{"x": 4}') + compressor.flush()
+    assert inflate(raw) == raw
+
+
+def test_a_plain_body_that_happens_to_pass_the_zlib_header_checksum_is_passed_through():
+    assert int.from_bytes(b'"d', "big") % 31 == 0
+    assert inflate(b'"done"') == b'"done"'
+
+
+def test_an_uncompressed_body_is_held_to_the_limit_too():
+    assert inflate(b"x" * 1024, limit=1024) == b"x" * 1024
+    with pytest.raises(ClientError) as exc_info:
+        inflate(b"x" * 1025, limit=1024)
+    assert _status(exc_info) == (413, "payload_too_large")
+    assert exc_info.value.message == "The request body exceeds 1 KB after decompression."
 
 
 @pytest.mark.parametrize("encoding", ["deflate", "gzip"])
@@ -91,6 +139,7 @@ def test_corrupt_gzip_is_a_400():
     with pytest.raises(ClientError) as exc_info:
         inflate(corrupt)
     assert _status(exc_info) == (400, "invalid_body")
+    assert exc_info.value.message == "The request body is not valid gzip or deflate."
 
 
 def test_gzip_bomb_stops_at_the_limit_with_a_413():

@@ -191,6 +191,7 @@ def test_refresh_that_drops_a_source_parks_its_events_as_unmapped():
     rig = forward_rig(ScriptedUpstream(lambda call: answer(401)), CLOSED, trimmed)
     result = rig.forwarder.forward([queued("q1", [track(1)], WEB)], MINUTE_MS)
     assert _letters(rig) == [(Reason.UNMAPPED_SOURCE, "q1", None, ["m-1"])]
+    assert rig.dead_letters.letters[0].detail == "The source maps to no Source ID in the secret."
     assert result.failed == frozenset()
 
 
