@@ -224,6 +224,25 @@ def test_malformed_or_non_object_bodies_are_a_400(ingest, aws_stack, raw):
     assert _body(response)["error"]["code"] == "invalid_json"
 
 
+@pytest.mark.parametrize("raw", ["[1, 2]", '"a string"', "null"])
+def test_a_batch_body_that_is_not_an_object_is_a_400(ingest, raw):
+    response = ingest(api_event("POST", "/v1/batch", raw_body=raw))
+    assert response["statusCode"] == 400
+    assert _body(response)["error"] == {
+        "code": "invalid_json",
+        "message": "The request body must be a JSON object.",
+    }
+
+
+@pytest.mark.parametrize(("length", "echoed"), [(100, True), (101, False)])
+def test_a_rejected_item_s_message_id_is_echoed_up_to_100_characters(ingest, length, echoed):
+    message_id = "m" * length
+    anonymous = {"type": "track", "event": "No Identity", "messageId": message_id}
+    body = {"batch": [anonymous, {**TRACK, "type": "track"}]}
+    [rejected] = _body(ingest(api_event("POST", "/v1/batch", body)))["rejected"]
+    assert rejected["messageId"] == (message_id if echoed else None)
+
+
 def test_batch_without_a_batch_array_is_a_400(ingest):
     response = ingest(api_event("POST", "/v1/batch", {"batch": {"not": "a list"}}))
     assert response["statusCode"] == 400

@@ -1,11 +1,12 @@
 import base64
 import gzip
+import sys
 import tracemalloc
 import zlib
 
 import pytest
 
-from edge.decoding import decode_body, inflate, json_problem, parse_json, write_key_from
+from edge.decoding import decode_body, inflate, is_double, json_problem, parse_json, write_key_from
 from edge.errors import ClientError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
 
@@ -262,6 +263,14 @@ def test_nesting_past_the_parsers_own_recursion_limit_is_a_400_not_a_crash():
     with pytest.raises(ClientError) as exc_info:
         parse_json(b"[" * 100_000 + b"]" * 100_000)
     assert (*_status(exc_info), exc_info.value.message) == (400, "too_deep", TOO_DEEP)
+
+
+def test_integers_up_to_the_largest_double_are_doubles_and_one_more_is_not():
+    largest = int(sys.float_info.max)
+    assert is_double(largest)
+    assert is_double(-largest)
+    assert not is_double(largest + 1)
+    assert not is_double(-largest - 1)
 
 
 def _basic(user: str, password: str = "") -> dict[str, str]:
