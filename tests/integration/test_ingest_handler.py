@@ -243,6 +243,14 @@ def test_a_rejected_item_s_message_id_is_echoed_up_to_100_characters(ingest, len
     assert rejected["messageId"] == (message_id if echoed else None)
 
 
+def test_an_invalid_batch_envelope_is_a_400_naming_the_field(ingest):
+    response = ingest(api_event("POST", "/v1/batch", {"batch": [TRACK], "context": "web"}))
+    assert response["statusCode"] == 400
+    error = _body(response)["error"]
+    assert (error["code"], error["message"]) == ("invalid_batch", "The batch envelope is invalid.")
+    assert [d["field"] for d in error["details"]] == ["context"]
+
+
 def test_batch_without_a_batch_array_is_a_400(ingest):
     response = ingest(api_event("POST", "/v1/batch", {"batch": {"not": "a list"}}))
     assert response["statusCode"] == 400
@@ -269,7 +277,9 @@ def test_more_than_2500_events_is_a_413(ingest):
     body = {"batch": [{"type": "track", "userId": "u", "event": "E"}] * (MAX_BATCH_EVENTS + 1)}
     response = ingest(api_event("POST", "/v1/batch", body))
     assert response["statusCode"] == 413
-    assert _body(response)["error"]["code"] == "batch_too_large"
+    error = _body(response)["error"]
+    assert error["code"] == "batch_too_large"
+    assert error["message"] == f"A batch holds at most {MAX_BATCH_EVENTS} events."
 
 
 def test_single_event_over_32_kb_is_a_413_event_too_large(ingest, aws_stack):
