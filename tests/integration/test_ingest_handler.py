@@ -225,8 +225,9 @@ def test_malformed_or_non_object_bodies_are_a_400(ingest, aws_stack, raw):
 
 
 @pytest.mark.parametrize("raw", ["[1, 2]", '"a string"', "null"])
-def test_a_batch_body_that_is_not_an_object_is_a_400(ingest, raw):
-    response = ingest(api_event("POST", "/v1/batch", raw_body=raw))
+@pytest.mark.parametrize("path", ["/v1/batch", "/v1/track"])
+def test_a_body_that_is_not_an_object_is_a_400(ingest, path, raw):
+    response = ingest(api_event("POST", path, raw_body=raw))
     assert response["statusCode"] == 400
     assert _body(response)["error"] == {
         "code": "invalid_json",
