@@ -70,8 +70,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 ## Mutation testing of the domain layer (mutmut; the unit and integration tests): the score per
-## module and every mutant no test kills. Slow (the better part of an hour on 2 cores), so not part of
-## `make test`. MUTANTS re-runs only those (names or globs), keeping the other verdicts:
+## module and every mutant no test kills. Slow (2 to 3 hours on 2 cores: ingestion's mutants each run
+## the ~160 handler tests), so not part of `make test`. MUTANTS re-runs only those (names or globs),
+## keeping the other verdicts:
 ##   make mutants [MUTANTS="edge.upstream.* edge.enrichment.x_enrich__mutmut_7"] [CHILDREN=2]
 mutants: $(STAMP)
 	$(BIN)/python scripts/mutants.py --max-children $(or $(CHILDREN),2) $(MUTANTS)

@@ -142,7 +142,8 @@ def test_an_infinite_number_in_the_batch_context_rejects_the_items_it_is_merged_
     raw = '{"batch": [{"type": "track", "userId": "u", "event": "E"}], "context": {"n": 1e999}}'
     response = ingest(api_event("POST", "/v1/batch", raw_body=raw))
     assert response["statusCode"] == 400
-    assert _body(response)["error"]["details"][0]["errors"][0]["field"] == "context.n"
+    [detail] = _body(response)["error"]["details"]
+    assert (detail["index"], detail["errors"][0]["field"]) == (0, "context.n")
     assert aws_stack.queued_events() == []
 
 
