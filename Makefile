@@ -72,10 +72,11 @@ typecheck: $(STAMP)
 ## Mutation testing of the domain layer (mutmut; the unit and integration tests): the score per
 ## module and every mutant no test kills. Slow (2 to 3 hours on 2 cores: ingestion's mutants each run
 ## the ~160 handler tests), so not part of `make test`. MUTANTS re-runs only those (names or globs),
-## keeping the other verdicts:
-##   make mutants [MUTANTS="edge.upstream.* edge.enrichment.x_enrich__mutmut_7"] [CHILDREN=2]
+## keeping the other verdicts; RESUME=1 goes on with an interrupted run:
+##   make mutants [MUTANTS="edge.upstream.* edge.enrichment.x_enrich__mutmut_7"] [RESUME=1] [CHILDREN=2]
 mutants: $(STAMP)
-	$(BIN)/python scripts/mutants.py --max-children $(or $(CHILDREN),2) $(MUTANTS)
+	$(BIN)/python scripts/mutants.py --max-children $(or $(CHILDREN),2) \
+		$(if $(filter 1 yes true,$(RESUME)),--resume) $(MUTANTS)
 
 ## The figures of docs/performance.md against their budgets: a table, never a failure on a slow
 ## machine (exit 1 only if the benchmark itself breaks). A few minutes; loopback only.

@@ -1,6 +1,6 @@
 """``make mutants``: mutmut over the domain layer, then the score per module and the survivors.
 
-    python scripts/mutants.py [--max-children N] [MUTANT_NAME_OR_GLOB ...]
+    python scripts/mutants.py [--max-children N] [--resume] [MUTANT_NAME_OR_GLOB ...]
 
 mutmut names a mutant after its file's path (a leading ``src/`` dropped) and matches it against
 the module the tests import; they agree only when the package sits at ``src/edge``, not at
@@ -11,7 +11,8 @@ their verdicts.
 
 Without names, the verdicts start afresh: mutmut keeps a cached "survived" even when a new or
 changed test would now kill it. With names (``edge.upstream.x_decide__mutmut_7``, or a glob such as
-``'edge.enrichment.*'``), only those mutants run again and the other verdicts are kept.
+``'edge.enrichment.*'``), only those mutants run again and the other verdicts are kept. With
+``--resume``, the verdicts are kept and only the mutants not yet tested run (an interrupted run goes on).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def report(modules: list[str]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument("--resume", action="store_true", help="keep the verdicts, test the rest")
     parser.add_argument("names", nargs="*", help="re-run only these mutants (names or globs)")
     args = parser.parse_args()
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
@@ -109,7 +111,8 @@ def main() -> int:
     mutants = WORKSPACE / "mutants"
     # A fresh run forgets every verdict; a named one still drops the copied tests, so that a test
     # file deleted since does not linger in the copy.
-    shutil.rmtree(mutants if not args.names else mutants / "tests", ignore_errors=True)
+    fresh = not args.names and not args.resume
+    shutil.rmtree(mutants if fresh else mutants / "tests", ignore_errors=True)
     mutmut = Path(sys.executable).parent / "mutmut"
     command = [str(mutmut), "run", "--max-children", str(args.max_children), *args.names]
     run = subprocess.run(command, cwd=WORKSPACE, check=False)  # noqa: S603 - our own venv's mutmut

@@ -474,6 +474,20 @@ def test_a_batch_context_too_big_to_merge_into_its_events_rejects_them_not_a_503
     assert [q["reason"] for q in aws_stack.quarantined()] == ["event_too_large", "event_too_large"]
 
 
+def test_metrics_count_rejected_events_by_reason(ingest, capsys):
+    batch = [{"type": "track", "userId": "u"}, {**TRACK, "type": "launch"}, {**TRACK, "type": "track"}]
+    assert ingest(api_event("POST", "/v1/batch", {"batch": batch}))["statusCode"] == 200
+    lines = capsys.readouterr().out.splitlines()
+    records = [json.loads(line) for line in lines if '"EventsRejected"' in line]
+    by_reason = {r["reason"]: r["EventsRejected"] for r in records}
+    assert by_reason == {"invalid_event": [1.0], "invalid_type": [1.0]}
+
+
+def test_an_empty_type_on_a_typed_route_takes_the_route_s_type(ingest, aws_stack):
+    assert ingest(api_event("POST", "/v1/identify", {"userId": "u", "type": ""}))["statusCode"] == 200
+    assert [e["type"] for e in aws_stack.queued_events()] == ["identify"]
+
+
 def test_metrics_count_accepted_events_and_the_messages_they_took(ingest, capsys):
     body = {"batch": [{**TRACK, "type": "track"} for _ in range(3)]}
     assert ingest(api_event("POST", "/v1/batch", body))["statusCode"] == 200

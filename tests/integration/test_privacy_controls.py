@@ -59,8 +59,11 @@ def test_every_event_of_a_crawler_s_batch_is_counted_as_flagged(ingest, aws_stac
     assert _metrics(capsys)[("EventsFlaggedAsBots", "")] == 2
 
 
-def test_a_browser_s_events_are_not_flagged(ingest, aws_stack):
+def test_a_browser_s_events_are_not_flagged(ingest, aws_stack, capsys):
     assert ingest(api_event("POST", "/v1/track", TRACK, headers={"user-agent": CHROME}))["statusCode"] == 200
+    counted = _metrics(capsys)
+    assert ("EventsFlaggedAsBots", "") not in counted
+    assert ("FieldsHashed", "") not in counted
     [event] = aws_stack.queued_events()
     assert "isBot" not in event["context"]
 
