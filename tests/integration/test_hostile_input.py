@@ -123,7 +123,9 @@ def test_a_number_outside_the_double_range_is_a_400_invalid_json(ingest, aws_sta
         {"field": "properties.n", "message": "is a number outside the range of a double"}
     ]
     assert aws_stack.queued_events() == []
-    strict_loads(aws_stack.raw_bodies(aws_stack.quarantine_url)[0])  # the quarantine stays JSON
+    [stored] = strict_loads(aws_stack.raw_bodies(aws_stack.quarantine_url)[0])["rejected"]  # still JSON
+    # The number is kept, as a string a strict reader takes.
+    assert stored["event"]["properties"] == {"n": str(json.loads(number))}
 
 
 def test_in_a_batch_only_the_item_with_an_infinite_number_is_rejected(ingest, aws_stack):
@@ -140,7 +142,8 @@ def test_an_infinite_number_in_the_batch_context_rejects_the_items_it_is_merged_
     raw = '{"batch": [{"type": "track", "userId": "u", "event": "E"}], "context": {"n": 1e999}}'
     response = ingest(api_event("POST", "/v1/batch", raw_body=raw))
     assert response["statusCode"] == 400
-    assert _body(response)["error"]["details"][0]["errors"][0]["field"] == "context.n"
+    [detail] = _body(response)["error"]["details"]
+    assert (detail["index"], detail["errors"][0]["field"]) == (0, "context.n")
     assert aws_stack.queued_events() == []
 
 
@@ -179,7 +182,25 @@ def test_pixel_data_nesting_past_the_limit_is_quarantined_with_a_gif(ingest, aws
     assert response["statusCode"] == 200
     _gif(response)
     assert aws_stack.queued_events() == []
-    assert aws_stack.quarantined()[0]["reason"] == "too_deep"
+    [quarantined] = aws_stack.quarantined()
+    assert quarantined["reason"] == "too_deep"
+    # Stored cut at the limit: the event and MAX_DEPTH - 1 levels below it, then a marker.
+    node, levels = quarantined["event"], 1
+    assert node["userId"] == "u"
+    node = node["properties"]
+    while isinstance(node, dict):
+        node, levels = node["a"], levels + 1
+    assert (levels, node) == (MAX_DEPTH, "…")
+
+
+def test_json_arrays_nesting_past_the_limit_are_quarantined_cut_at_the_limit(ingest, aws_stack):
+    raw = '{"userId": "u", "event": "E", "properties": {"l": ' + "[" * 70 + "1" + "]" * 70 + "}}"
+    assert ingest(api_event("POST", "/v1/track", raw_body=raw))["statusCode"] == 400
+    [quarantined] = aws_stack.quarantined()
+    node, levels = quarantined["event"]["properties"]["l"], 3
+    while isinstance(node, list):
+        [node], levels = node, levels + 1
+    assert (levels, node) == (MAX_DEPTH + 1, "…")
 
 
 def test_pixel_data_with_an_infinite_number_is_quarantined_with_a_gif(ingest, aws_stack):

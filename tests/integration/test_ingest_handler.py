@@ -175,6 +175,22 @@ def test_a_partly_invalid_batch_queues_the_valid_and_quarantines_the_invalid(ing
     assert quarantined[0]["event"] == {"type": "track", "event": "No Identity", "messageId": "bad-1"}
 
 
+def test_a_batch_item_without_a_known_type_is_told_what_the_types_are(ingest, aws_stack):
+    body = {
+        "batch": [
+            {**TRACK, "messageId": "none"},
+            {**TRACK, "type": "launch", "messageId": "odd"},
+            {**TRACK, "type": "track", "messageId": "ok"},
+        ]
+    }
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 200
+    assert [r["errors"] for r in _body(response)["rejected"]] == [
+        [{"field": "type", "message": "is required"}],
+        [{"field": "type", "message": "must be one of alias, group, identify, page, screen, track"}],
+    ]
+
+
 def test_a_batch_with_every_item_invalid_is_a_400_and_quarantined(ingest, aws_stack):
     body = {"batch": [{"type": "track", "userId": "u"}, {"type": "alias", "userId": "u"}]}
     response = ingest(api_event("POST", "/v1/batch", body))
@@ -208,11 +224,54 @@ def test_a_type_that_does_not_match_the_route_is_a_400(ingest, aws_stack):
     assert aws_stack.queued_events() == []
 
 
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("track", "'track'"),
+        ("t" * 98, "'" + "t" * 98 + "'"),  # 100 characters: shown whole
+        ("t" * 99, "'" + "t" * 99 + "…"),  # cut at 100
+    ],
+)
+def test_a_mismatched_type_is_echoed_at_most_100_characters_long(ingest, given, shown):
+    response = ingest(api_event("POST", "/v1/identify", {**TRACK, "type": given}))
+    assert _body(response)["error"]["details"] == [
+        {"field": "type", "message": f"is {shown} but this route takes 'identify' events"}
+    ]
+
+
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"a string"', "", "null"])
 def test_malformed_or_non_object_bodies_are_a_400(ingest, aws_stack, raw):
     response = ingest(api_event("POST", "/v1/track", raw_body=raw))
     assert response["statusCode"] == 400
     assert _body(response)["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("raw", ["[1, 2]", '"a string"', "null"])
+@pytest.mark.parametrize("path", ["/v1/batch", "/v1/track"])
+def test_a_body_that_is_not_an_object_is_a_400(ingest, path, raw):
+    response = ingest(api_event("POST", path, raw_body=raw))
+    assert response["statusCode"] == 400
+    assert _body(response)["error"] == {
+        "code": "invalid_json",
+        "message": "The request body must be a JSON object.",
+    }
+
+
+@pytest.mark.parametrize(("length", "echoed"), [(100, True), (101, False)])
+def test_a_rejected_item_s_message_id_is_echoed_up_to_100_characters(ingest, length, echoed):
+    message_id = "m" * length
+    anonymous = {"type": "track", "event": "No Identity", "messageId": message_id}
+    body = {"batch": [anonymous, {**TRACK, "type": "track"}]}
+    [rejected] = _body(ingest(api_event("POST", "/v1/batch", body)))["rejected"]
+    assert rejected["messageId"] == (message_id if echoed else None)
+
+
+def test_an_invalid_batch_envelope_is_a_400_naming_the_field(ingest):
+    response = ingest(api_event("POST", "/v1/batch", {"batch": [TRACK], "context": "web"}))
+    assert response["statusCode"] == 400
+    error = _body(response)["error"]
+    assert (error["code"], error["message"]) == ("invalid_batch", "The batch envelope is invalid.")
+    assert [d["field"] for d in error["details"]] == ["context"]
 
 
 def test_batch_without_a_batch_array_is_a_400(ingest):
@@ -241,7 +300,9 @@ def test_more_than_2500_events_is_a_413(ingest):
     body = {"batch": [{"type": "track", "userId": "u", "event": "E"}] * (MAX_BATCH_EVENTS + 1)}
     response = ingest(api_event("POST", "/v1/batch", body))
     assert response["statusCode"] == 413
-    assert _body(response)["error"]["code"] == "batch_too_large"
+    error = _body(response)["error"]
+    assert error["code"] == "batch_too_large"
+    assert error["message"] == f"A batch holds at most {MAX_BATCH_EVENTS} events."
 
 
 def test_single_event_over_32_kb_is_a_413_event_too_large(ingest, aws_stack):
@@ -433,6 +494,20 @@ def test_a_batch_context_too_big_to_merge_into_its_events_rejects_them_not_a_503
     assert response["statusCode"] == 400
     assert {d["errors"][0]["field"] for d in json.loads(response["body"])["error"]["details"]} == {"context"}
     assert [q["reason"] for q in aws_stack.quarantined()] == ["event_too_large", "event_too_large"]
+
+
+def test_metrics_count_rejected_events_by_reason(ingest, capsys):
+    batch = [{"type": "track", "userId": "u"}, {**TRACK, "type": "launch"}, {**TRACK, "type": "track"}]
+    assert ingest(api_event("POST", "/v1/batch", {"batch": batch}))["statusCode"] == 200
+    lines = capsys.readouterr().out.splitlines()
+    records = [json.loads(line) for line in lines if '"EventsRejected"' in line]
+    by_reason = {r["reason"]: r["EventsRejected"] for r in records}
+    assert by_reason == {"invalid_event": [1.0], "invalid_type": [1.0]}
+
+
+def test_an_empty_type_on_a_typed_route_takes_the_route_s_type(ingest, aws_stack):
+    assert ingest(api_event("POST", "/v1/identify", {"userId": "u", "type": ""}))["statusCode"] == 200
+    assert [e["type"] for e in aws_stack.queued_events()] == ["identify"]
 
 
 def test_metrics_count_accepted_events_and_the_messages_they_took(ingest, capsys):

@@ -84,18 +84,20 @@ def test_an_unusable_sent_at_is_left_out_of_the_skew_correction(ingest, aws_stac
 
 
 @pytest.mark.parametrize(
-    ("sent_at", "timestamp"),
+    ("sent_at", "timestamp", "repairs"),
     [
-        ("garbage", "2023-11-14T22:13:10.000Z"),  # ignored: the client's timestamp stands
-        (1_699_999_995_000, "2023-11-14T22:13:15.000Z"),  # sent 5 s after it happened
+        ("garbage", "2023-11-14T22:13:10.000Z", {"time_dropped": 1}),  # the client's timestamp stands
+        (1_699_999_995_000, "2023-11-14T22:13:15.000Z", {"epoch_time": 1}),  # sent 5 s after it happened
+        ("2023-11-14T22:13:15.000Z", "2023-11-14T22:13:15.000Z", {}),  # nothing to repair
     ],
 )
 def test_a_batch_s_unusable_sent_at_is_ignored_and_an_epoch_one_is_used(
-    ingest, aws_stack, sent_at, timestamp
+    ingest, aws_stack, capsys, sent_at, timestamp, repairs
 ):
     batch = [{"type": "track", "userId": "u", "event": "E", "timestamp": "2023-11-14T22:13:10.000Z"}]
     [event] = _one(ingest, aws_stack, "/v1/batch", {"batch": batch, "sentAt": sent_at})
     assert event["timestamp"] == timestamp
+    assert _repairs(capsys) == repairs
 
 
 def test_php_s_empty_arrays_for_objects_are_accepted(ingest, aws_stack):
@@ -105,6 +107,15 @@ def test_php_s_empty_arrays_for_objects_are_accepted(ingest, aws_stack):
     }
     [event] = _one(ingest, aws_stack, "/v1/batch", body)
     assert event["properties"] == {}
+
+
+def test_php_s_empty_arrays_for_the_batch_s_context_and_integrations_are_repaired_and_counted(
+    ingest, aws_stack, capsys
+):
+    body = {"batch": [{"type": "track", "userId": "u", "event": "E"}], "context": [], "integrations": []}
+    [event] = _one(ingest, aws_stack, "/v1/batch", body)
+    assert event["userId"] == "u"
+    assert _repairs(capsys) == {"empty_array": 2}
 
 
 def test_a_string_cut_inside_an_emoji_is_forwarded_with_a_replacement_character(ingest, aws_stack):

@@ -52,8 +52,18 @@ def test_a_crawler_s_events_are_flagged_by_default(ingest, aws_stack, capsys):
     assert _metrics(capsys)[("EventsFlaggedAsBots", "")] == 1
 
 
-def test_a_browser_s_events_are_not_flagged(ingest, aws_stack):
+def test_every_event_of_a_crawler_s_batch_is_counted_as_flagged(ingest, aws_stack, capsys):
+    body = {"batch": [{**TRACK, "type": "track"}, {**TRACK, "type": "track"}]}
+    response = ingest(api_event("POST", "/v1/batch", body, headers={"user-agent": GOOGLEBOT}))
+    assert response["statusCode"] == 200
+    assert _metrics(capsys)[("EventsFlaggedAsBots", "")] == 2
+
+
+def test_a_browser_s_events_are_not_flagged(ingest, aws_stack, capsys):
     assert ingest(api_event("POST", "/v1/track", TRACK, headers={"user-agent": CHROME}))["statusCode"] == 200
+    counted = _metrics(capsys)
+    assert ("EventsFlaggedAsBots", "") not in counted
+    assert ("FieldsHashed", "") not in counted
     [event] = aws_stack.queued_events()
     assert "isBot" not in event["context"]
 

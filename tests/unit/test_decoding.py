@@ -1,18 +1,22 @@
 import base64
 import gzip
+import sys
+import tracemalloc
 import zlib
 from typing import Any
 
 import pytest
 
-from edge.decoding import body_bytes, inflate, json_problem, parse_json, write_key_from
+from edge.decoding import body_bytes, inflate, is_double, json_problem, parse_json, write_key_from
 from edge.errors import RequestError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
 
 
-def decode_body(body: str | None, *, is_base64: bool, content_encoding: str | None) -> Any:
+def decode_body(
+    body: str | None, *, is_base64: bool, content_encoding: str | None, limit: int = MAX_BODY_BYTES
+) -> Any:
     """The body as the ingest handler reads it: its bytes, then their JSON."""
-    return parse_json(body_bytes(body, is_base64=is_base64, content_encoding=content_encoding))
+    return parse_json(body_bytes(body, is_base64=is_base64, content_encoding=content_encoding, limit=limit))
 
 
 def _status(exc_info: pytest.ExceptionInfo[RequestError]) -> tuple[int, str]:
@@ -74,6 +78,53 @@ def test_truncated_gzip_is_a_400():
     with pytest.raises(RequestError) as exc_info:
         inflate(gzip.compress(b'{"x": 1}' * 50)[:-12])
     assert _status(exc_info) == (400, "invalid_body")
+    assert exc_info.value.message == "The compressed request body is truncated."
+
+
+def test_a_zlib_header_with_nothing_after_it_is_truncated():
+    with pytest.raises(RequestError) as exc_info:
+        inflate(b"\x78\x9c")
+    assert exc_info.value.message == "The compressed request body is truncated."
+
+
+def test_bytes_after_the_last_gzip_member_are_ignored_as_gzip_1_does():
+    assert inflate(gzip.compress(b'{"x": 1}') + b"\n\0 trailing") == b'{"x": 1}'
+
+
+def test_a_compressed_body_that_inflates_to_exactly_the_limit_is_accepted():
+    assert inflate(gzip.compress(b"x" * 1024), limit=1024) == b"x" * 1024
+    assert inflate(zlib.compress(b"x" * 1024), limit=1024) == b"x" * 1024
+
+
+def test_a_bomb_costs_no_more_memory_than_the_limit():
+    bomb = gzip.compress(b"\0" * (16 * 1024 * 1024))
+    tracemalloc.start()
+    try:
+        with pytest.raises(RequestError):
+            inflate(bomb, limit=1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+def test_without_raw_deflate_a_headerless_stream_is_passed_through():
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = compressor.compress(b'{"x": 4}') + compressor.flush()
+    assert inflate(raw) == raw
+
+
+def test_a_plain_body_that_happens_to_pass_the_zlib_header_checksum_is_passed_through():
+    assert int.from_bytes(b'"d', "big") % 31 == 0
+    assert inflate(b'"done"') == b'"done"'
+
+
+def test_an_uncompressed_body_is_held_to_the_limit_too():
+    assert inflate(b"x" * 1024, limit=1024) == b"x" * 1024
+    with pytest.raises(RequestError) as exc_info:
+        inflate(b"x" * 1025, limit=1024)
+    assert _status(exc_info) == (413, "payload_too_large")
+    assert exc_info.value.message == "The request body exceeds 1 KB after decompression."
 
 
 @pytest.mark.parametrize("encoding", ["deflate", "gzip"])
@@ -97,6 +148,7 @@ def test_corrupt_gzip_is_a_400():
     with pytest.raises(RequestError) as exc_info:
         inflate(corrupt)
     assert _status(exc_info) == (400, "invalid_body")
+    assert exc_info.value.message == "The request body is not valid gzip or deflate."
 
 
 def test_gzip_bomb_stops_at_the_limit_with_a_413():
@@ -112,6 +164,13 @@ def test_plain_body_over_the_limit_is_a_413():
     with pytest.raises(RequestError) as exc_info:
         decode_body(body, is_base64=False, content_encoding=None)
     assert _status(exc_info) == (413, "payload_too_large")
+
+
+def test_a_lower_limit_is_kept_by_plain_bodies_too():
+    with pytest.raises(RequestError) as exc_info:
+        decode_body('{"a": "' + "x" * 2048 + '"}', is_base64=False, content_encoding=None, limit=1024)
+    assert _status(exc_info) == (413, "payload_too_large")
+    assert exc_info.value.message == "The request body exceeds 1 KB after decompression."
 
 
 def test_body_exactly_at_the_limit_is_accepted():
@@ -192,12 +251,16 @@ def test_lone_surrogates_do_not_excuse_invalid_json(raw):
     with pytest.raises(RequestError) as exc_info:
         parse_json(raw)
     assert _status(exc_info) == (400, "invalid_json")
+    assert exc_info.value.message.startswith("The request body is not valid JSON: ")
+
+
+TOO_DEEP = f"The JSON is nested deeper than {MAX_DEPTH} levels."
 
 
 def test_deep_json_with_a_lone_surrogate_is_too_deep_not_a_crash():
     with pytest.raises(RequestError) as exc_info:
         parse_json(b"[" * 5000 + b'"\\ud83d"' + b"]" * 5000)
-    assert _status(exc_info)[0] == 400
+    assert (*_status(exc_info), exc_info.value.message) == (400, "too_deep", TOO_DEEP)
 
 
 def test_a_utf8_byte_order_mark_is_tolerated():
@@ -207,7 +270,15 @@ def test_a_utf8_byte_order_mark_is_tolerated():
 def test_nesting_past_the_parsers_own_recursion_limit_is_a_400_not_a_crash():
     with pytest.raises(RequestError) as exc_info:
         parse_json(b"[" * 100_000 + b"]" * 100_000)
-    assert _status(exc_info) == (400, "too_deep")
+    assert (*_status(exc_info), exc_info.value.message) == (400, "too_deep", TOO_DEEP)
+
+
+def test_integers_up_to_the_largest_double_are_doubles_and_one_more_is_not():
+    largest = int(sys.float_info.max)
+    assert is_double(largest)
+    assert is_double(-largest)
+    assert not is_double(largest + 1)
+    assert not is_double(-largest - 1)
 
 
 def _basic(user: str, password: str = "") -> dict[str, str]:

@@ -31,6 +31,14 @@ def test_batch_sent_at_is_used_when_the_event_has_none():
     assert event["sentAt"] == "2024-05-01T12:00:05Z"
 
 
+def test_an_item_s_own_sent_at_wins_over_its_batch_s():
+    # The item was queued offline and sent in an earlier request: its own clock pair stands.
+    event = {"userId": "u", "timestamp": "2024-05-01T12:09:58.000Z", "sentAt": "2024-05-01T12:10:00.000Z"}
+    enrich(event, facts=FACTS, ip_policy="keep", batch=BatchDefaults(sent_at="2024-05-01T12:20:00.000Z"))
+    assert event["sentAt"] == "2024-05-01T12:10:00.000Z"
+    assert event["timestamp"] == "2024-05-01T11:59:58.000Z"
+
+
 def test_original_timestamp_is_used_when_there_is_no_timestamp():
     event = {
         "userId": "u",

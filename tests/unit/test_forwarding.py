@@ -10,6 +10,7 @@ from edge.batching import BatchLimits
 from edge.deadletter import Reason
 from edge.errors import TransientError
 from edge.forwarding import ForwardResult, QueuedMessage
+from edge.observability import MetricName, MetricUnit, metrics
 from edge.secret import EdgeSecret, fingerprint
 from edge.upstream import batch_overhead
 from support.forwarding import ScriptedUpstream, answer, forward_rig, queued, track
@@ -177,6 +178,7 @@ def test_refresh_that_drops_a_source_parks_its_events_as_unmapped():
     rig = forward_rig(ScriptedUpstream(lambda call: answer(401)), CLOSED, trimmed)
     result = rig.forwarder.forward([queued("q1", [track(1)], WEB)], MINUTE_MS)
     assert _letters(rig) == [(Reason.UNMAPPED_SOURCE, "q1", None, ["m-1"])]
+    assert rig.dead_letters.letters[0].detail == "The source maps to no Source ID in the secret."
     assert result.failed == frozenset()
 
 
@@ -202,6 +204,35 @@ def test_404_or_405_to_batch_switches_to_per_call_for_a_while_then_batch_is_trie
     rig.forwarder.forward([queued("q3", [track(4), track(5)])], MINUTE_MS)
     assert [c.path for c in rig.upstream.calls[-3:]] == ["/v1/batch", "/v1/track", "/v1/track"]
     assert rig.forwarder.mode == "per-call"
+
+
+def _switches(monkeypatch):
+    """The per-call switches the forwarder counts, as (unit, value) per count."""
+    counted = []
+
+    def add_metric(name, unit, value):
+        if name == MetricName.UPSTREAM_PER_CALL_SWITCHES:
+            counted.append((unit, value))
+
+    monkeypatch.setattr(metrics, "add_metric", add_metric)
+    return counted
+
+
+def test_the_switch_to_per_call_mode_is_counted(monkeypatch):
+    counted = _switches(monkeypatch)
+    rig = forward_rig(ScriptedUpstream(lambda call: answer(404 if call.path == "/v1/batch" else 200)))
+    rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert counted == [(MetricUnit.Count, 1)]
+
+
+def test_two_sources_refused_batch_in_one_invocation_count_one_switch(monkeypatch):
+    counted = _switches(monkeypatch)
+    upstream = ScriptedUpstream(lambda call: answer(404 if call.path == "/v1/batch" else 200))
+    rig = forward_rig(upstream, CLOSED)
+    messages = [queued("q1", [track(1), track(2)], WEB), queued("q2", [track(3), track(4)], IOS)]
+    result = rig.forwarder.forward(messages, MINUTE_MS)
+    assert [c.path for c in upstream.calls].count("/v1/batch") == 2
+    assert (result.forwarded, counted) == (4, [(MetricUnit.Count, 1)])
 
 
 def test_batch_answered_again_after_the_reprobe_ends_per_call_mode():
@@ -259,6 +290,35 @@ def test_retry_after_is_honoured_when_longer_than_the_backoff():
     result = rig.forwarder.forward([queued("q1", [track(1)])], MINUTE_MS)
     assert rig.clock.sleeps == [7]
     assert result.failed == frozenset()
+
+
+def _first_answers(by_id):
+    """An upstream answering each single-event request by its messageId the first time, 200 after."""
+    seen = set()
+
+    def respond(call):
+        [message_id] = call.ids
+        first = message_id not in seen
+        seen.add(message_id)
+        return by_id[message_id] if first else answer(200)
+
+    return ScriptedUpstream(respond)
+
+
+def test_a_round_waits_for_the_longest_retry_after_any_of_its_answers_asked_for():
+    asked = {"m-1": 3, "m-2": 7, "m-3": 5}  # the longest not last: the round takes the longest
+    upstream = _first_answers({m: answer(429, retry_after=s) for m, s in asked.items()})
+    rig = forward_rig(upstream, limits=BatchLimits(max_events=1))
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2), track(3)])], MINUTE_MS)
+    assert rig.clock.sleeps == [7]
+    assert result.forwarded == 3
+
+
+def test_an_answer_without_retry_after_does_not_lengthen_the_wait():
+    upstream = _first_answers({"m-1": answer(429, retry_after=0.5), "m-2": answer(503)})
+    rig = forward_rig(upstream, limits=BatchLimits(max_events=1))
+    rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert rig.clock.sleeps == [0.5]
 
 
 def test_retry_after_beyond_the_time_left_leaves_the_message_to_sqs_at_once():

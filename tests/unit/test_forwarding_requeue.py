@@ -103,6 +103,16 @@ def test_a_timeout_on_the_last_delivery_is_named_in_the_letter():
     assert letter.detail == "Not delivered after 4 deliveries; the upstream last failed (timeout)."
 
 
+def test_a_last_delivery_with_no_time_left_to_send_parks_its_events_saying_so():
+    rig, _ = rig_with(failing("m-1"), max_deliveries=3)
+    result = rig.forwarder.forward([queued("q1", [track(1)], attempts=3)], 0)
+    assert rig.upstream.calls == []
+    [letter] = rig.dead_letters.letters
+    assert (letter.reason, letter.status) == (Reason.ATTEMPTS_EXHAUSTED, None)
+    assert letter.detail == "Not delivered after 3 deliveries; no request was answered in the last."
+    assert result.failed == frozenset()
+
+
 def test_before_the_last_delivery_nothing_is_parked_for_failing():
     rig, _ = rig_with(failing("m-1"), max_deliveries=5)
     result = rig.forwarder.forward([queued("q1", [track(1)], attempts=4)], MINUTE_MS)

@@ -13,7 +13,14 @@ import pytest
 
 from edge.enrichment import RequestFacts
 from edge.errors import RequestError, TransientError
-from edge.ingestion import Ingestor, Outcome, Rejection
+from edge.ingestion import (
+    QUARANTINE_EVENT_BYTES,
+    QUARANTINE_HEAD_BYTES,
+    Ingestor,
+    Outcome,
+    Rejection,
+    quarantinable,
+)
 from edge.limits import ENRICHMENT_ALLOWANCE, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
 from edge.observability import metrics
 from edge.privacy import NO_PRIVACY, PrivacyPolicy
@@ -668,3 +675,21 @@ def test_a_message_id_too_long_to_echo_is_answered_as_none():
     body = {"batch": [track("m-0"), {"type": "track", "userId": "u", "messageId": "m" * 101}]}
     outcome = setup.accept(RouteKind.BATCH, body)
     assert [r.public()["messageId"] for r in outcome.rejected] == [None]
+
+
+def test_a_rejected_event_of_exactly_the_quarantine_size_is_stored_whole():
+    event = {"p": "x" * (QUARANTINE_EVENT_BYTES - len(b'{"p":""}'))}
+    assert len(serialize(event)) == QUARANTINE_EVENT_BYTES
+    assert quarantinable(event, "m-1") == event
+
+
+def test_a_larger_one_is_stored_as_its_head_cut_between_characters():
+    # Two-byte characters after a 7-byte prefix: the head's last byte would split one of them.
+    event = {"pp": "é" * QUARANTINE_EVENT_BYTES}
+    stored = quarantinable(event, "m-1")
+    assert stored == {
+        "truncated": True,
+        "bytes": len(serialize(event)),
+        "messageId": "m-1",
+        "head": '{"pp":"' + "é" * ((QUARANTINE_HEAD_BYTES - 7) // 2),
+    }

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import struct
+import time
 from dataclasses import dataclass
 from email.utils import formatdate
 
 import pytest
 import urllib3
+from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -118,6 +121,11 @@ def test_status_class_is_the_metric_dimension(status, label):
         (b'{"failures": []}', []),
         (b'[{"index": 4, "status": "x"}]', [FailedItem(index=4)]),
         (b'{"errors": [], "failed": [1]}', []),
+        # A field of the wrong type is ignored; the entry stands on the other one.
+        (b'[{"index": "2", "messageId": "m-2"}]', [FailedItem(message_id="m-2")]),
+        (b'[{"index": true, "messageId": "m-2"}]', [FailedItem(message_id="m-2")]),
+        (b'[{"index": 1, "messageId": 7}]', [FailedItem(index=1)]),
+        (b'[{"index": 1, "messageId": ""}]', [FailedItem(index=1)]),
     ],
 )
 def test_207_bodies_name_failed_items_by_index_or_message_id(body, expected):
@@ -151,6 +159,27 @@ def test_post_sends_json_with_basic_auth_to_the_endpoint_path():
     assert kwargs["redirect"] is False
     assert (kwargs["timeout"].connect_timeout, kwargs["timeout"].read_timeout) == (2, 10)
     assert (answer.status, answer.body, answer.retry_after, answer.error) == (200, b'{"ok":true}', None, None)
+    # Header names are case-insensitive on the wire: only the name and the value matter.
+    assert HTTPHeaderDict(kwargs["headers"])["user-agent"] == "metarouter-edge/0.1"
+    # Whatever pool it is given, a request is tried again only when its connect failed.
+    tries = kwargs["retries"]
+    assert (tries.total, tries.connect, tries.read, tries.status, tries.redirect) == (1, 1, 0, 0, False)
+
+
+@pytest.mark.parametrize(
+    "outcome", [urllib3.HTTPResponse(body=b"{}", status=200), ProtocolError("Connection aborted.")]
+)
+def test_an_answer_says_how_long_it_took_answered_or_not(outcome, monkeypatch):
+    readings = iter([100.0, 100.25])
+    monkeypatch.setattr(time, "monotonic", lambda: next(readings))
+    client, _ = _client(outcome)
+    assert client.post("/v1/batch", b"{}", "S", budget=30).elapsed_ms == 250.0
+
+
+def test_an_endpoint_with_a_path_keeps_it():
+    client, pool = _client(urllib3.HTTPResponse(body=b"{}", status=200), endpoint="https://edge.example/X/")
+    client.post("/v1/batch", b"{}", "S", budget=30)
+    assert pool.requests[0][1] == "https://edge.example/X/v1/batch"
 
 
 @pytest.mark.parametrize(("header", "seconds"), [("3", 3), (" 120 ", 120), ("soon", None), ("", None)])
@@ -160,8 +189,6 @@ def test_retry_after_seconds_are_read_and_nonsense_ignored(header, seconds):
 
 
 def test_retry_after_as_an_http_date_is_read_as_seconds_from_now():
-    import time
-
     header = formatdate(time.time() + 3600, usegmt=True)
     client, _ = _client(urllib3.HTTPResponse(body=b"", status=503, headers={"Retry-After": header}))
     assert 3500 < client.post("/v1/batch", b"{}", "S", budget=30).retry_after <= 3600
@@ -194,6 +221,8 @@ def test_pool_verifies_tls_and_keeps_enough_connections_per_host():
     pool = build_pool(max_connections=8)
     assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
     assert pool.connection_pool_kw["maxsize"] == 8
+    # A burst past maxsize opens extra connections rather than waiting for a free one.
+    assert not pool.connection_pool_kw.get("block")
     retries = pool.connection_pool_kw["retries"]
     assert (retries.connect, retries.read, retries.redirect) == (1, 0, False)
 
@@ -208,6 +237,10 @@ def test_gzip_compresses_the_body_and_says_so():
     assert gzip.decompress(kwargs["body"]) == body
     assert len(kwargs["body"]) < len(body) / 10
     assert kwargs["headers"]["Content-Type"] == "application/json"
+    # The fastest level (the gzip header's XFL byte says 4), and no time stamp: the same events
+    # make the same bytes, whenever they are sent.
+    assert kwargs["body"][8] == 4
+    assert struct.unpack("<I", kwargs["body"][4:8]) == (0,)
 
 
 def test_without_gzip_the_body_goes_as_it_is():
@@ -239,6 +272,8 @@ THREE = ("m-0", "m-1", "m-2")
         (_Sent(TWO), Answer(422), Split()),
         (_Sent(), Answer(400, b"bad event"), Park(400, "The upstream answered 400: bad event")),
         (_Sent(), Answer(413), Park(413, "The upstream answered 413.")),
+        (_Sent(), Answer(400, b"bad \xff event"), Park(400, "The upstream answered 400: bad \ufffd event")),
+        (_Sent(), Answer(400, b"x" * 600), Park(400, "The upstream answered 400: " + "x" * 512)),
         (_Sent(), Answer(422, b"SRC-123 refused"), Park(422, "The upstream answered 422: [source] refused")),
         (_Sent(TWO), Answer(401), RefreshSecret()),
         (_Sent(TWO), Answer(403), RefreshSecret()),

@@ -38,7 +38,14 @@ QUARANTINE_HEAD_BYTES: Final = 4096
 #: Client values echoed in answers (a mismatched type, a messageId) are cut to this length.
 _ECHO_CHARS: Final = 100
 
-__all__ = ["Ingestor", "Outcome", "Rejection"]
+__all__ = [
+    "QUARANTINE_EVENT_BYTES",
+    "QUARANTINE_HEAD_BYTES",
+    "Ingestor",
+    "Outcome",
+    "Rejection",
+    "quarantinable",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +253,7 @@ class Ingestor:
                     "errors": r.errors,
                     "route": route_name,
                     "receivedAt": received_at,
-                    "event": _quarantinable(r.event, r.message_id),
+                    "event": quarantinable(r.event, r.message_id),
                 }
             )
             for r in rejected
@@ -329,7 +336,7 @@ def _shape_refusal(
     return None
 
 
-def _quarantinable(event: Any, message_id: str | None) -> Any:
+def quarantinable(event: Any, message_id: str | None) -> Any:
     """The event as quarantined: whole when it fits a message with room to spare, else its head.
 
     An oversized event (up to the 500 KB body limit) would not fit an SQS message, and a
