@@ -231,3 +231,32 @@ def test_a_retry_is_not_sent_when_everything_in_it_was_delivered_meanwhile():
     result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
     assert len(rig.upstream.calls) == 1
     assert (result.skipped, result.failed) == (2, frozenset())
+
+
+def _forwarded_line(log_output) -> dict:
+    [line] = [
+        json.loads(text) for text in log_output.getvalue().splitlines() if '"messages forwarded"' in text
+    ]
+    return line
+
+
+def test_the_invocation_s_line_counts_the_messages_left_to_sqs_and_the_delivery_log_s_work(log_output):
+    log = FakeDeliveryLog(delivered_keys={"ILoveData123#m-0"})
+    rig, _ = rig_with(failing("m-2"), limits=BatchLimits(max_events=1), delivery_log=log)
+    rig.forwarder.forward(
+        [queued("q0", [track(0)]), queued("q1", [track(1)]), queued("q2", [track(2)])], MINUTE_MS
+    )
+    line = _forwarded_line(log_output)
+    assert (line["messages"], line["failed_messages"], line["events_forwarded"], line["events_skipped"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    assert (line["log_reads"], line["log_writes"]) == (4, 1)  # 3 before sending, m-2 again before its retry
+
+
+def test_without_a_delivery_log_the_line_has_no_log_figures(log_output):
+    rig, _ = rig_with(ScriptedUpstream())
+    rig.forwarder.forward([queued("q0", [track(0)])], MINUTE_MS)
+    assert "log_reads" not in _forwarded_line(log_output)

@@ -205,9 +205,18 @@ def _event(n: int, **fields) -> bytes:
 @given(st.lists(st.integers(0, 300), max_size=30), st.sampled_from([None, "0f3a"]), st.integers(300, 5000))
 def test_events_read_back_exactly_as_packed(lengths, source, limit):
     events = [_event(n, pad="x" * n) for n in lengths]
-    read = [read_events(message.decode()) for message in pack_events(source, events, limit)]
+    messages = list(pack_events(source, events, limit))
+    read = [read_events(message.decode()) for message in messages]
     assert [event for _, part in read for event in part] == events
     assert all(got == source for got, _ in read)
+    # Within the limit, sizes included; only an event too large to share a message goes alone.
+    assert all(
+        len(message) <= limit or len(part) == 1 for message, (_, part) in zip(messages, read, strict=True)
+    )
+    # Greedy: the next message's first event (with its size and two commas) would not have fitted.
+    for message, (_, following) in zip(messages, read[1:], strict=False):
+        first = following[0]
+        assert len(message) + len(first) + len(str(len(first))) + 2 > limit
 
 
 @pytest.mark.parametrize(
@@ -220,10 +229,70 @@ def test_events_read_back_exactly_as_packed(lengths, source, limit):
         '{"v":1,"source":null,"events":[{"a":1},{"b":2}]}',  # no sizes: an old or hand-made message
         '{"v": 1, "source": null, "events": [{"a": 1}, {"b": 2}], "sizes": [7, 7]}',  # not as ingest writes
         '{"source":null,"v":1,"events":[{"a":1},{"b":2}],"sizes":[7,7]}',
+        # Sizes that tile the array but cut events where no event begins or ends:
+        '{"v":1,"source":null,"events":[{"a":1},{"b":2}],"sizes":[5,1]}',
     ],
 )
 def test_a_message_whose_sizes_do_not_fit_is_read_in_full(body):
     assert read_events(body) == (None, [b'{"a":1}', b'{"b":2}'])
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    ["6,6", "1,11", "12,0", "2,10"],  # {"a":1 + "b":2}; { + "a":1,"b":2}; …: never a whole event
+)
+def test_sizes_that_cut_one_event_in_two_are_not_believed(sizes):
+    body = '{"v":1,"source":null,"events":[{"a":1,"b":2}],"sizes":[' + sizes + "]}"
+    assert read_events(body) == (None, [b'{"a":1,"b":2}'])
+
+
+def test_messages_as_ingest_writes_them_are_cut_even_empty_ones(monkeypatch):
+    import edge.queueing
+
+    def never(body):
+        raise AssertionError("decoded in full: the sizes were not used")
+
+    monkeypatch.setattr(edge.queueing, "decode_message", never)
+    assert read_events(events_message("0f3a", []).decode()) == ("0f3a", [])
+    assert read_events(events_message(None, [b"{}", b'{"a":{}}']).decode()) == (None, [b"{}", b'{"a":{}}'])
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "detail"),
+    [
+        ("not json", "invalid_message", "The body is not JSON."),
+        ("[1]", "invalid_message", "The body is not an events message."),
+        ('{"events": []}', "invalid_message", "The body is not an events message."),
+        ('{"v": 2, "events": []}', "unsupported_version", "Version 2 is not read here."),
+        ('{"v": true, "events": []}', "unsupported_version", "Version True is not read here."),
+        ('{"v": 1, "source": 7, "events": []}', "invalid_message", "The source is not a string or null."),
+        (
+            '{"v": 1, "source": null, "events": {}}',
+            "invalid_message",
+            "The events are not a list of objects.",
+        ),
+        (
+            '{"v": 1, "source": null, "events": [1]}',
+            "invalid_message",
+            "The events are not a list of objects.",
+        ),
+    ],
+)
+def test_a_message_that_cannot_be_read_says_why(body, reason, detail):
+    with pytest.raises(UndeliverableError) as refusal:
+        read_events(body)
+    assert (refusal.value.reason, refusal.value.detail) == (reason, detail)
+
+
+def test_entries_that_keep_failing_are_sent_again_after_a_doubling_backoff():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    failed = {"Successful": [], "Failed": [{"Id": "0", "SenderFault": False, "Code": "InternalError"}]}
+    sleeps: list[float] = []
+    with Stubber(sqs) as stub:
+        for _ in range(3):
+            stub.add_response("send_message_batch", failed)
+        assert Queue(sqs, QUEUE, backoff=0.05, sleep=sleeps.append).send([Entry("{}")]) == [0]
+    assert sleeps == [0.05, 0.1]
 
 
 def test_a_write_key_never_leaves_the_queue_whichever_way_the_message_is_read():
