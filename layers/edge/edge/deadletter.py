@@ -65,7 +65,6 @@ class DeadLetterQueue:
 
     def __init__(self, sqs: SQSClient, queue_url: str) -> None:
         self._queue = Queue(sqs, queue_url)
-        self.queue_url = queue_url
 
     def park(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float]) -> list[int]:
         """Send ``letters``; the positions of those not sent."""
@@ -91,39 +90,38 @@ class LetterBox(Protocol):
 
 
 @dataclass(slots=True)
-class Parked[T: Parkable]:
+class Parked:
     """What an invocation's letters became."""
 
-    events: list[T] = field(default_factory=list)
-    """The events now in the dead-letter queue."""
     by_reason: Counter[str] = field(default_factory=Counter)
     """Parked events per reason (an undecodable message counts as one)."""
     not_sent: set[str] = field(default_factory=set)
     """Origins of letters that could not be sent: SQS must redeliver those messages."""
 
 
-class Parking[T: Parkable]:
+class Parking:
     """The letters of one invocation: one per SQS message and reason, sent together at the end."""
 
     def __init__(self) -> None:
-        self._letters: list[tuple[DeadLetter, list[T]]] = []
+        self._letters: list[tuple[DeadLetter, int]] = []
+        """Each letter and how many events it counts for (a whole unread message: one)."""
 
     def message(self, body: str, origin: str, reason: Reason, detail: str) -> None:
         """Park a whole message that could not be read, as it came."""
-        self._letters.append((DeadLetter(body, reason, origin, detail), []))
+        self._letters.append((DeadLetter(body, reason, origin, detail), 1))
 
-    def add(self, events: Sequence[T], reason: Reason, detail: str, status: int | None = None) -> None:
+    def add(self, events: Sequence[Parkable], reason: Reason, detail: str, status: int | None = None) -> None:
         """Park ``events``: a letter per message they came in, as an events message of their own."""
-        by_origin: dict[str, list[T]] = {}
+        by_origin: dict[str, list[Parkable]] = {}
         for event in events:
             by_origin.setdefault(event.origin, []).append(event)
         for origin, group in by_origin.items():
             body = events_message(group[0].source, [event.data for event in group]).decode()
-            self._letters.append((DeadLetter(body, reason, origin, detail, status), group))
+            self._letters.append((DeadLetter(body, reason, origin, detail, status), len(group)))
 
-    def send(self, queue: LetterBox, time_left: Callable[[], float]) -> Parked[T]:
+    def send(self, queue: LetterBox, time_left: Callable[[], float]) -> Parked:
         """Send every letter; a message whose letter could not be sent is redelivered by SQS."""
-        parked: Parked[T] = Parked()
+        parked = Parked()
         if not self._letters:
             return parked
         not_sent = set(queue.park([letter for letter, _ in self._letters], time_left=time_left))
@@ -131,6 +129,5 @@ class Parking[T: Parkable]:
             if position in not_sent:
                 parked.not_sent.add(letter.origin)
             else:
-                parked.events.extend(events)
-                parked.by_reason[letter.reason] += max(1, len(events))
+                parked.by_reason[letter.reason] += events
         return parked

@@ -217,7 +217,7 @@ class Forwarder:
         )
         return result
 
-    def _next_step(self, entry: _Message, parking: Parking[Item]) -> Step:
+    def _next_step(self, entry: _Message, parking: Parking) -> Step:
         """What becomes of a message (``edge.requeue``); at its last delivery, what is not done yet
         is parked with the last answer it got."""
         step = next_step(
@@ -248,7 +248,7 @@ class _Invocation:
         self.f = forwarder
         self.deadline = deadline
         self.tally = ForwardTally()
-        self.parking: Parking[Item] = Parking()
+        self.parking: Parking = Parking()
         self.tracker: DeliveryTracker | None = None
         if forwarder.delivery_log is not None:  # DynamoDB's code is loaded only with a delivery log
             from edge.dedupe import DeliveryTracker
@@ -383,7 +383,7 @@ class _Invocation:
 
 
 def _park(
-    parking: Parking[Item], items: Sequence[Item], reason: Reason, detail: str, status: int | None = None
+    parking: Parking, items: Sequence[Item], reason: Reason, detail: str, status: int | None = None
 ) -> None:
     """Put ``items`` in a letter: done, unless the letter cannot be sent (then their whole message
     is redelivered)."""

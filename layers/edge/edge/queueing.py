@@ -312,7 +312,6 @@ class QueueWriter:
 
     def __init__(self, sqs: SQSClient, queue_url: str, max_bytes: int, backoff: float = 0.05) -> None:
         self._queue = Queue(sqs, queue_url, max_bytes=max_bytes, backoff=backoff)
-        self.queue_url = queue_url
         self.max_bytes = max_bytes
 
     def send(self, messages: Iterable[bytes]) -> None:

@@ -140,7 +140,6 @@ class Requeuer:
 
     def __init__(self, sqs: SQSClient, queue_url: str, *, delay: int, backoff: float = 0.05) -> None:
         self._queue = Queue(sqs, queue_url, attempts=2, backoff=backoff)
-        self.queue_url = queue_url
         self.delay = delay
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
