@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from moto.server import ThreadedMotoServer
@@ -91,7 +92,8 @@ class EmbeddedAws:
 
 
 class SeparateMoto:
-    """moto's server in a process of its own, on loopback: the delivery log's DynamoDB.
+    """moto's server in a process of its own, on loopback: the delivery log's DynamoDB (with
+    ``edge_local.moto_dynamodb``'s transactions).
 
     In AWS, DynamoDB is a service of its own; served from the stack's process, it would share one
     interpreter with SQS, the poller, the gateway and the stand-in, and be several times slower
@@ -103,9 +105,10 @@ class SeparateMoto:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
         self._process = subprocess.Popen(  # noqa: S603 - this interpreter, moto's own server
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "edge_local.moto_dynamodb", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[1],
         )
         deadline = time.monotonic() + timeout
         while True:

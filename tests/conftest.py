@@ -30,6 +30,10 @@ from collections.abc import Iterator
 import moto  # noqa: F401  - registers moto's botocore hook before clients are created
 import pytest
 
+from edge_local.moto_dynamodb import patch_transactions
+
+patch_transactions()  # in-process moto too: the delivery log's claims, without moto's table copies
+
 
 @pytest.fixture
 def log_output() -> Iterator[io.StringIO]:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
 import pytest
+from werkzeug import Response
 
-from edge.dedupe import source_hash
+from edge.dedupe import CLAIM_MARGIN, Claims, DynamoDeliveryLog, source_hash
+from edge.forwarding import ForwardResult, QueuedMessage
 from edge.secret import fingerprint
 from edge_local.aws import create_delivered_table
 from support.sqs import message_body, sqs_event, sqs_record
@@ -92,14 +98,16 @@ def test_the_table_holds_hashed_keys_with_an_expiry_never_a_source_id(forward, d
     assert int(item["expiresAt"]["N"]) > 0
 
 
-def test_reads_and_writes_are_batched_never_one_call_per_event(forward, dedupe, dynamodb, httpserver):
+def test_claims_and_writes_are_batched_never_one_call_per_event(forward, dedupe, dynamodb, httpserver):
     accept_all(httpserver)
     events = [track(i) for i in range(250)]
     assert forward(sqs_event(sqs_record(message_body(events), message_id="q1"))) == {"batchItemFailures": []}
-    assert dynamodb.calls == Counter({"BatchGetItem": 3, "BatchWriteItem": 10})
+    # One claim per request of 100 events; each request's confirmations in writes of 25.
+    assert dynamodb.calls == Counter({"TransactWriteItems": 3, "BatchWriteItem": 10})
     dynamodb.calls.clear()
     assert forward(sqs_event(sqs_record(message_body(events), message_id="q1"))) == {"batchItemFailures": []}
-    assert dynamodb.calls == Counter({"BatchGetItem": 3})  # all skipped: nothing sent, nothing written
+    # Every claim is refused (delivered): nothing sent, nothing written.
+    assert dynamodb.calls == Counter({"TransactWriteItems": 3})
     assert sum(sent(httpserver).values()) == 250
 
 
@@ -122,8 +130,11 @@ def test_only_what_the_upstream_confirmed_is_recorded(forward, dedupe, dynamodb,
     )
     forward.configure_dedupe(UPSTREAM_MAX_ATTEMPTS="1")
     forward(sqs_event(sqs_record(message_body([track(1), track(2)]), message_id="q1")))
-    keys = {item["pk"]["S"].split("#")[1] for item in dynamodb.scan(TableName=dedupe)["Items"]}
-    assert keys == {"m-1"}
+    items = {item["pk"]["S"].split("#")[1]: item for item in dynamodb.scan(TableName=dedupe)["Items"]}
+    # m-2 is still only claimed (it expires soon after the request); m-1 is a delivery record.
+    assert {key for key, item in items.items() if "claimedBy" not in item} == {"m-1"}
+    assert "claimedBy" in items["m-2"]
+    assert int(items["m-2"]["expiresAt"]["N"]) < int(items["m-1"]["expiresAt"]["N"])
 
 
 @pytest.mark.parametrize(("hours", "loaded"), [("0", False), ("24", True)])
@@ -145,3 +156,71 @@ def test_dynamodb_is_imported_and_its_client_created_only_with_a_window(hours, l
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.split()
     assert out == [str(loaded), str(loaded)]
+
+
+# ---------------------------------------------------------------- claims, against moto's DynamoDB
+
+
+def table_log(dynamodb, table, now: float) -> DynamoDeliveryLog:
+    return DynamoDeliveryLog(
+        dynamodb, table, window_hours=24, hold_seconds=14, executor=ThreadPoolExecutor(4), clock=lambda: now
+    )
+
+
+def test_claims_hold_expire_and_become_deliveries_in_dynamodb(dedupe, dynamodb):
+    now = 1_800_000_000.0
+    first, second = table_log(dynamodb, dedupe, now), table_log(dynamodb, dedupe, now + 1)
+    assert first.claim(["a", "b"], "one") == Claims(won={"a", "b"})
+    assert second.claim(["b", "c"], "two") == Claims(won={"c"}, held={"b"})
+    assert first.claim(["a"], "one") == Claims(won={"a"})  # renewed by its holder
+    [future] = first.record(["a"])
+    assert future.result() == 0
+    assert second.claim(["a"], "two") == Claims(delivered={"a"})
+    assert second.delivered(["a", "b", "c"]) == {"a"}  # claims are not deliveries
+    expired = table_log(dynamodb, dedupe, now + 14 + CLAIM_MARGIN + 1)
+    assert expired.claim(["b"], "two") == Claims(won={"b"})  # its claimant never confirmed
+
+
+def test_two_forwarders_racing_on_copies_of_a_message_send_each_event_once(aws_stack, dedupe, httpserver):
+    """Two execution environments get copies of one message at once (a client's retry queued
+    twice): one claims and sends, the other holds back; redelivered, it finds them delivered."""
+    from edge.config import ForwardSettings
+    from edge.wiring import build_forwarder
+
+    def slow_accept(request):
+        time.sleep(0.3)  # the first forwarder's request is in flight while the second claims
+        return Response(json.dumps({"success": True}), content_type="application/json")
+
+    httpserver.expect_request(re.compile(r"^/v1/batch$"), method="POST").respond_with_handler(slow_accept)
+    settings = ForwardSettings.from_env(
+        {
+            "EDGE_SECRET_ID": aws_stack.secret_id,
+            "DEAD_LETTER_QUEUE_URL": aws_stack.dead_letter_url,
+            "METAROUTER_ENDPOINT": httpserver.url_for("").rstrip("/"),
+            "DEDUPE_WINDOW_HOURS": "24",
+            "DEDUPE_TABLE_NAME": dedupe,
+        }
+    )
+    forwarders = [build_forwarder(settings), build_forwarder(settings)]
+    body = message_body([track(i) for i in range(150)])
+    copies = [QueuedMessage("copy-1", body), QueuedMessage("copy-2", body)]
+    start = threading.Barrier(2)
+
+    def run(index: int) -> ForwardResult:
+        start.wait()
+        return forwarders[index].forward([copies[index]], 60_000)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(run, [0, 1]))
+        assert sent(httpserver) == Counter({f"m-{i}": 1 for i in range(150)})
+        # Whoever lost the race sent nothing and left its copy for SQS or the queue.
+        assert sorted(r.forwarded for r in results) == [0, 150]
+        loser = next(i for i, r in enumerate(results) if r.forwarded == 0)
+        if results[loser].failed or results[loser].requeued:
+            again = forwarders[loser].forward([copies[loser]], 60_000)  # the redelivery
+            assert (again.forwarded, again.skipped, again.failed) == (0, 150, frozenset())
+        assert sent(httpserver) == Counter({f"m-{i}": 1 for i in range(150)})
+    finally:
+        for forwarder in forwarders:
+            forwarder.close()

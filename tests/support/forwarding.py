@@ -10,7 +10,7 @@ from typing import Any
 
 from edge.batching import BatchLimits
 from edge.deadletter import DeadLetter
-from edge.dedupe import DeliveryLog
+from edge.dedupe import Claims, DeliveryLog
 from edge.errors import TransientError
 from edge.forwarding import Forwarder, Mode, QueuedMessage
 from edge.requeue import Requeue
@@ -127,9 +127,15 @@ class FakeRequeuer:
 
 @dataclass
 class FakeDeliveryLog:
-    """A delivery log in memory, with the calls it got; ``down`` makes every call fail."""
+    """A delivery log in memory, with the calls it got; ``down`` makes every call fail.
+
+    ``held_keys`` are claimed by another invocation; claims of this one are kept in ``claimed``.
+    """
 
     delivered_keys: set[str] = field(default_factory=set)
+    held_keys: set[str] = field(default_factory=set)
+    claimed: dict[str, str] = field(default_factory=dict)
+    claims: list[list[str]] = field(default_factory=list)
     reads: list[list[str]] = field(default_factory=list)
     writes: list[list[str]] = field(default_factory=list)
     down: bool = False
@@ -137,17 +143,36 @@ class FakeDeliveryLog:
     def key(self, source_id: str, message_id: str) -> str:
         return f"{source_id}#{message_id}"
 
+    def claim(self, keys: Collection[str], owner: str) -> Claims:
+        self.claims.append(list(keys))
+        if self.down:
+            raise TransientError("The delivery log could not be written.")
+        claims = Claims()
+        for key in keys:
+            if key in self.delivered_keys:
+                claims.delivered.add(key)
+            elif key in self.held_keys or self.claimed.get(key, owner) != owner:
+                claims.held.add(key)
+            else:
+                self.claimed[key] = owner
+                claims.won.add(key)
+        return claims
+
     def delivered(self, keys: Collection[str]) -> set[str]:
         self.reads.append(list(keys))
         if self.down:
             raise TransientError("The delivery log could not be read.")
         return set(keys) & self.delivered_keys
 
-    def record(self, keys: Collection[str]) -> None:
+    def record(self, keys: Collection[str]) -> list[Future[int]]:
         self.writes.append(list(keys))
+        future: Future[int] = Future()
         if self.down:
-            raise TransientError("The delivery log could not be written.")
-        self.delivered_keys |= set(keys)
+            future.set_exception(TransientError("The delivery log could not be written."))
+        else:
+            self.delivered_keys |= set(keys)
+            future.set_result(0)
+        return [future]
 
 
 @dataclass

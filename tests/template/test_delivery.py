@@ -60,7 +60,7 @@ def test_off_by_default_no_table_and_no_dynamodb_permission(off: dict[str, Any])
     assert not [a for a in actions if a.startswith("dynamodb:")]
 
 
-def test_on_an_encrypted_on_demand_table_with_ttl_that_only_the_forwarder_may_batch_read_and_write(
+def test_on_an_encrypted_on_demand_table_with_ttl_that_only_the_forwarder_may_claim_read_and_write(
     on: dict[str, Any],
 ) -> None:
     [(name, table)] = _tables(on).items()
@@ -75,7 +75,7 @@ def test_on_an_encrypted_on_demand_table_with_ttl_that_only_the_forwarder_may_ba
         {
             "Sid": "DeliveryLog",
             "Effect": "Allow",
-            "Action": ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
+            "Action": ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"],
             "Resource": {"Fn::GetAtt": [name, "Arn"]},
         }
     ]

@@ -6,6 +6,8 @@ import json
 
 from edge.batching import BatchLimits
 from edge.deadletter import Reason
+from edge.dedupe import CLAIM_MARGIN
+from edge.observability import metrics
 from edge.secret import EdgeSecret, fingerprint
 from support.forwarding import (
     FakeDeliveryLog,
@@ -151,8 +153,9 @@ def test_events_in_the_delivery_log_are_skipped_and_only_confirmed_ones_are_reco
     rig.forwarder.limits = BatchLimits(max_events=1)
     result = rig.forwarder.forward([queued("q1", [track(1), track(2), track(3)])], MINUTE_MS)
     assert sorted(set(sent_ids(rig))) == ["m-2", "m-3"]
-    # One read of every key, then before the retry one of what is still pending.
-    assert log.reads == [["ILoveData123#m-1", "ILoveData123#m-2", "ILoveData123#m-3"], ["ILoveData123#m-3"]]
+    # One claim of every key; the retry follows within the claim's fresh time: no second one.
+    assert log.claims == [["ILoveData123#m-1", "ILoveData123#m-2", "ILoveData123#m-3"]]
+    assert log.reads == []
     assert [k for write in log.writes for k in write] == ["ILoveData123#m-2"]
     assert (result.skipped, result.forwarded, result.failed) == (1, 1, frozenset())
     assert requeuer.ids() == ["m-3"]
@@ -204,28 +207,31 @@ def test_confirmed_events_are_recorded_request_by_request_not_at_the_end():
     assert [len(write) for write in log.writes] == [30, 30, 10]  # 25 or more waiting: written at once
 
 
-def test_before_a_retry_the_log_is_read_again_and_what_another_invocation_delivered_is_skipped():
+def test_a_retry_after_the_claim_went_stale_claims_again_and_skips_what_another_invocation_delivered():
     log = FakeDeliveryLog()
 
     def respond(call):
         if len(rig.upstream.calls) == 1:
-            log.delivered_keys.add("ILoveData123#m-2")  # a copy of m-2 went out elsewhere meanwhile
-            return answer(503)
+            # A long Retry-After: the claims expire meanwhile, and a copy of m-2 goes out elsewhere.
+            log.claimed.clear()
+            log.delivered_keys.add("ILoveData123#m-2")
+            return answer(503, retry_after=CLAIM_MARGIN)
         return answer(200)
 
     rig, _ = rig_with(ScriptedUpstream(respond), delivery_log=log)
     result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
     assert [c.ids for c in rig.upstream.calls] == [["m-1", "m-2"], ["m-1"]]
     assert (result.forwarded, result.skipped, result.failed) == (1, 1, frozenset())
-    assert len(log.reads) == 2
+    assert len(log.claims) == 2
 
 
 def test_a_retry_is_not_sent_when_everything_in_it_was_delivered_meanwhile():
     log = FakeDeliveryLog()
 
     def respond(call):
+        log.claimed.clear()
         log.delivered_keys.update({"ILoveData123#m-1", "ILoveData123#m-2"})
-        return answer(503)
+        return answer(503, retry_after=CLAIM_MARGIN)
 
     rig, _ = rig_with(ScriptedUpstream(respond), delivery_log=log)
     result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
@@ -253,7 +259,61 @@ def test_the_invocation_s_line_counts_the_messages_left_to_sqs_and_the_delivery_
         1,
         1,
     )
-    assert (line["log_reads"], line["log_writes"]) == (4, 1)  # 3 before sending, m-2 again before its retry
+    # 3 claimed before sending (m-2's retry follows at once: its claim is fresh), 1 written.
+    assert (line["log_claims"], line["log_reads"], line["log_writes"]) == (3, 0, 1)
+
+
+def test_an_event_another_invocation_holds_is_not_sent_and_goes_back_unless_delivered_meanwhile():
+    log = FakeDeliveryLog(held_keys={"ILoveData123#m-2", "ILoveData123#m-3"})
+
+    def respond(call):
+        log.delivered_keys.add("ILoveData123#m-3")  # the other invocation confirms m-3 meanwhile
+        return answer(200)
+
+    rig, requeuer = rig_with(ScriptedUpstream(respond), delivery_log=log, max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2), track(3)])], MINUTE_MS)
+    assert sent_ids(rig) == ["m-1"]
+    # Read once at the end: m-3 is done, m-2 goes back with the rest of its message.
+    assert [sorted(keys) for keys in log.reads] == [["ILoveData123#m-2", "ILoveData123#m-3"]]
+    assert requeuer.ids() == ["m-2"]
+    assert (result.forwarded, result.skipped, result.failed) == (1, 1, frozenset())
+
+
+def test_a_message_all_of_whose_events_another_invocation_holds_is_redelivered_by_sqs():
+    log = FakeDeliveryLog(held_keys={"ILoveData123#m-1"})
+    rig, requeuer = rig_with(ScriptedUpstream(), delivery_log=log, max_deliveries=5)
+    result = rig.forwarder.forward([queued("q1", [track(1)])], MINUTE_MS)
+    assert rig.upstream.calls == []
+    assert result.failed == frozenset({"q1"})
+    assert requeuer.sent == []
+
+
+def test_claims_that_cannot_be_written_send_the_events_anyway_counted_and_logged(log_output):
+    metrics.clear_metrics()
+    log = FakeDeliveryLog(down=True)
+    rig, _ = rig_with(ScriptedUpstream(), delivery_log=log)
+    result = rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert sent_ids(rig) == ["m-1", "m-2"]
+    assert result.failed == frozenset()  # delivered: acknowledged, though nothing was recorded
+    text = log_output.getvalue()
+    assert "delivery log claims failed: sending without them" in text
+    assert "could not record deliveries" in text
+    line = _forwarded_line(log_output)
+    assert line["log_errors"] == 2 + 1  # two events unclaimed, one write failed
+    assert metrics.metric_set["DeliveryLogErrors"]["Value"] == [3.0]
+    metrics.clear_metrics()
+
+
+def test_a_request_split_after_its_claim_is_not_claimed_again():
+    log = FakeDeliveryLog()
+
+    def respond(call):
+        return answer(413) if len(call.ids) > 1 else answer(200)
+
+    rig, _ = rig_with(ScriptedUpstream(respond), delivery_log=log)
+    rig.forwarder.forward([queued("q1", [track(1), track(2)])], MINUTE_MS)
+    assert [c.ids for c in rig.upstream.calls] == [["m-1", "m-2"], ["m-1"], ["m-2"]]
+    assert log.claims == [["ILoveData123#m-1", "ILoveData123#m-2"]]
 
 
 def test_without_a_delivery_log_the_line_has_no_log_figures(log_output):

@@ -1,31 +1,43 @@
-"""Effectively-once delivery: a DynamoDB table of the events delivered to each Source, for a window.
+"""Effectively-once delivery: a DynamoDB table of the events claimed and delivered per Source.
 
-The forwarder reads the keys of an invocation's events before sending (``BatchGetItem``, 100
-keys a call) and skips those found; it writes the keys of what the upstream confirmed
-(``BatchWriteItem``, 25 items a call) after each round of requests. Calls run concurrently on
-the forwarder's thread pool; never one call per event.
+Before a request is sent, the forwarder **claims** the events in it: one ``TransactWriteItems``
+of up to 100 conditional puts per request, each allowed only if nobody holds the event — no
+item, an expired one, or a claim of this invocation's own. A claim names its invocation and
+expires ``hold_seconds`` (the longest a request may take: two connects and a read) plus
+``CLAIM_MARGIN`` after it was taken, so a claimant that crashed blocks nobody for long. When the
+upstream confirms a request, the claims of its events become **delivery records**, written as
+each request is confirmed (``BatchWriteItem``, 25 items a call, off the main thread) and expiring
+after the window. Never one call per event.
 
-An item is ``{"pk": "<source hash>#<messageId>", "expiresAt": <epoch seconds>}``. The source
-hash is the first 128 bits of the SHA-256 of the Source ID: neither Source IDs nor write keys
-are stored. DynamoDB's TTL deletes expired items, but only eventually (within days), so an
-expired item still found counts as absent: the window is exact.
+A claim that fails names its reason: the event was delivered within the window (done: it is not
+sent again), or another invocation holds it (a copy of the event queued twice, in flight
+elsewhere). A held event is not sent; at the end of the invocation the log is read once for it
+(``BatchGetItem``): delivered meanwhile, it is done; otherwise it goes back to the queue with the
+rest of its message, and its next delivery finds it delivered or its claim expired.
 
-What the table cannot see: a crash between the upstream's 2xx and the write, an answer after
-the read timeout (the edge never learned of the delivery), and two invocations sending the same
-event at the same moment. A failed read or write is logged and the events are sent anyway:
-the log may add duplicates back, it never holds an event up.
+An item is ``{"pk": "<source hash>#<messageId>", "expiresAt": <epoch seconds>}``, plus
+``claimedBy`` (a random token per invocation) while it is a claim. The source hash is the first
+128 bits of the SHA-256 of the Source ID: neither Source IDs nor write keys are stored.
+DynamoDB's TTL deletes expired items, but only eventually (within days), so an expired item
+still found counts as absent: the window is exact.
 
-``DeliveryTracker`` is one forward invocation's use of the log: which events to send, which to
-drop before a retry (delivered meanwhile by another invocation), and what to record.
+What the table cannot see: an answer after the read timeout, and an answer the invocation never
+read (killed with requests in flight): the upstream may have taken those events, and after the
+claim expires they are sent again. A failed claim, read or write is logged, counted in the
+``DeliveryLogErrors`` metric, and the events are sent anyway: the log may let duplicates
+through, it never holds an event up.
+
+``DeliveryTracker`` is one forward invocation's use of the log.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import Executor
-from dataclasses import replace
+from concurrent.futures import Executor, Future, wait
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from edge.errors import TransientError
@@ -33,13 +45,20 @@ from edge.observability import ForwardTally, logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef, WriteRequestTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        KeysAndAttributesTypeDef,
+        TransactWriteItemTypeDef,
+        WriteRequestTypeDef,
+    )
 
     from edge.batching import Item, Request
 
 __all__ = [
+    "CLAIM_ATTRIBUTE",
+    "CLAIM_MARGIN",
     "KEY_ATTRIBUTE",
     "TTL_ATTRIBUTE",
+    "Claims",
     "DeliveryLog",
     "DeliveryTracker",
     "DynamoDeliveryLog",
@@ -48,11 +67,20 @@ __all__ = [
 
 KEY_ATTRIBUTE: Final = "pk"
 TTL_ATTRIBUTE: Final = "expiresAt"
+CLAIM_ATTRIBUTE: Final = "claimedBy"
+#: Seconds a claim outlives the longest request started under it; a request is started under a
+#: claim only in the first ``CLAIM_MARGIN - 1`` of them (expiries are whole epoch seconds).
+CLAIM_MARGIN: Final = 5.0
 _READ_KEYS: Final = 100  # BatchGetItem's limit
 _WRITE_ITEMS: Final = 25  # BatchWriteItem's limit
+_CLAIM_ITEMS: Final = 100  # TransactWriteItems' limit
 _ATTEMPTS: Final = 5  # calls per chunk while DynamoDB leaves keys or items unprocessed
-#: Confirmed events are recorded as soon as this many are waiting (a BatchWriteItem's worth).
+#: Confirmed events are written as soon as this many are waiting (a BatchWriteItem's worth), and
+#: at the end of each batch of answers: a request of 100 events at once, one-event calls together.
 _RECORD_AT: Final = _WRITE_ITEMS
+#: Why a claim was cancelled that means "someone else is on it": a claim being written right now.
+_CONFLICT: Final = "TransactionConflict"
+_CONDITION_FAILED: Final = "ConditionalCheckFailed"
 
 
 def source_hash(source_id: str) -> str:
@@ -60,27 +88,63 @@ def source_hash(source_id: str) -> str:
     return hashlib.sha256(b"metarouter-edge/delivered\0" + source_id.encode()).hexdigest()[:32]
 
 
+@dataclass(slots=True)
+class Claims:
+    """What a claim of some keys found."""
+
+    won: set[str] = field(default_factory=set)
+    """Claimed for the caller: send them."""
+    delivered: set[str] = field(default_factory=set)
+    """Delivered within the window: done."""
+    held: set[str] = field(default_factory=set)
+    """Claimed by another invocation whose claim has not expired: not now."""
+    failed: set[str] = field(default_factory=set)
+    """Not settled (DynamoDB failed or throttled): sent without a claim."""
+
+    def merge(self, other: Claims) -> None:
+        self.won |= other.won
+        self.delivered |= other.delivered
+        self.held |= other.held
+        self.failed |= other.failed
+
+
 class DeliveryLog(Protocol):
-    """Which events were delivered to a Source within a window."""
+    """Which events were claimed or delivered to a Source within a window."""
 
     def key(self, source_id: str, message_id: str) -> str: ...
 
+    def claim(self, keys: Collection[str], owner: str) -> Claims: ...
+
     def delivered(self, keys: Collection[str]) -> set[str]: ...
 
-    def record(self, keys: Collection[str]) -> None: ...
+    def record(self, keys: Collection[str]) -> list[Future[int]]:
+        """Start recording ``keys`` as delivered; each future gives how many stayed unwritten."""
+        ...
 
 
 class DeliveryTracker:
-    """One invocation's use of the delivery log; its reads and writes are counted in ``tally``."""
+    """One invocation's use of the log; its calls are counted in ``tally``."""
 
-    def __init__(self, log: DeliveryLog, tally: ForwardTally) -> None:
+    def __init__(
+        self,
+        log: DeliveryLog,
+        tally: ForwardTally,
+        *,
+        owner: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log = log
         self._tally = tally
+        self.owner = owner or secrets.token_hex(8)
+        self._clock = clock
         self._twins: list[tuple[Item, Item]] = []
+        self._claimed_until: dict[str, float] = {}
+        self._held: dict[str, Item] = {}
         self._confirmed: list[str] = []
+        self._writes: list[Future[int]] = []
 
     def to_send(self, items: Iterable[Item], source_id_for: Callable[[str | None], str | None]) -> list[Item]:
-        """The items to send: not in the log, and the first of those sharing a key.
+        """The items to send: the first of those sharing a key, each with its key.
 
         A later item with the key of an earlier one (a client's retry queued twice) waits for
         it: done if the first is delivered (``follow_twins``), sent back with its message if not.
@@ -98,37 +162,72 @@ class DeliveryTracker:
                 continue
             first[item.key] = item
             send.append(item)
-        self._skip(first)
-        return [item for item in send if not item.done]
+        return send
 
-    def still_undelivered(self, requests: list[Request]) -> list[Request]:
-        """``requests`` without the events delivered since the log was read (by another
-        invocation, e.g. a copy of the event queued twice): it is read again before each retry."""
-        pending = {item.key: item for r in requests for item in r.items if item.key is not None}
-        if not self._skip(pending):
+    def claim(self, requests: list[Request]) -> list[Request]:
+        """``requests`` with only the events this invocation holds a fresh claim on (or that have no
+        key): events delivered within the window are done, those another invocation holds wait
+        for the end of the invocation (``settle``). One claim per request of 100 events or fewer."""
+        now = self._clock()
+        wanted = {
+            item.key: item
+            for request in requests
+            for item in request.items
+            if item.key is not None and self._claimed_until.get(item.key, 0.0) <= now
+        }
+        if not wanted:
             return requests
-        kept = [replace(r, items=[i for i in r.items if not i.done]) for r in requests]
+        try:
+            claims = self._log.claim(wanted.keys(), self.owner)
+        except TransientError as exc:
+            claims = Claims(failed=set(wanted))
+            reason = exc.message
+        else:
+            reason = "throttled or failed"
+        finally:
+            self._tally.log_seconds += self._clock() - now
+            self._tally.log_claims += len(wanted)
+        fresh_until = now + CLAIM_MARGIN - 1
+        for key in claims.won:
+            self._claimed_until[key] = fresh_until
+        for key in claims.delivered:
+            wanted[key].done = wanted[key].delivered = True
+        self._tally.skipped += len(claims.delivered)
+        for key in claims.held:
+            self._held[key] = wanted[key]
+        if claims.failed:
+            self._unavailable("delivery log claims failed: sending without them", reason, len(claims.failed))
+        if not (claims.delivered or claims.held):
+            return requests
+        kept = [
+            replace(r, items=[i for i in r.items if not i.done and i.key not in self._held]) for r in requests
+        ]
         return [r for r in kept if r.items]
 
     def confirm(self, items: Iterable[Item]) -> None:
-        """The upstream accepted ``items``: recorded in batches, as they come (a crash loses little)."""
+        """The upstream accepted ``items``: their claims become delivery records, written at once
+        when a request's worth is waiting (``flush`` writes the rest)."""
         self._confirmed.extend(item.key for item in items if item.key is not None)
         if len(self._confirmed) >= _RECORD_AT:
             self.flush()
 
     def flush(self) -> None:
-        """Record what was confirmed since the last write."""
+        """Start writing what was confirmed since the last write (off this thread)."""
         keys, self._confirmed = self._confirmed, []
-        if not keys:
-            return
-        started = time.monotonic()
-        try:
-            self._log.record(keys)
-        except TransientError as exc:
-            logger.warning("could not record deliveries", extra={"reason": exc.message, "events": len(keys)})
-        finally:
-            self._tally.log_seconds += time.monotonic() - started
+        if keys:
+            self._writes.extend(self._log.record(keys))
             self._tally.log_writes += len(keys)
+
+    def settle(self, time_left: Callable[[], float]) -> None:
+        """At the end of sending: the writes finished (within ``time_left``), and the events
+        another invocation held read once more — delivered meanwhile, they are done."""
+        self.flush()
+        started = self._clock()
+        try:
+            self._await_writes(time_left())
+            self._read_held()
+        finally:
+            self._tally.log_seconds += self._clock() - started
 
     def follow_twins(self) -> None:
         """Items that share the key of an item delivered (now, or before) are done too."""
@@ -137,23 +236,35 @@ class DeliveryTracker:
                 twin.done = twin.delivered = True
                 self._tally.skipped += 1
 
-    def _skip(self, items: dict[str, Item]) -> bool:
-        """Mark the ``items`` (by key) the log holds as delivered; whether there were any."""
-        if not items:
-            return False
-        started = time.monotonic()
+    def _await_writes(self, timeout: float) -> None:
+        writes, self._writes = self._writes, []
+        if not writes:
+            return
+        finished, unfinished = wait(writes, timeout=max(timeout, 0.0))
+        unwritten = sum(f.result() for f in finished if f.exception() is None)
+        failed = sum(1 for f in finished if f.exception() is not None) + len(unfinished)
+        if unwritten or failed:
+            detail = f"{unwritten} items unwritten, {failed} calls failed or unfinished"
+            self._unavailable("could not record deliveries", detail, unwritten + failed)
+
+    def _read_held(self) -> None:
+        held = {key: item for key, item in self._held.items() if not item.done}
+        if not held:
+            return
+        self._tally.log_reads += len(held)
         try:
-            delivered = self._log.delivered(items.keys())
+            delivered = self._log.delivered(held.keys())
         except TransientError as exc:
-            logger.warning("delivery log unavailable: sending without it", extra={"reason": exc.message})
-            return False
-        finally:
-            self._tally.log_seconds += time.monotonic() - started
-            self._tally.log_reads += len(items)
+            self._unavailable("delivery log unavailable: held events go back", exc.message, 1)
+            return
         for key in delivered:
-            items[key].done = items[key].delivered = True
+            held[key].done = held[key].delivered = True
         self._tally.skipped += len(delivered)
-        return bool(delivered)
+        self._tally.held += len(held) - len(delivered)
+
+    def _unavailable(self, message: str, reason: str, count: int) -> None:
+        logger.warning(message, extra={"reason": reason, "count": count})
+        self._tally.log_errors += count
 
 
 def _chunks[T](values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -170,6 +281,7 @@ class DynamoDeliveryLog:
         table: str,
         *,
         window_hours: int,
+        hold_seconds: float,
         executor: Executor,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -178,6 +290,8 @@ class DynamoDeliveryLog:
         self._dynamodb = dynamodb
         self.table = table
         self.window_seconds = window_hours * 3600
+        self.claim_seconds = hold_seconds + CLAIM_MARGIN
+        """How long a claim holds an event: the longest request, and the margin."""
         self._executor = executor
         self._clock = clock
         self._sleep = sleep
@@ -190,6 +304,16 @@ class DynamoDeliveryLog:
             hashed = self._hashes[source_id] = source_hash(source_id)
         return f"{hashed}#{message_id}"
 
+    def claim(self, keys: Collection[str], owner: str) -> Claims:
+        """Claim ``keys`` for ``owner``, 100 a transaction, the transactions concurrently."""
+        claims = Claims()
+        ordered = list(dict.fromkeys(keys))  # a transaction refuses two actions on one item
+        for part in self._executor.map(
+            lambda chunk: self._claim(chunk, owner), _chunks(ordered, _CLAIM_ITEMS)
+        ):
+            claims.merge(part)
+        return claims
+
     def delivered(self, keys: Collection[str]) -> set[str]:
         """Those of ``keys`` delivered within the window; ``TransientError`` if DynamoDB failed."""
         ordered = list(keys)
@@ -198,16 +322,93 @@ class DynamoDeliveryLog:
             found |= part
         return found
 
-    def record(self, keys: Collection[str]) -> None:
-        """Record ``keys`` as delivered now; ``TransientError`` if some could not be written."""
+    def record(self, keys: Collection[str]) -> list[Future[int]]:
+        """Start recording ``keys`` as delivered now, 25 items a call on the log's threads."""
         expires = str(int(self._clock()) + self.window_seconds)
         items: list[WriteRequestTypeDef] = [
             {"PutRequest": {"Item": {KEY_ATTRIBUTE: {"S": k}, TTL_ATTRIBUTE: {"N": expires}}}}
             for k in dict.fromkeys(keys)  # BatchWriteItem refuses a key twice in one call
         ]
-        unwritten = sum(self._executor.map(self._write, _chunks(items, _WRITE_ITEMS)))
-        if unwritten:
-            raise TransientError(f"{unwritten} deliveries could not be recorded.")
+        return [self._executor.submit(self._write, chunk) for chunk in _chunks(items, _WRITE_ITEMS)]
+
+    def _claim(self, keys: Sequence[str], owner: str) -> Claims:
+        """One transaction of conditional puts, again without the keys it could not claim."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        claims = Claims()
+        pending = list(keys)
+        for attempt in range(_ATTEMPTS):
+            now = self._clock()
+            try:
+                self._dynamodb.transact_write_items(TransactItems=self._claims(pending, owner, now))
+            except ClientError as exc:
+                reasons = exc.response.get("CancellationReasons")
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException" or not reasons:
+                    claims.failed.update(pending)
+                    return claims
+                retry, throttled = self._cancelled(pending, reasons, now, claims)
+                pending = retry + throttled
+                if not pending:
+                    return claims
+                if throttled:
+                    self._sleep(self._backoff * 2**attempt)
+                continue
+            except BotoCoreError:
+                claims.failed.update(pending)
+                return claims
+            claims.won.update(pending)
+            return claims
+        claims.failed.update(pending)
+        return claims
+
+    def _claims(self, keys: Sequence[str], owner: str, now: float) -> list[TransactWriteItemTypeDef]:
+        expires = str(int(now + self.claim_seconds))
+        values = {":now": {"N": str(int(now))}, ":me": {"S": owner}}
+        return [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        KEY_ATTRIBUTE: {"S": k},
+                        TTL_ATTRIBUTE: {"N": expires},
+                        CLAIM_ATTRIBUTE: {"S": owner},
+                    },
+                    "ConditionExpression": "attribute_not_exists(#k) OR #t < :now OR #c = :me",
+                    "ExpressionAttributeNames": {
+                        "#k": KEY_ATTRIBUTE,
+                        "#t": TTL_ATTRIBUTE,
+                        "#c": CLAIM_ATTRIBUTE,
+                    },
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+            for k in keys
+        ]
+
+    @staticmethod
+    def _cancelled(
+        keys: Sequence[str], reasons: Sequence[Any], now: float, claims: Claims
+    ) -> tuple[list[str], list[str]]:
+        """Sort the keys of a cancelled transaction into ``claims``; those to try again (their
+        puts were fine: another one's condition cancelled the transaction) and those throttled."""
+        retry: list[str] = []
+        throttled: list[str] = []
+        for key, reason in zip(keys, reasons, strict=False):
+            code = reason.get("Code")
+            if code in (None, "None"):
+                retry.append(key)
+            elif code == _CONDITION_FAILED:
+                old = reason.get("Item") or {}
+                if CLAIM_ATTRIBUTE in old or _expires(old) <= now:
+                    claims.held.add(key)  # a live claim of another (an expired one would have passed)
+                else:
+                    claims.delivered.add(key)
+            elif code == _CONFLICT:
+                claims.held.add(key)
+            else:  # ThrottlingError, ProvisionedThroughputExceeded, …
+                throttled.append(key)
+        return retry, throttled
 
     def _read(self, keys: Sequence[str]) -> set[str]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -216,8 +417,8 @@ class DynamoDeliveryLog:
         request: dict[str, KeysAndAttributesTypeDef] = {
             self.table: {
                 "Keys": [{KEY_ATTRIBUTE: {"S": k}} for k in keys],
-                "ProjectionExpression": "#k, #t",
-                "ExpressionAttributeNames": {"#k": KEY_ATTRIBUTE, "#t": TTL_ATTRIBUTE},
+                "ProjectionExpression": "#k, #t, #c",
+                "ExpressionAttributeNames": {"#k": KEY_ATTRIBUTE, "#t": TTL_ATTRIBUTE, "#c": CLAIM_ATTRIBUTE},
             }
         }
         found: set[str] = set()
@@ -232,7 +433,7 @@ class DynamoDeliveryLog:
             found |= {
                 str(item[KEY_ATTRIBUTE]["S"])
                 for item in answer.get("Responses", {}).get(self.table, [])
-                if _expires(item) > now
+                if CLAIM_ATTRIBUTE not in item and _expires(item) > now
             }
             unprocessed = answer.get("UnprocessedKeys") or {}
             if not unprocessed.get(self.table, {}).get("Keys"):

@@ -3,10 +3,12 @@
 An invocation, top to bottom (``Forwarder.forward``):
 
 1. decode each message (``edge.queueing``); one that cannot be read is parked whole;
-2. with a delivery log, drop the events delivered within its window (``edge.dedupe``);
-3. plan batch requests per Source ID; events whose source maps to none are parked;
-4. send rounds of requests (``edge.retrying``), each answer applied as ``edge.upstream.decide``
+2. plan batch requests per Source ID; events whose source maps to none are parked;
+3. send rounds of requests (``edge.retrying``), each answer applied as ``edge.upstream.decide``
    says: accepted, split, parked, sent again at once (secret re-read, per-call mode), or later;
+4. with a delivery log (``edge.dedupe``), each request's events are claimed before it is sent
+   (what was delivered within the window, or another invocation holds, is not sent) and
+   recorded as delivered as each request is confirmed;
 5. park the events of messages at their last allowed delivery that are still not done;
 6. send the letters (``edge.deadletter``), then settle each message (``edge.requeue``): every
    event done, it is acknowledged; none, SQS redelivers it; some, only the rest goes back.
@@ -253,7 +255,7 @@ class _Invocation:
         if forwarder.delivery_log is not None:  # DynamoDB's code is loaded only with a delivery log
             from edge.dedupe import DeliveryTracker
 
-            self.tracker = DeliveryTracker(forwarder.delivery_log, self.tally)
+            self.tracker = DeliveryTracker(forwarder.delivery_log, self.tally, clock=forwarder.clock)
         self._refreshed: EdgeSecret | None = None
 
     def send(self, items: list[Item]) -> None:
@@ -267,10 +269,10 @@ class _Invocation:
         requests, unmapped = plan(items, secret, self.f.limits)
         self._park(unmapped, Reason.UNMAPPED_SOURCE, _UNMAPPED)
         if requests:
-            before_retry = self.tracker.still_undelivered if self.tracker is not None else None
-            rounds = self.f.retrier.run(requests, self.round, self.deadline, before_retry=before_retry)
+            rounds = self.f.retrier.run(requests, self.round, self.deadline)
             self.tally.retries += rounds.retried
         if self.tracker is not None:
+            self.tracker.settle(self.deadline.remaining)
             self.tracker.follow_twins()
 
     def round(self, requests: list[Request]) -> Round[Request]:
@@ -281,6 +283,10 @@ class _Invocation:
             requests = self._in_mode(requests)
             if not requests or not self.f.retrier.policy.can_send(self.deadline):
                 return Round(later + requests, retry_after)
+            if self.tracker is not None:  # what another invocation holds or delivered is not sent
+                requests = self.tracker.claim(requests)
+                if not requests:
+                    break
             now: list[Request] = []
             for request, answer in zip(requests, self._post_all(requests), strict=True):
                 self.tally.answered(answer.status_class, answer.elapsed_ms)

@@ -69,6 +69,9 @@ class MetricName:
     """Events sent back to the events queue because others of their message were delivered."""
     EVENTS_ALREADY_DELIVERED: Final = "EventsAlreadyDelivered"
     """Events skipped because the delivery log (``DedupeWindowHours``) holds them."""
+    DELIVERY_LOG_ERRORS: Final = "DeliveryLogErrors"
+    """Events the delivery log could not claim, read or record (throttled, failing, too slow): the
+    forwarder went on without it, at least once as without a log."""
 
 
 def add_counts(name: str, dimension: str, counts: Mapping[str, int]) -> None:
@@ -97,8 +100,13 @@ class ForwardTally:
     skipped: int = 0
     """Events the delivery log says were delivered already."""
     statuses: Counter[str] = field(default_factory=Counter)
+    log_claims: int = 0
     log_reads: int = 0
     log_writes: int = 0
+    log_errors: int = 0
+    """Events the delivery log failed for (claims, reads, writes): sent or left without it."""
+    held: int = 0
+    """Events another invocation held a claim on at the end: sent back with their messages."""
     log_seconds: float = 0.0
 
     def answered(self, status_class: str, elapsed_ms: float) -> None:
@@ -123,6 +131,7 @@ class ForwardTally:
             (MetricName.EVENTS_REQUEUED, requeued),
             (MetricName.EVENTS_ALREADY_DELIVERED, self.skipped),
             (MetricName.UPSTREAM_AUTH_FAILURES, self.auth_failures),
+            (MetricName.DELIVERY_LOG_ERRORS, self.log_errors),
         ):
             if value:
                 metrics.add_metric(name, MetricUnit.Count, value)
@@ -145,8 +154,11 @@ class ForwardTally:
         }
         if delivery_log:
             figures |= {
+                "log_claims": self.log_claims,
                 "log_reads": self.log_reads,
                 "log_writes": self.log_writes,
+                "log_errors": self.log_errors,
+                "events_held": self.held,
                 "log_ms": round(self.log_seconds * 1000, 1),
             }
         logger.info("messages forwarded", extra=figures)

@@ -190,6 +190,8 @@ def build_forwarder(
             dynamodb,
             settings.dedupe_table,
             window_hours=settings.dedupe_window_hours,
+            # A claim outlives the longest request: two connects (one reconnect) and a read.
+            hold_seconds=2 * settings.connect_timeout + settings.read_timeout,
             executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="delivery-log"),
         )
 
