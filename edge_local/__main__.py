@@ -24,6 +24,8 @@ Environment:
   DEDUPE_WINDOW_HOURS    effectively-once delivery: > 0 creates the delivery-log table in moto
                          (a server process of its own, as DynamoDB is a service of its own) and
                          turns the forwarder's log on (default 0: off)
+  FORWARD_LOG_LEVEL      the forwarder's log level alone (DEBUG: a line per confirmed request, with
+                         its messageIds: which answers it read before a kill)
   INGEST_CONCURRENCY, FORWARD_CONCURRENCY
                          worker processes per function (default 2 and the template's maximum)
   LOCAL_LOG_DIR          where the handlers' JSON logs go (default .local/logs)
@@ -130,6 +132,7 @@ def main() -> int:
             "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
             "REQUEUE_DELAY_SECONDS": str(min(visibility, 900)),
             **delivery_log_env,
+            **({"POWERTOOLS_LOG_LEVEL": env["FORWARD_LOG_LEVEL"]} if env.get("FORWARD_LOG_LEVEL") else {}),
         },
         concurrency=forward_concurrency,
         timeout=settings.forward_timeout,

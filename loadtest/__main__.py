@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_local.template import ROOT
-from loadtest.duplicates import by_cause, forwarder_figures
+from loadtest.duplicates import by_cause, confirmations_read, forwarder_figures
 from loadtest.faults import FAULTS_END, READ_TIMEOUT, FaultRunner
 from loadtest.report import Report, percentiles
 from loadtest.stack import Stack, received_when_up, start
@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             "UPSTREAM_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
             # Fault stretches fail deliveries on purpose: only poison may end in the dead-letter queue.
             "MAX_RECEIVE_COUNT": "50",
+            # A line per confirmation read: tells a request killed in flight from one confirmed.
+            "FORWARD_LOG_LEVEL": "DEBUG",
         }
     print(f"starting the local stack ({mode}); output and logs in {workdir}", flush=True)
     stack = start(env, workdir)
@@ -222,8 +224,9 @@ def _duplicates(
         "sqs_redelivered": set(stack.overlaps()) if faults else set(),
     }
     put_down: dict[str, list[str]] = {}
+    read = confirmations_read(stack.output.parent / "logs" / "forward.log") if faults else None
     report.duplicates_by_cause = by_cause(
-        received["duplicateIds"], received.get("lateIds", {}), explained, put_down
+        received["duplicateIds"], received.get("lateIds", {}), explained, put_down, read=read
     )
     # Which events each cause took, and what could explain which, for a closer look (e.g. grep the
     # stack's output for one).

@@ -1,16 +1,20 @@
 """Why an event reached the upstream more than once: each extra delivery is put down to one cause.
 
 A delivery the upstream answered after the forwarder's read timeout explains the next delivery
-of its event (``answered_late``). The other extra deliveries of an event follow a delivery the
-forwarder saw confirmed, and go to the first of these causes that explains the event:
+of its event (``answered_late``); so does one whose answer no forwarder read (``answer_unread``:
+the invocation was killed with the request in flight — the forwarder logs, at DEBUG, the
+``messageId``s of each confirmation it reads, and a delivery without one is such a request).
+Neither can any edge tell from a request the upstream never took. The other extra deliveries of
+an event follow a delivery the forwarder saw confirmed, and go to the first of these causes that
+explains the event:
 
 - ``client_retry``: a client sent the request again after an answer it did not get or could not
   use (a 503 after part of the request was queued, a dropped connection): ingest queued it twice;
 - ``sqs_redelivered``: SQS handed its message out again while an invocation still had it, or
   after one had finished with it (the load test's 20 s visibility timeout ran out before the
   invocation was settled, or two receives raced in moto): two invocations had the event at once;
-- ``forwarder_killed``: the event was in an invocation killed mid-way (genuinely ambiguous: what
-  the upstream confirmed before the crash is not known to the next invocation);
+- ``forwarder_killed``: the event was in an invocation killed mid-way after it had read the
+  upstream's confirmation, before it had recorded it (the delivery log) or deleted its message;
 - ``confirmed``: none of these: the upstream had confirmed the event (2xx, or not named failed in
   a 207) and the edge sent it again anyway. The forwarder's promise is that this stays 0.
 """
@@ -18,11 +22,19 @@ forwarder saw confirmed, and go to the first of these causes that explains the e
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Any, Final
 
-CAUSES: Final = ("client_retry", "answered_late", "forwarder_killed", "sqs_redelivered", "confirmed")
+CAUSES: Final = (
+    "client_retry",
+    "answered_late",
+    "answer_unread",
+    "forwarder_killed",
+    "sqs_redelivered",
+    "confirmed",
+)
 _AFTER_CONFIRMED: Final = ("client_retry", "sqs_redelivered", "forwarder_killed")
 
 
@@ -31,13 +43,17 @@ def by_cause(
     late: Mapping[str, int],
     explained: Mapping[str, Set[str]],
     ids: dict[str, list[str]] | None = None,
+    *,
+    read: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Extra deliveries per cause.
 
     ``duplicates`` maps a ``messageId`` to the times it was received, ``late`` to the times it
     was received in an answer after the read timeout, and ``explained`` maps the causes between
     ``client_retry`` and ``sqs_redelivered`` to the ``messageId``s they can explain. ``ids``, if
-    given, gets the ``messageId``s put down to each cause.
+    given, gets the ``messageId``s put down to each cause. ``read``, if given, maps a
+    ``messageId`` to the confirmations of it the forwarder read (None: not traced, no
+    ``answer_unread``).
     """
     counts = dict.fromkeys(CAUSES, 0)
     for message_id, times in duplicates.items():
@@ -45,6 +61,14 @@ def by_cause(
         counts["answered_late"] += after_late
         if after_late and ids is not None:
             ids.setdefault("answered_late", []).append(message_id)
+        unread = 0
+        if read is not None:
+            unanswered = times - late.get(message_id, 0) - read.get(message_id, 0)
+            unread = max(0, min(unanswered, times - 1 - after_late))
+            counts["answer_unread"] += unread
+            if unread and ids is not None:
+                ids.setdefault("answer_unread", []).append(message_id)
+        after_late += unread
         if times - 1 > after_late:
             cause = next((c for c in _AFTER_CONFIRMED if message_id in explained.get(c, ())), "confirmed")
             counts[cause] += times - 1 - after_late
@@ -53,7 +77,32 @@ def by_cause(
     return counts
 
 
-_SUMMED: Final = ("events_forwarded", "events_requeued", "events_skipped", "log_reads", "log_writes")
+_SUMMED: Final = (
+    "events_forwarded",
+    "events_requeued",
+    "events_skipped",
+    "messages_checkpointed",
+    "log_claims",
+    "log_reads",
+    "log_writes",
+    "log_errors",
+    "events_held",
+)
+
+
+def confirmations_read(log: Path) -> Counter[str]:
+    """How often the forwarder read a confirmation of each ``messageId`` (its DEBUG lines)."""
+    read: Counter[str] = Counter()
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    for line in lines:
+        if '"upstream confirmed"' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line cut by a kill
+            continue
+        read.update(str(m) for m in record.get("messageIds") or ())
+    return read
 
 
 def forwarder_figures(log: Path) -> dict[str, Any]:

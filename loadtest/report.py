@@ -85,12 +85,15 @@ class Report:
             lines.append(
                 f"  forwarder     {f['invocations']:,} invocations; events forwarded "
                 f"{f['events_forwarded']:,}, sent back to the queue {f['events_requeued']:,}, "
-                f"skipped as delivered {f['events_skipped']:,}"
+                f"skipped as delivered {f['events_skipped']:,}, messages deleted at a checkpoint "
+                f"{f['messages_checkpointed']:,}"
             )
             if "log_ms" in f:
                 ms = f["log_ms"]
                 lines.append(
-                    f"  delivery log  {f['log_reads']:,} keys read, {f['log_writes']:,} written; "
+                    f"  delivery log  {f['log_claims']:,} keys claimed, {f['log_reads']:,} read, "
+                    f"{f['log_writes']:,} written, {f['log_errors']:,} failed, {f['events_held']:,} held "
+                    "by another invocation; "
                     f"per invocation p50 {ms['p50']:.1f} ms, p99 {ms['p99']:.1f} ms, max {ms['max']:.1f} ms"
                 )
         if self.delivered_unacknowledged:

@@ -37,7 +37,10 @@ gc.enable()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     records = event.get("Records") or []
     messages = [
-        QueuedMessage(record["messageId"], record["body"], delivery_attempts(record)) for record in records
+        QueuedMessage(
+            record["messageId"], record["body"], delivery_attempts(record), record.get("receiptHandle")
+        )
+        for record in records
     ]
     result = forwarder.forward(messages, context.get_remaining_time_in_millis())
     # Every record is answered, even when all fail: the function itself did not fail.

@@ -27,7 +27,8 @@ def track(n: int, **fields: Any) -> dict[str, Any]:
 def queued(
     message_id: str, events: list[dict[str, Any]], source: str | None = None, attempts: int = 1
 ) -> QueuedMessage:
-    return QueuedMessage(message_id, json.dumps({"v": 1, "source": source, "events": events}), attempts)
+    body = json.dumps({"v": 1, "source": source, "events": events})
+    return QueuedMessage(message_id, body, attempts, f"rh-{message_id}")
 
 
 def answer(status: int | None, body: Any = b"", retry_after: float | None = None) -> Answer:
@@ -111,6 +112,8 @@ class FakeRequeuer:
 
     sent: list[Requeue] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    acknowledged: list[str] = field(default_factory=list)
+    """Receipt handles of messages deleted before the end of their invocation."""
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
         failed: set[str] = set()
@@ -120,6 +123,10 @@ class FakeRequeuer:
             else:
                 self.sent.append(remainder)
         return failed
+
+    def acknowledge(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int:
+        self.acknowledged.extend(receipt_handles)
+        return 0
 
     def ids(self) -> list[str]:
         return [e["messageId"] for r in self.sent for body in r.bodies for e in json.loads(body)["events"]]

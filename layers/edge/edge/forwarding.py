@@ -16,9 +16,10 @@ An invocation, top to bottom (``Forwarder.forward``):
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -70,6 +71,8 @@ class QueuedMessage:
     body: str
     attempts: int = 1
     """Deliveries of these events so far, this one included (``edge.requeue``)."""
+    receipt_handle: str | None = None
+    """What deletes it before the invocation ends (a checkpoint); None: left to the end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,8 @@ class Requeueing(Protocol):
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]: ...
 
+    def acknowledge(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int: ...
+
 
 class Forwarder:
     """Forwards the events of SQS messages upstream; one per execution environment.
@@ -135,6 +140,7 @@ class Forwarder:
         max_deliveries: int | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         delivery_log: DeliveryLog | None = None,
+        checkpoint_after: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utc_now,
@@ -154,6 +160,11 @@ class Forwarder:
         deliveries (None: left to SQS)."""
         self.max_message_bytes = max_message_bytes
         self.delivery_log = delivery_log
+        self.checkpoint_after = checkpoint_after
+        """Seconds into an invocation after which, and then as often, the messages all of whose
+        events were delivered are deleted at once, on a thread of their own: an invocation killed
+        later sends again only what it had not delivered. A short invocation makes no such call."""
+        self._checkpointer: Executor | None = None
         self.clock = clock
         self.now = now
         self._per_call_until: float | None = None
@@ -177,16 +188,21 @@ class Forwarder:
 
     def forward(self, messages: Sequence[QueuedMessage], remaining_ms: int) -> ForwardResult:
         """Forward every message's events within the invocation's ``remaining_ms``."""
-        run = _Invocation(self, Deadline.within(remaining_ms, margin=self.margin, clock=self.clock))
+        deadline = Deadline.within(remaining_ms, margin=self.margin, clock=self.clock)
         decoded: list[_Message] = []
+        undecodable: list[tuple[QueuedMessage, UndeliverableError]] = []
         for message in messages:
             try:
                 decoded.append(_decode(message))
             except UndeliverableError as exc:
-                run.parking.message(message.body, message.message_id, exc.reason, exc.detail)
+                undecodable.append((message, exc))
+        run = _Invocation(self, deadline, decoded)
+        for message, error in undecodable:
+            run.parking.message(message.body, message.message_id, error.reason, error.detail)
         items = [item for entry in decoded for item in entry.items]
         if items:
             run.send(items)
+        run.checkpoints_done()
         steps = [(entry.message.message_id, self._next_step(entry, run.parking)) for entry in decoded]
         parked = run.parking.send(self.dead_letters, run.deadline.remaining)
         if parked.not_sent:
@@ -237,8 +253,20 @@ class Forwarder:
             _park(parking, pending, Reason.ATTEMPTS_EXHAUSTED, detail, status)
         return step
 
+    def checkpoint(self, receipt_handles: list[str], time_left: Callable[[], float]) -> Future[int] | None:
+        """Delete these finished messages on the checkpoint thread; None without a queue to do it."""
+        if self.requeuer is None:
+            return None
+        if self._checkpointer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        return self._checkpointer.submit(self.requeuer.acknowledge, receipt_handles, time_left=time_left)
+
     def close(self) -> None:
         """Release the threads and pooled connections (tests; Lambda just freezes)."""
+        if self._checkpointer is not None:
+            self._checkpointer.shutdown(wait=True)
         self.executor.shutdown(wait=True)
         self.upstream.close()
 
@@ -246,9 +274,12 @@ class Forwarder:
 class _Invocation:
     """One invocation's sending: rounds of requests, each answer applied as ``decide`` says."""
 
-    def __init__(self, forwarder: Forwarder, deadline: Deadline) -> None:
+    def __init__(self, forwarder: Forwarder, deadline: Deadline, messages: list[_Message]) -> None:
         self.f = forwarder
         self.deadline = deadline
+        self._unfinished = [m for m in messages if m.message.receipt_handle and m.items]
+        self._next_checkpoint = forwarder.clock() + forwarder.checkpoint_after
+        self._checkpoints: list[Future[int]] = []
         self.tally = ForwardTally()
         self.parking: Parking = Parking()
         self.tracker: DeliveryTracker | None = None
@@ -294,10 +325,35 @@ class _Invocation:
                 if waiting is not None:
                     later.append(_waiting(waiting, answer))
                     retry_after = _longest(retry_after, answer.retry_after)
+                if self._unfinished and self.f.clock() >= self._next_checkpoint:
+                    self._checkpoint()
             if self.tracker is not None:
                 self.tracker.flush()
             requests = now
         return Round(later, retry_after)
+
+    def _checkpoint(self) -> None:
+        """Delete the messages whose every event is delivered (not merely parked: the letters are
+        sent at the end), off this thread."""
+        self._next_checkpoint = self.f.clock() + self.f.checkpoint_after
+        finished = [m for m in self._unfinished if all(item.delivered for item in m.items)]
+        if not finished:
+            return
+        self._unfinished = [m for m in self._unfinished if m not in finished]
+        handles = [m.message.receipt_handle for m in finished if m.message.receipt_handle]
+        future = self.f.checkpoint(handles, self.deadline.remaining)
+        if future is not None:
+            self._checkpoints.append(future)
+            self.tally.checkpointed += len(handles)
+
+    def checkpoints_done(self) -> None:
+        """Wait for the checkpoint thread's deletes (within the time left); count what failed."""
+        if not self._checkpoints:
+            return
+        finished, unfinished = wait(self._checkpoints, timeout=self.deadline.remaining() + self.f.margin / 2)
+        left = sum(f.result() for f in finished if f.exception() is None)
+        left += sum(1 for f in finished if f.exception() is not None) + len(unfinished)
+        self.tally.checkpointed -= left
 
     def _apply(self, request: Request, answer: Answer, now: list[Request]) -> Request | None:
         """Carry out what ``answer`` means for ``request``: requests to send at once go to
@@ -340,6 +396,8 @@ class _Invocation:
         for item in items:
             item.done = item.delivered = True
         self.tally.forwarded += len(items)
+        if logger.log_level <= logging.DEBUG:  # which answers an invocation read (a load test's accounting)
+            logger.debug("upstream confirmed", extra={"messageIds": [item.message_id for item in items]})
         if self.tracker is not None:
             self.tracker.confirm(items)
 

@@ -100,6 +100,8 @@ class ForwardTally:
     skipped: int = 0
     """Events the delivery log says were delivered already."""
     statuses: Counter[str] = field(default_factory=Counter)
+    checkpointed: int = 0
+    """Messages deleted before the end of the invocation, all their events delivered."""
     log_claims: int = 0
     log_reads: int = 0
     log_writes: int = 0
@@ -149,6 +151,7 @@ class ForwardTally:
             "events_requeued": requeued,
             "events_skipped": self.skipped,
             "requests": self.requests,
+            "messages_checkpointed": self.checkpointed,
             "upstream_statuses": dict(self.statuses),
             "mode": mode,
         }

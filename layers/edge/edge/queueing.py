@@ -292,6 +292,26 @@ class Queue:
                 return _positions(runs[done:], pending)
         return []
 
+    def delete(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int:
+        """Delete received messages, ten a call; how many could not be (a failed call is not
+        retried: whoever received them deletes them again, or SQS hands them out again)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        left = len(receipt_handles)
+        for start in range(0, len(receipt_handles), _ENTRIES_PER_BATCH):
+            if time_left() < 1.0:
+                break
+            handles = receipt_handles[start : start + _ENTRIES_PER_BATCH]
+            try:
+                answer = self._sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(handles)],
+                )
+            except (BotoCoreError, ClientError):
+                break
+            left -= len(handles) - len(answer.get("Failed", []))
+        return left
+
 
 def _positions(runs: list[list[tuple[int, Entry]]], pending: list[tuple[int, Entry]]) -> list[int]:
     """The positions not sent: ``pending`` of the current run, and every later run."""

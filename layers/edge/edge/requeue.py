@@ -142,6 +142,12 @@ class Requeuer:
         self._queue = Queue(sqs, queue_url, attempts=2, backoff=backoff)
         self.delay = delay
 
+    def acknowledge(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int:
+        """Delete messages whose every event was delivered before the invocation ends: were it to
+        crash, they would not come back (the event source mapping deletes them again, harmlessly).
+        How many could not be deleted."""
+        return self._queue.delete(receipt_handles, time_left=time_left)
+
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
         """Send every remainder; the origins of those not (wholly) sent, which SQS must redeliver."""
         origins: list[str] = []
