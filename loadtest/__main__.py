@@ -224,9 +224,20 @@ def _duplicates(
         "sqs_redelivered": set(stack.overlaps()) if faults else set(),
     }
     put_down: dict[str, list[str]] = {}
-    read = confirmations_read(stack.output.parent / "logs" / "forward.log") if faults else None
+    log = stack.output.parent / "logs" / "forward.log"
+    read = confirmations_read(log) if faults else None
+    recorded = (
+        confirmations_read(log, "deliveries recorded")
+        if faults and os.environ.get("DEDUPE_WINDOW_HOURS")
+        else None
+    )
     report.duplicates_by_cause = by_cause(
-        received["duplicateIds"], received.get("lateIds", {}), explained, put_down, read=read
+        received["duplicateIds"],
+        received.get("lateIds", {}),
+        explained,
+        put_down,
+        read=read,
+        recorded=recorded,
     )
     # Which events each cause took, and what could explain which, for a closer look (e.g. grep the
     # stack's output for one).

@@ -13,6 +13,9 @@ explains the event:
 - ``sqs_redelivered``: SQS handed its message out again while an invocation still had it, or
   after one had finished with it (the load test's 20 s visibility timeout ran out before the
   invocation was settled, or two receives raced in moto): two invocations had the event at once;
+- ``record_in_flight`` (delivery log on): killed after it had read the confirmation, while the
+  write of its delivery record had not completed (the forwarder logs each write at DEBUG): the
+  window between the upstream's 2xx and a durable record that any log has, as long as a write;
 - ``forwarder_killed``: the event was in an invocation killed mid-way after it had read the
   upstream's confirmation, before it had recorded it (the delivery log) or deleted its message;
 - ``confirmed``: none of these: the upstream had confirmed the event (2xx, or not named failed in
@@ -31,6 +34,7 @@ CAUSES: Final = (
     "client_retry",
     "answered_late",
     "answer_unread",
+    "record_in_flight",
     "forwarder_killed",
     "sqs_redelivered",
     "confirmed",
@@ -45,6 +49,7 @@ def by_cause(
     ids: dict[str, list[str]] | None = None,
     *,
     read: Mapping[str, int] | None = None,
+    recorded: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Extra deliveries per cause.
 
@@ -53,7 +58,7 @@ def by_cause(
     ``client_retry`` and ``sqs_redelivered`` to the ``messageId``s they can explain. ``ids``, if
     given, gets the ``messageId``s put down to each cause. ``read``, if given, maps a
     ``messageId`` to the confirmations of it the forwarder read (None: not traced, no
-    ``answer_unread``).
+    ``answer_unread``); ``recorded``, the delivery records of it written (None: no log).
     """
     counts = dict.fromkeys(CAUSES, 0)
     for message_id, times in duplicates.items():
@@ -71,6 +76,9 @@ def by_cause(
         after_late += unread
         if times - 1 > after_late:
             cause = next((c for c in _AFTER_CONFIRMED if message_id in explained.get(c, ())), "confirmed")
+            unrecorded = read is not None and recorded is not None
+            if unrecorded and recorded.get(message_id, 0) < read.get(message_id, 0):  # type: ignore[union-attr]
+                cause = "record_in_flight" if cause == "forwarder_killed" else cause
             counts[cause] += times - 1 - after_late
             if ids is not None:
                 ids.setdefault(cause, []).append(message_id)
@@ -90,12 +98,13 @@ _SUMMED: Final = (
 )
 
 
-def confirmations_read(log: Path) -> Counter[str]:
-    """How often the forwarder read a confirmation of each ``messageId`` (its DEBUG lines)."""
+def confirmations_read(log: Path, message: str = "upstream confirmed") -> Counter[str]:
+    """How often the forwarder read a confirmation of each ``messageId`` (its DEBUG lines; with
+    ``message="deliveries recorded"``, how often it wrote a delivery record of it)."""
     read: Counter[str] = Counter()
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
     for line in lines:
-        if '"upstream confirmed"' not in line:
+        if f'"{message}"' not in line:
             continue
         try:
             record = json.loads(line)

@@ -18,6 +18,7 @@ def test_a_late_answer_explains_one_later_delivery_each():
         "client_retry": 0,
         "answered_late": 2,
         "answer_unread": 0,
+        "record_in_flight": 0,
         "forwarder_killed": 0,
         "sqs_redelivered": 0,
         "confirmed": 1,
@@ -37,6 +38,7 @@ def test_other_duplicates_go_to_the_first_cause_that_explains_them():
         "client_retry": 2,
         "answered_late": 0,
         "answer_unread": 0,
+        "record_in_flight": 0,
         "forwarder_killed": 2,
         "sqs_redelivered": 2,
         "confirmed": 1,
@@ -70,3 +72,12 @@ def test_confirmations_read_are_counted_from_the_forwarder_s_debug_lines(tmp_pat
     )
     assert confirmations_read(log) == {"a": 2, "b": 1}
     assert confirmations_read(tmp_path / "missing.log") == {}
+
+
+def test_a_kill_between_a_confirmation_and_its_record_is_told_apart_with_the_log_on():
+    explained = {"forwarder_killed": {"a", "b"}}
+    # a: confirmation read once, its record never written; b: read and recorded, sent again anyway.
+    counts = by_cause({"a": 2, "b": 2}, {}, explained, read={"a": 2, "b": 2}, recorded={"a": 1, "b": 2})
+    assert (counts["record_in_flight"], counts["forwarder_killed"]) == (1, 1)
+    # Without the log there are no records to miss: the kill's.
+    assert by_cause({"a": 2}, {}, explained, read={"a": 2})["forwarder_killed"] == 1

@@ -33,6 +33,7 @@ through, it never holds an event up.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -283,6 +284,7 @@ class DynamoDeliveryLog:
         window_hours: int,
         hold_seconds: float,
         executor: Executor,
+        writer: Executor | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         backoff: float = 0.05,
@@ -293,6 +295,8 @@ class DynamoDeliveryLog:
         self.claim_seconds = hold_seconds + CLAIM_MARGIN
         """How long a claim holds an event: the longest request, and the margin."""
         self._executor = executor
+        self._writer = writer or executor
+        """Records are written on threads of their own: never queued behind the next claims."""
         self._clock = clock
         self._sleep = sleep
         self._backoff = backoff
@@ -329,7 +333,7 @@ class DynamoDeliveryLog:
             {"PutRequest": {"Item": {KEY_ATTRIBUTE: {"S": k}, TTL_ATTRIBUTE: {"N": expires}}}}
             for k in dict.fromkeys(keys)  # BatchWriteItem refuses a key twice in one call
         ]
-        return [self._executor.submit(self._write, chunk) for chunk in _chunks(items, _WRITE_ITEMS)]
+        return [self._writer.submit(self._write, chunk) for chunk in _chunks(items, _WRITE_ITEMS)]
 
     def _claim(self, keys: Sequence[str], owner: str) -> Claims:
         """One transaction of conditional puts, again without the keys it could not claim."""
@@ -454,10 +458,19 @@ class DynamoDeliveryLog:
             except (BotoCoreError, ClientError):
                 return len(pending)
             left: Any = (answer.get("UnprocessedItems") or {}).get(self.table, [])
+            if logger.log_level <= logging.DEBUG:  # which records were written (a load test's accounting)
+                logger.debug("deliveries recorded", extra={"messageIds": _message_ids(pending, left)})
             pending = list(left)
             if not pending:
                 return 0
         return len(pending)
+
+
+def _message_ids(sent: Sequence[Any], unprocessed: Sequence[Any]) -> list[str]:
+    """The ``messageId``s of the puts in ``sent`` that DynamoDB did not leave ``unprocessed``."""
+    left = {str(p["PutRequest"]["Item"][KEY_ATTRIBUTE]["S"]) for p in unprocessed}
+    keys = (str(p["PutRequest"]["Item"][KEY_ATTRIBUTE]["S"]) for p in sent)
+    return [key.split("#", 1)[1] for key in keys if key not in left]
 
 
 def _expires(item: dict[str, Any]) -> float:

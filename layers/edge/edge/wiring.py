@@ -193,6 +193,7 @@ def build_forwarder(
             # A claim outlives the longest request: two connects (one reconnect) and a read.
             hold_seconds=2 * settings.connect_timeout + settings.read_timeout,
             executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="delivery-log"),
+            writer=ThreadPoolExecutor(max_workers=4, thread_name_prefix="delivery-log-writes"),
         )
 
     def drop_connections() -> None:
