@@ -280,6 +280,7 @@ class _Invocation:
         self._unfinished = [m for m in messages if m.message.receipt_handle and m.items]
         self._next_checkpoint = forwarder.clock() + forwarder.checkpoint_after
         self._checkpoints: list[Future[int]] = []
+        self._trace = logger.log_level <= logging.DEBUG
         self.tally = ForwardTally()
         self.parking: Parking = Parking()
         self.tracker: DeliveryTracker | None = None
@@ -396,7 +397,7 @@ class _Invocation:
         for item in items:
             item.done = item.delivered = True
         self.tally.forwarded += len(items)
-        if logger.log_level <= logging.DEBUG:  # which answers an invocation read (a load test's accounting)
+        if self._trace:  # which answers an invocation read (a load test's accounting)
             logger.debug("upstream confirmed", extra={"messageIds": [item.message_id for item in items]})
         if self.tracker is not None:
             self.tracker.confirm(items)
