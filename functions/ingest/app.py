@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic_core import to_json
 
@@ -23,7 +22,7 @@ from edge.config import IngestSettings
 from edge.decoding import body_bytes, clean_text, parse_json
 from edge.enrichment import RequestFacts, user_agent
 from edge.errors import RequestError, TransientError
-from edge.observability import MetricName, MetricUnit, logger, metrics
+from edge.observability import Invocations, MetricName, MetricUnit, logger, metrics
 from edge.outcomes import OutcomeLog, RequestTally
 from edge.pixel import TRANSPARENT_GIF, event_from_query
 from edge.routes import RouteKind, event_type_of, match
@@ -42,6 +41,7 @@ settings = IngestSettings.from_env()
 ingestor = build_ingestor(settings)
 outcomes = OutcomeLog(settings.outcome_log_sample_rate)
 tally = RequestTally()  # one invocation at a time per execution environment
+invocations = Invocations()
 first_party: FirstParty = build_first_party(settings)
 gc.freeze()
 gc.enable()
@@ -163,9 +163,9 @@ def _unavailable(exc: TransientError) -> Answer:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Answer:
+    invocations.begin(context, (event.get("requestContext") or {}).get("requestId"))  # the API's
     tally.reset()
     response = answer(APIGatewayProxyEventV2(event))
     outcomes.request(str(event.get("routeKey", "")), response["statusCode"], tally)
@@ -200,11 +200,10 @@ def _answer(
     cookies: list[Cookie] | None = None,
 ) -> Answer:
     """Payload 2.0's answer; a binary body travels base64-encoded."""
-    binary = isinstance(body, bytes)
     return {
         "statusCode": status,
-        "body": base64.b64encode(body).decode() if binary else body,
-        "isBase64Encoded": binary,
+        "body": base64.b64encode(body).decode() if isinstance(body, bytes) else body,
+        "isBase64Encoded": isinstance(body, bytes),
         "headers": {**(headers or {}), "Content-Type": content_type},
         "cookies": [str(cookie) for cookie in cookies or ()],
     }

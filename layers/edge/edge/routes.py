@@ -70,12 +70,16 @@ def event_type_of(segment: str) -> str | None:
 #: The characters a ``{name}`` segment may hold: RFC 3986's unreserved and sub-delimiters, the
 #: unsafe ones clients send anyway, letters and digits (what Powertools' resolver matched).
 _SEGMENT: Final = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
-_STATIC: Final = {(route.method, route.path): route for route in ROUTES if "{" not in route.path}
-_TEMPLATED: Final = tuple(
-    (route, re.compile("^" + re.sub(r"\{(\w+)\}", lambda name: f"(?P<{name[1]}>{_SEGMENT})", route.path) + "$"))
-    for route in ROUTES
-    if "{" in route.path
-)
+_STATIC: Final[dict[tuple[str, str], Route]] = {
+    (route.method, route.path): route for route in ROUTES if "{" not in route.path
+}
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{(\w+)\}", lambda name: f"(?P<{name[1]}>{_SEGMENT})", path) + "$")
+
+
+_TEMPLATED: Final = tuple((route, _pattern(route.path)) for route in ROUTES if "{" in route.path)
 
 
 def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
