@@ -35,7 +35,7 @@ def test_defaults_keep_ips_flag_bots_and_turn_the_rest_off():
         "required_consent": "",
         "consent_when_missing": "forward",
         "hash_fields": "",
-        "outcome_log_sample_rate": 1.0,
+        "outcome_log_sample_rate": 0.01,
         "origin_verify_secret_id": None,
         "require_origin_verify": False,
         "cookie_domain": "",

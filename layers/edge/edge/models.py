@@ -2,6 +2,8 @@
 
 Models validate; they do no I/O and do not rewrite the event (``edge.repairs`` runs first).
 Unknown fields are allowed and left untouched. ``validate_event`` returns the field errors in the API's shape.
+Each model's validator is built when it first validates (``defer_build``), so a cold start builds
+only the types its first request carries; ``build_models`` builds them all (before a snapshot).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "ID_FIELDS",
     "BatchEnvelope",
     "FieldError",
+    "build_models",
     "validate_event",
 ]
 
@@ -60,7 +63,7 @@ ID_FIELDS: Final = ("userId", "anonymousId", "groupId", "previousId")
 class _Event(BaseModel):
     """Fields every Segment event may carry."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     userId: SegmentId | None = None
     anonymousId: SegmentId | None = None
@@ -125,11 +128,18 @@ class BatchEnvelope(BaseModel):
     """The body of ``/v1/batch``: items are validated one by one, not here; ``sentAt`` is
     repaired (or ignored) rather than refused, so it is not checked here either."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     batch: list[Any]
     context: JsonObject | None = None
     integrations: JsonObject | None = None
+
+
+def build_models() -> None:
+    """Build every model's validator now rather than on its first use."""
+    models: tuple[type[BaseModel], ...] = (*EVENT_MODELS.values(), BatchEnvelope)
+    for model in models:
+        model.model_rebuild(force=True)
 
 
 def validate_event(event: dict[str, Any], event_type: str) -> list[FieldError]:

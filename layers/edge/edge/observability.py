@@ -8,17 +8,49 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["NAMESPACE", "ForwardTally", "MetricName", "MetricUnit", "add_counts", "logger", "metrics"]
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+__all__ = [
+    "NAMESPACE",
+    "ForwardTally",
+    "Invocations",
+    "MetricName",
+    "MetricUnit",
+    "add_counts",
+    "logger",
+    "metrics",
+]
 
 NAMESPACE: Final = "MetaRouterEdge"
 
 logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
 metrics = Metrics(namespace=NAMESPACE)
+
+
+class Invocations:
+    """The Lambda keys of every log line (``cold_start``, ``function_*``, ``correlation_id``), set
+    in one ``append_keys`` per invocation: the keys ``Logger.inject_lambda_context`` sets, without
+    the context model and the JMESPath query it builds for each request (~7 µs of every request)."""
+
+    def __init__(self) -> None:
+        self._cold = True
+
+    def begin(self, context: LambdaContext, correlation_id: str | None) -> None:
+        cold, self._cold = self._cold, False
+        logger.append_keys(
+            cold_start=cold,
+            function_name=context.function_name,
+            function_memory_size=context.memory_limit_in_mb,
+            function_arn=context.invoked_function_arn,
+            function_request_id=context.aws_request_id,
+            correlation_id=correlation_id,
+        )
 
 
 class MetricName:

@@ -1,16 +1,17 @@
 """The ingestion API's routes, in one table: what API Gateway serves and the ingest handler answers.
 
 The ingest function's HttpApi events in ``template.yaml`` are exactly these (a template test holds
-them equal), and the handler registers one resolver route per entry. Paths are spelled as API
-Gateway spells them: ``{type}`` matches one path segment.
+them equal), and the handler answers a request by looking it up here (``match``). Paths are spelled
+as API Gateway spells them: ``{type}`` matches one path segment.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Final, Literal, NamedTuple
 
-__all__ = ["ROUTES", "Route", "RouteKind", "event_type_of"]
+__all__ = ["ROUTES", "Route", "RouteKind", "event_type_of", "match"]
 
 
 class RouteKind(StrEnum):
@@ -64,3 +65,31 @@ _EVENT_TYPES: Final = {
 def event_type_of(segment: str) -> str | None:
     """The event type ``POST /v1/<segment>`` takes, or None when it takes no single event."""
     return _EVENT_TYPES.get(segment)
+
+
+#: The characters a ``{name}`` segment may hold: RFC 3986's unreserved and sub-delimiters, the
+#: unsafe ones clients send anyway, letters and digits (what Powertools' resolver matched).
+_SEGMENT: Final = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
+_STATIC: Final[dict[tuple[str, str], Route]] = {
+    (route.method, route.path): route for route in ROUTES if "{" not in route.path
+}
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{(\w+)\}", lambda name: f"(?P<{name[1]}>{_SEGMENT})", path) + "$")
+
+
+_TEMPLATED: Final = tuple((route, _pattern(route.path)) for route in ROUTES if "{" in route.path)
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route a request's method and path (its stage removed) take, with the path's
+    ``{name}`` values; None when no route does (404)."""
+    method = method.upper()
+    route = _STATIC.get((method, path))
+    if route is not None:
+        return route, {}
+    for route, pattern in _TEMPLATED:
+        if route.method == method and (found := pattern.match(path)):
+            return route, found.groupdict()
+    return None

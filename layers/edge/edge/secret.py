@@ -88,6 +88,8 @@ class SecretStore:
         self._provider = provider
         self._secret_id = secret_id
         self._max_age = max_age
+        # The provider hands back the same object while its cache holds it: validated once.
+        self._parsed: tuple[object, EdgeSecret] | None = None
 
     def get(self, *, force: bool = False) -> EdgeSecret:
         """The current secret; any failure to read or parse it is transient (503 / retry)."""
@@ -100,7 +102,11 @@ class SecretStore:
             value: Any = self._provider.get(
                 self._secret_id, max_age=self._max_age, transform="json", force_fetch=force
             )
-            return EdgeSecret.model_validate(value)
+            if self._parsed is not None and self._parsed[0] is value:
+                return self._parsed[1]
+            secret = EdgeSecret.model_validate(value)
+            self._parsed = (value, secret)
+            return secret
         except (GetParameterError, TransformParameterError) as exc:
             raise TransientError("The edge's secret could not be read.") from exc
         except ValidationError as exc:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "after_snapstart_restore",
     "aws_client_config",
+    "before_snapshot",
     "build_first_party",
     "build_forwarder",
     "build_ingestor",
@@ -48,6 +49,18 @@ def after_snapstart_restore(*hooks: Callable[[], object]) -> None:
         return
     for hook in (random.seed, *hooks):
         register_after_restore(hook)
+
+
+def before_snapshot(*hooks: Callable[[], object]) -> None:
+    """Run ``hooks`` before Lambda takes this environment's SnapStart snapshot: work deferred off
+    the cold path (validators built on first use) is done once, into the snapshot, so no restored
+    environment's first request pays it. Outside Lambda's runtime nothing is registered."""
+    try:
+        from snapshot_restore_py import register_before_snapshot
+    except ImportError:
+        return
+    for hook in hooks:
+        register_before_snapshot(hook)
 
 
 def aws_client_config(*, connect_timeout: float, read_timeout: float, attempts: int) -> Config:
@@ -74,6 +87,7 @@ def build_ingestor(
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from edge.ingestion import Ingestor  # not on the forwarder's cold-start path
+    from edge.models import build_models
     from edge.privacy import PrivacyPolicy
 
     sqs = sqs or _client("sqs")
@@ -84,6 +98,7 @@ def build_ingestor(
         secretsmanager.close()
 
     after_snapstart_restore(drop_connections)
+    before_snapshot(build_models)
     return Ingestor(
         events=QueueWriter(sqs, settings.events_queue_url, settings.max_message_bytes),
         quarantine=QueueWriter(sqs, settings.quarantine_queue_url, settings.max_message_bytes),
