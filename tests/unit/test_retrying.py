@@ -82,22 +82,3 @@ def test_retry_after_sets_the_wait_and_a_wait_past_the_deadline_stops_the_rounds
     result = _retrier(clock).run(["a"], lambda _: next(answers), deadline)
     assert clock.sleeps == [4.0]
     assert result == Rounds(["a"], retried=1)
-
-
-def test_before_retry_drops_what_no_longer_needs_sending():
-    clock = FakeClock()
-    sent = []
-
-    def send(requests):
-        sent.append(list(requests))
-        return Round(requests)
-
-    result = _retrier(clock).run(
-        ["a", "b"], send, Deadline.within(60_000, margin=0, clock=clock), before_retry=lambda r: r[:1]
-    )
-    assert sent[1] == ["a"]
-    assert result.left == ["a"]
-    empty = _retrier(clock).run(
-        ["a"], send, Deadline.within(60_000, margin=0, clock=clock), before_retry=lambda r: []
-    )
-    assert empty == Rounds([], retried=0)

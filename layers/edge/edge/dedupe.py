@@ -256,7 +256,7 @@ class DeliveryTracker:
         try:
             delivered = self._log.delivered(held.keys())
         except TransientError as exc:
-            self._unavailable("delivery log unavailable: held events go back", exc.message, 1)
+            self._unavailable("delivery log unavailable: held events go back", exc.message, len(held))
             return
         for key in delivered:
             held[key].done = held[key].delivered = True
@@ -327,7 +327,7 @@ class DynamoDeliveryLog:
         return found
 
     def record(self, keys: Collection[str]) -> list[Future[int]]:
-        """Start recording ``keys`` as delivered now, 25 items a call on the log's threads."""
+        """Start recording ``keys`` as delivered now, 25 items a call on the writer threads."""
         expires = str(int(self._clock()) + self.window_seconds)
         items: list[WriteRequestTypeDef] = [
             {"PutRequest": {"Item": {KEY_ATTRIBUTE: {"S": k}, TTL_ATTRIBUTE: {"N": expires}}}}

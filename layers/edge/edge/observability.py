@@ -102,8 +102,8 @@ class MetricName:
     EVENTS_ALREADY_DELIVERED: Final = "EventsAlreadyDelivered"
     """Events skipped because the delivery log (``DedupeWindowHours``) holds them."""
     DELIVERY_LOG_ERRORS: Final = "DeliveryLogErrors"
-    """Events the delivery log could not claim, read or record (throttled, failing, too slow): the
-    forwarder went on without it, at least once as without a log."""
+    """Events the delivery log could not claim, read or record (a write that failed whole counts
+    once): the forwarder went on without it, at least once as without a log."""
 
 
 def add_counts(name: str, dimension: str, counts: Mapping[str, int]) -> None:

@@ -97,10 +97,8 @@ class Retrier:
         requests: list[R],
         send: Callable[[list[R]], Round[R]],
         deadline: Deadline,
-        *,
-        before_retry: Callable[[list[R]], list[R]] | None = None,
     ) -> Rounds[R]:
-        """``send`` rounds of ``requests``; ``before_retry`` may drop requests no longer needed."""
+        """``send`` rounds of ``requests`` (a round may drop what no longer needs sending)."""
         policy = self.policy
         attempt, retried = 1, 0
         while True:
@@ -120,8 +118,6 @@ class Retrier:
                 )
                 return Rounds(result.later, retried)
             self._sleep(delay)
-            requests = before_retry(result.later) if before_retry is not None else result.later
-            if not requests:
-                return Rounds([], retried)
+            requests = result.later
             retried += len(requests)
             attempt += 1
