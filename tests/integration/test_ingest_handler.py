@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -122,7 +123,7 @@ def test_ip_policy_anonymize_is_applied(ingest, aws_stack, ingest_settings, monk
     from edge.wiring import build_ingestor
     from ingest import app
 
-    settings = ingest_settings.model_copy(update={"ip_policy": "anonymize"})
+    settings = replace(ingest_settings, ip_policy="anonymize")
     monkeypatch.setattr(app, "ingestor", build_ingestor(settings))
     ingest(api_event("POST", "/v1/track", TRACK, source_ip="198.51.100.23"))
     assert aws_stack.queued_events()[0]["context"]["ip"] == "198.51.100.0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import fields
 
 import pytest
 
@@ -23,7 +24,12 @@ def configure(ingest_settings, monkeypatch):
     from ingest import app
 
     def apply(**env: str) -> None:
-        settings = IngestSettings.model_validate({**ingest_settings.model_dump(by_alias=True), **env})
+        base = {
+            f.metadata["variable"]: str(getattr(ingest_settings, f.name))
+            for f in fields(ingest_settings)
+            if isinstance(getattr(ingest_settings, f.name), str | int)
+        }
+        settings = IngestSettings.from_env({**base, **env})
         monkeypatch.setattr(app, "ingestor", build_ingestor(settings))
         monkeypatch.setattr(app, "first_party", build_first_party(settings))
 

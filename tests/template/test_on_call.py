@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from edge.config import ENDPOINT_PATTERN, ForwardSettings
+from edge.config import ENDPOINT_PATTERN, ForwardSettings, variable_schema
 from support.cfn import resolve, rule_failures
 from support.metric_math import alarm_states
 
@@ -319,8 +319,7 @@ def test_existing_secret_must_be_a_complete_arn(cfn: dict[str, Any], arn: str, a
 
 def test_the_endpoint_pattern_is_the_forwarder_s(cfn: dict[str, Any]) -> None:
     assert cfn["Parameters"]["MetaRouterEndpoint"]["AllowedPattern"] == ENDPOINT_PATTERN
-    field = ForwardSettings.model_fields["endpoint"]
-    assert [m.pattern for m in field.metadata if hasattr(m, "pattern")] == [ENDPOINT_PATTERN]
+    assert variable_schema(ForwardSettings, "endpoint")["schema"]["pattern"] == ENDPOINT_PATTERN
 
 
 def _forwarder_accepts(endpoint: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, asdict
+
 import pytest
 from pydantic import ValidationError
 
@@ -23,7 +25,7 @@ def _refused(env: dict[str, str]) -> list[tuple[object, ...]]:
 
 def test_defaults_keep_ips_flag_bots_and_turn_the_rest_off():
     settings = IngestSettings.from_env(REQUIRED)
-    assert settings.model_dump() == {
+    assert asdict(settings) == {
         "events_queue_url": "https://sqs.example/events",
         "quarantine_queue_url": "https://sqs.example/quarantine",
         "edge_secret_id": "edge/secret",
@@ -63,7 +65,7 @@ def test_every_variable_is_read_and_parsed_to_its_type():
             "COOKIE_MAX_AGE_SECONDS": "86400",
         }
     )
-    assert settings.model_dump() == {
+    assert asdict(settings) == {
         "events_queue_url": "https://sqs.example/events",
         "quarantine_queue_url": "https://sqs.example/quarantine",
         "edge_secret_id": "edge/secret",
@@ -103,7 +105,7 @@ def test_without_a_mapping_the_process_environment_is_read(monkeypatch: pytest.M
 
 def test_settings_are_frozen():
     settings = IngestSettings.from_env(REQUIRED)
-    with pytest.raises(ValidationError, match="frozen"):
+    with pytest.raises(FrozenInstanceError):
         settings.ip_policy = "drop"  # type: ignore[misc]
 
 

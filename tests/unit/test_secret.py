@@ -42,4 +42,4 @@ def test_unmapped_fingerprint_has_no_source():
 )
 def test_malformed_secrets_are_refused(value):
     with pytest.raises(ValidationError):
-        EdgeSecret.model_validate(value)
+        EdgeSecret.parse(value)

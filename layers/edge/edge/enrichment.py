@@ -6,7 +6,9 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
+
+from edge.config import IpPolicy
 
 __all__ = [
     "MAX_USER_AGENT_BYTES",
@@ -19,7 +21,6 @@ __all__ = [
     "user_agent",
 ]
 
-IpPolicy = Literal["keep", "anonymize", "drop"]
 
 #: A ``User-Agent`` header is copied into every event of its request: longer ones are cut here.
 #: Real browsers' fit with room to spare (Chrome's is ~120 bytes, in-app browsers' ~400).

@@ -23,9 +23,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from edge.enrichment import IpPolicy
+from edge.config import BotPolicy, ConsentWhenMissing, GpcPolicy, IpPolicy
 
 __all__ = [
     "NON_BROWSER_LIBRARIES",
@@ -41,9 +41,6 @@ __all__ = [
     "hash_value",
 ]
 
-BotPolicy = Literal["keep", "flag", "drop"]
-GpcPolicy = Literal["ignore", "anonymize", "drop"]
-ConsentWhenMissing = Literal["forward", "drop"]
 
 #: ``context.library.name`` of SDKs that do not run in a browser: their HTTP client's
 #: User-Agent (python-requests, okhttp, node-fetch, Dart…) says nothing about a human.

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import SchemaValidator, ValidationError
 
 from edge.errors import RequestError, TransientError
 
@@ -23,32 +24,86 @@ OPEN_SOURCE = None
 """The source fingerprint of events accepted in open mode."""
 
 
+def _check_mode(write_key: str | None, sources: dict[str, str] | None) -> dict[str, Any]:
+    """The secret's rules beyond its shape (``ValueError`` names the rule, never a value)."""
+    if bool(write_key) == bool(sources):
+        raise ValueError('the secret needs exactly one of "writeKey" or a non-empty "sources"')
+    if sources and not all(sources.values()):
+        raise ValueError("every source needs a non-empty Source ID")
+    # Basic auth ends the user name at the first ':', so such a key or Source ID could never
+    # be presented or sent. Which one is not said: the message must not print a key.
+    names = [write_key or "", *(sources or {}), *(sources or {}).values()]
+    if any(":" in name for name in names):
+        raise ValueError("write keys and Source IDs cannot contain ':' (Basic auth cannot carry them)")
+    return {"writeKey": write_key, "sources": sources}
+
+
+def _checked(shape: dict[str, Any]) -> dict[str, Any]:
+    return _check_mode(shape["writeKey"], shape["sources"])
+
+
+#: The secret's shape (other keys ignored), then its rules; errors hide the input. A
+#: pydantic-core schema, not a model: no pydantic import on the forwarder's cold start.
+_SHAPE: Final = SchemaValidator(
+    {
+        "type": "function-after",
+        "function": {"type": "no-info", "function": _checked},
+        "schema": {
+            "type": "typed-dict",
+            "extra_behavior": "ignore",
+            "fields": {
+                "writeKey": {
+                    "type": "typed-dict-field",
+                    "required": False,
+                    "schema": {
+                        "type": "default",
+                        "default": None,
+                        "schema": {"type": "nullable", "schema": {"type": "str", "min_length": 1}},
+                    },
+                },
+                "sources": {
+                    "type": "typed-dict-field",
+                    "required": False,
+                    "schema": {
+                        "type": "default",
+                        "default": None,
+                        "schema": {
+                            "type": "nullable",
+                            "schema": {
+                                "type": "dict",
+                                "keys_schema": {"type": "str"},
+                                "values_schema": {"type": "str"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    {"title": "EdgeSecret", "hide_input_in_errors": True},
+)
+
+
 def fingerprint(write_key: str) -> str:
     """A stable, non-reversible name for an inbound key (first 128 bits of its SHA-256)."""
     return hashlib.sha256(write_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-class EdgeSecret(BaseModel):
+@dataclass(frozen=True, slots=True)
+class EdgeSecret:
     """``{"writeKey": "<SourceID>"}`` (open) or ``{"sources": {"<inbound key>": "<SourceID>"}}`` (closed)."""
 
-    # Validation errors must never carry the secret's values into a log.
-    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
-
-    writeKey: str | None = Field(default=None, min_length=1)
+    writeKey: str | None = None
     sources: dict[str, str] | None = None
 
-    @model_validator(mode="after")
-    def _one_mode(self) -> EdgeSecret:
-        if bool(self.writeKey) == bool(self.sources):
-            raise ValueError('the secret needs exactly one of "writeKey" or a non-empty "sources"')
-        if self.sources and not all(self.sources.values()):
-            raise ValueError("every source needs a non-empty Source ID")
-        # Basic auth ends the user name at the first ':', so such a key or Source ID could never
-        # be presented or sent. Which one is not said: the message must not print a key.
-        names = [self.writeKey or "", *(self.sources or {}), *(self.sources or {}).values()]
-        if any(":" in name for name in names):
-            raise ValueError("write keys and Source IDs cannot contain ':' (Basic auth cannot carry them)")
-        return self
+    def __post_init__(self) -> None:
+        _check_mode(self.writeKey, self.sources)
+
+    @classmethod
+    def parse(cls, value: Any) -> EdgeSecret:
+        """The secret as stored (its JSON decoded), or pydantic-core's ``ValidationError``, which
+        never carries the secret's values."""
+        return cls(**_SHAPE.validate_python(value))
 
     def authorize(self, inbound_key: str | None) -> str | None:
         """The source fingerprint for a request's key; 401 in closed mode if it is not listed."""
@@ -104,7 +159,7 @@ class SecretStore:
             )
             if self._parsed is not None and self._parsed[0] is value:
                 return self._parsed[1]
-            secret = EdgeSecret.model_validate(value)
+            secret = EdgeSecret.parse(value)
             self._parsed = (value, secret)
             return secret
         except (GetParameterError, TransformParameterError) as exc:
