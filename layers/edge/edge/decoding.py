@@ -171,10 +171,30 @@ def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> tuple[str, FieldErro
     One iterative walk checks both: containers nested deeper than ``max_depth`` (the value
     itself is level 1) are ``too_deep``; numbers outside the double range (``1e400`` parses as
     infinity, a 400-digit literal as a huge int), which a strict upstream refuses, are
-    ``invalid_json``. The answer names the reason and the field (a dotted path).
+    ``invalid_json``. The answer names the reason and the field (a dotted path): the walk keeps
+    no paths, so a value with a problem is walked again, in the same order, to name it.
     """
     if not isinstance(value, (dict, list)):
         return None if is_double(value) else ("invalid_json", {"field": "", "message": _OUT_OF_RANGE})
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.values() if isinstance(node, dict) else node:
+            kind = type(child)
+            if kind is dict or kind is list:
+                if depth >= max_depth:
+                    return _named_problem(value, max_depth)
+                stack.append((child, depth + 1))
+            elif kind is float:
+                if child - child != 0.0:  # infinite or NaN
+                    return _named_problem(value, max_depth)
+            elif kind is int and not -_MAX_DOUBLE <= child <= _MAX_DOUBLE:
+                return _named_problem(value, max_depth)
+    return None
+
+
+def _named_problem(value: dict[str, Any] | list[Any], max_depth: int) -> tuple[str, FieldError] | None:
+    """``json_problem``'s walk again, keeping the path to each node: the first problem, named."""
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
         node, depth, path = stack.pop()

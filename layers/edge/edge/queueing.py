@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic_core import from_json, to_json
@@ -79,6 +80,7 @@ def serialize(value: Any) -> bytes:
     return data
 
 
+@lru_cache(maxsize=256)  # a deployment has few sources; every request of one writes the same head
 def message_prefix(source: str | None, *, kind: str | None = None, items: str = "events") -> bytes:
     """The bytes before the first item of a message: ``{"v":1,"source":…,"events":[``."""
     head: dict[str, Any] = {"v": MESSAGE_VERSION, "source": source}
@@ -96,6 +98,9 @@ def events_message(source: str | None, events: Sequence[bytes], *, prefix: bytes
 def pack_events(source: str | None, events: Iterable[bytes], max_bytes: int) -> Iterator[bytes]:
     """Greedily pack serialized events into events messages of at most ``max_bytes``."""
     prefix = message_prefix(source)
+    if isinstance(events, list) and len(events) == 1:  # a lone event: its own message, whatever its size
+        yield events_message(source, events, prefix=prefix)
+        return
     base = len(prefix) + len(_SIZES) + len(_SUFFIX)
     # An event costs its bytes and its size's digits, each list with a comma (counted once by
     # ``chunks``, once here).
