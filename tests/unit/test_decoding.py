@@ -6,8 +6,18 @@ import zlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from edge.decoding import body_bytes, inflate, is_double, json_problem, parse_json, write_key_from
+from edge.decoding import (
+    _named_problem,
+    body_bytes,
+    inflate,
+    is_double,
+    json_problem,
+    parse_json,
+    write_key_from,
+)
 from edge.errors import RequestError
 from edge.limits import MAX_BODY_BYTES, MAX_DEPTH
 
@@ -312,3 +322,29 @@ def test_unusable_authorization_headers_are_ignored(header):
 
 def test_no_write_key_anywhere_is_none():
     assert write_key_from({}, [1, 2], {}) is None
+
+
+_JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**320), max_value=10**320),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=3),
+)
+_JSON_VALUES = st.recursive(
+    _JSON_LEAVES,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=2), children, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON_VALUES, max_depth=st.integers(min_value=1, max_value=6))
+def test_the_walk_without_paths_finds_the_problem_the_named_walk_names(value: Any, max_depth: int):
+    """``json_problem`` walks without paths and names a problem by walking again: both walks must
+    agree on whether there is one and, when there is, on the first one."""
+    if not isinstance(value, dict | list):
+        value = [value]
+    assert json_problem(value, max_depth) == _named_problem(value, max_depth)
