@@ -73,7 +73,7 @@ typecheck: $(STAMP)
 ## module and every mutant no test kills. Slow (2 to 3 hours on 2 cores: ingestion's mutants each run
 ## the ~160 handler tests), so not part of `make test`. MUTANTS re-runs only those (names or globs),
 ## keeping the other verdicts; RESUME=1 goes on with an interrupted run:
-##   make mutants [MUTANTS="edge.upstream.* edge.enrichment.x_enrich__mutmut_7"] [RESUME=1] [CHILDREN=2]
+##   make mutants [MUTANTS="edge.forward.upstream.* edge.ingest.enrichment.x_enrich__mutmut_7"] [RESUME=1] [CHILDREN=2]
 mutants: $(STAMP)
 	$(BIN)/python scripts/mutants.py --max-children $(or $(CHILDREN),2) \
 		$(if $(filter 1 yes true,$(RESUME)),--resume) $(MUTANTS)

@@ -41,8 +41,8 @@ class IngestHarness:
 
     def __init__(self, env: dict[str, str] | None = None, *, keep_messages: bool = False) -> None:
         os.environ.update(lambda_environment("ingest"))
-        from edge.config import IngestSettings
-        from edge.wiring import build_ingestor
+        from edge.core.config import IngestSettings
+        from edge.ingest.wiring import build_ingestor
         from ingest import app
 
         self.app: ModuleType = app
@@ -55,7 +55,7 @@ class IngestHarness:
         )
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
-        setattr(self.app, "ingestor", self.ingestor)  # noqa: B010 - several harnesses share the module
+        setattr(_holder(self.app), "ingestor", self.ingestor)  # noqa: B010 - harnesses share the module
         response: dict[str, Any] = self.app.lambda_handler(event, _context())
         return response
 
@@ -64,13 +64,18 @@ class IngestHarness:
         response = self.call(event)
         if response.get("statusCode") != 200 or json.loads(response["body"]) != {"success": True}:
             raise BenchError(f"ingest answered {response.get('statusCode')}: {response.get('body')}")
-        app, ingestor, handler = self.app, self.ingestor, self.app.lambda_handler
+        holder, ingestor, handler = _holder(self.app), self.ingestor, self.app.lambda_handler
 
         def invoke() -> object:
-            setattr(app, "ingestor", ingestor)  # noqa: B010 - several harnesses share the module
+            setattr(holder, "ingestor", ingestor)  # noqa: B010 - several harnesses share the module
             return handler(event, _context())
 
         return invoke
+
+
+def _holder(app: ModuleType) -> object:
+    """What holds the handler's ingestor: its ``api`` (an older checkout, ``--root``: the module)."""
+    return getattr(app, "api", app)
 
 
 def _context() -> LocalContext:
@@ -119,7 +124,7 @@ def ingest_figures(harness: IngestHarness, *, rounds: int) -> list[Figure]:
 def privacy_figures(*, rounds: int) -> list[Figure]:
     """A one-event request with every privacy control on, against the same request with every
     control off, in the same run; and what a User-Agent never seen before costs the bot check."""
-    from edge.privacy import crawler_detector
+    from edge.ingest.privacy import crawler_detector
 
     off, on = IngestHarness({"BOT_POLICY": "keep"}), IngestHarness(PRIVACY_ON)
     event = api_track_event()

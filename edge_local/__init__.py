@@ -8,7 +8,7 @@ and a stand-in records what MetaRouter would receive. The handlers run unchanged
 import sys
 from pathlib import Path
 
-# The layer, for the few of its modules the stack reads itself (edge.routes: which path takes which
+# The layer, for the few of its modules the stack reads itself (edge.ingest.routes: which path takes which
 # event type) however it is started; the function workers run the handlers with it on their path.
 _LAYER = str(Path(__file__).resolve().parents[1] / "layers" / "edge")
 if _LAYER not in sys.path:

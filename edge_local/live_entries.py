@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from edge.routes import event_type_of
+from edge.ingest.routes import event_type_of
 
 __all__ = ["MAX_SHOWN_EVENT_BYTES", "batch_entry", "dead_letter_entry", "request_entry", "upstream_entry"]
 

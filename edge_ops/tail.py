@@ -21,7 +21,7 @@ __all__ = ["FILTER_PATTERN", "LOG_GROUPS", "format_line", "log_group_arns", "mai
 
 #: The template's log groups of the two functions (logical ids).
 LOG_GROUPS: Final = ("IngestLogGroup", "ForwardLogGroup")
-REQUEST_OUTCOME: Final = "request outcome"  # edge.outcomes.REQUEST_OUTCOME
+REQUEST_OUTCOME: Final = "request outcome"  # edge.ingest.outcomes.REQUEST_OUTCOME
 FORWARD_OUTCOME: Final = "messages forwarded"
 FILTER_PATTERN: Final = f'{{ ($.message = "{REQUEST_OUTCOME}") || ($.message = "{FORWARD_OUTCOME}") }}'
 

@@ -10,8 +10,8 @@ pyproject.toml lists it). mutmut copies them into ``.mutmut/mutants/``, which ho
 their verdicts.
 
 Without names, the verdicts start afresh: mutmut keeps a cached "survived" even when a new or
-changed test would now kill it. With names (``edge.upstream.x_decide__mutmut_7``, or a glob such as
-``'edge.enrichment.*'``), only those mutants run again and the other verdicts are kept. With
+changed test would now kill it. With names (``edge.forward.upstream.x_decide__mutmut_7``, or a glob such as
+``'edge.ingest.enrichment.*'``), only those mutants run again and the other verdicts are kept. With
 ``--resume``, the verdicts are kept and only the mutants not yet tested run (an interrupted run goes on).
 """
 

@@ -40,7 +40,7 @@ patch_transactions()  # in-process moto too: the delivery log's claims, without 
 @pytest.fixture
 def log_output() -> Iterator[io.StringIO]:
     """Everything the Powertools logger writes, formatted as in Lambda."""
-    from edge.observability import logger
+    from edge.core.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

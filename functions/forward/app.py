@@ -17,11 +17,11 @@ gc.disable()
 
 from typing import TYPE_CHECKING, Any
 
-from edge.config import ForwardSettings
-from edge.forwarding import QueuedMessage
-from edge.observability import logger, metrics
-from edge.requeue import delivery_attempts
-from edge.wiring import build_forwarder
+from edge.core.config import ForwardSettings
+from edge.core.observability import logger, metrics
+from edge.forward.forwarding import QueuedMessage
+from edge.forward.requeue import delivery_attempts
+from edge.forward.wiring import build_forwarder
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

@@ -1,4 +1,4 @@
-"""Ingest Lambda: API Gateway HTTP API → validate, enrich → SQS. Domain code lives in ``edge``."""
+"""Ingest Lambda: API Gateway HTTP API → validate, enrich → SQS. Domain code lives in ``edge.ingest``."""
 
 from __future__ import annotations
 
@@ -10,201 +10,29 @@ import gc
 # init built is then frozen out of its reach for the life of the execution environment.
 gc.disable()
 
-import base64
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-from pydantic_core import to_json
 
-from edge.config import IngestSettings
-from edge.decoding import body_bytes, clean_text, parse_json
-from edge.enrichment import RequestFacts, user_agent
-from edge.errors import RequestError, TransientError
-from edge.observability import Invocations, MetricName, MetricUnit, logger, metrics
-from edge.outcomes import OutcomeLog, RequestTally
-from edge.pixel import TRANSPARENT_GIF, event_from_query
-from edge.routes import RouteKind, event_type_of, match
-from edge.wiring import build_first_party, build_ingestor
+from edge.core.config import IngestSettings
+from edge.core.observability import Invocations, metrics
+from edge.ingest.http import Answer, IngestApi
+from edge.ingest.outcomes import OutcomeLog
+from edge.ingest.wiring import build_first_party, build_ingestor
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.shared.cookies import Cookie
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from edge.firstparty import FirstParty
-
-#: An HTTP API (payload 2.0) answer: statusCode, headers, cookies, body, isBase64Encoded.
-Answer = dict[str, Any]
-
 settings = IngestSettings.from_env()
-ingestor = build_ingestor(settings)
-outcomes = OutcomeLog(settings.outcome_log_sample_rate)
-tally = RequestTally()  # one invocation at a time per execution environment
+api = IngestApi(
+    build_ingestor(settings), build_first_party(settings), OutcomeLog(settings.outcome_log_sample_rate)
+)
 invocations = Invocations()
-first_party: FirstParty = build_first_party(settings)
 gc.freeze()
 gc.enable()
-
-
-class Request:
-    """One API Gateway request, read once: Powertools' typed event, its headers lower-cased
-    (HTTP API sends them so already; a plain dict is a tenth of the cost of a case-insensitive
-    one on every look-up)."""
-
-    __slots__ = ("event", "headers")
-
-    def __init__(self, event: APIGatewayProxyEventV2) -> None:
-        self.event = event
-        raw: dict[str, str] = event.get("headers") or {}
-        # One scan of the names instead of a new dictionary, in the usual case.
-        lower = "".join(raw).islower() or not raw
-        self.headers = raw if lower else {name.lower(): value for name, value in raw.items()}
-
-    def query(self) -> dict[str, str]:
-        return {clean_text(k): clean_text(v) for k, v in self.event.query_string_parameters.items()}
-
-    def facts(self, body_bytes: int) -> RequestFacts:
-        context = self.event.request_context
-        epoch_ms = context.time_epoch
-        received_at = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
-        return RequestFacts(
-            received_at=received_at,
-            source_ip=first_party.client_ip(self.headers, context.http.source_ip),
-            user_agent=user_agent(clean_text(self.headers.get("user-agent") or "")),
-            body_bytes=body_bytes,
-        )
-
-
-def collect(request: Request, target: str | RouteKind) -> Answer:
-    """One event of the route's type, or a batch."""
-    event = request.event
-    raw = body_bytes(
-        event.body,
-        is_base64=bool(event.is_base64_encoded),
-        content_encoding=request.headers.get("content-encoding"),
-    )
-    body = parse_json(raw)
-    outcome = ingestor.accept(
-        target, body, headers=request.headers, query=request.query(), facts=request.facts(len(raw))
-    )
-    tally.accepted = outcome.accepted
-    for rejection in outcome.rejected:
-        tally.reject(rejection.reason)
-    # A request none of whose events is forwarded (a privacy control filtered them) gets no cookie.
-    cookies = first_party.cookies(request.headers, body, event.cookies) if outcome.accepted else []
-    return _json(200, outcome.body(), cookies=cookies)
-
-
-def telemetry(_: Request) -> Answer:
-    metrics.add_metric(MetricName.CLIENT_TELEMETRY, MetricUnit.Count, 1)
-    return _json(200, {"success": True})
-
-
-def pixel(request: Request, type: str) -> Answer:
-    """An event of the path's ``{type}`` from the query string. Always an image: invalid input is
-    quarantined and still answered 200."""
-    query = request.query()
-    try:
-        event_type = event_type_of(type)
-        if event_type is None:
-            raise RequestError(404, "not_found", "The pixel API takes one event type.")
-        facts = request.facts(len(request.event.raw_query_string or ""))
-        outcome = ingestor.accept(
-            event_type, event_from_query(query), headers=request.headers, query=query, facts=facts
-        )
-        tally.accepted = outcome.accepted
-    except RequestError as exc:
-        tally.reject(exc.code)
-        metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
-        logger.info("pixel event not accepted", extra={"code": exc.code})
-    except TransientError as exc:
-        logger.warning("pixel event not queued", extra={"reason": exc.message})
-        metrics.add_metric(MetricName.REQUESTS_UNAVAILABLE, MetricUnit.Count, 1)
-        return _gif(503, {"Retry-After": str(exc.retry_after)})
-    return _gif(200)
-
-
-def answer(event: APIGatewayProxyEventV2) -> Answer:
-    """The route of the table (``edge.routes``) the request takes, answered; every error mapped
-    to its answer here, never a 500."""
-    try:
-        found = match(event.http_method, event.path)
-        if found is None:
-            raise RequestError(404, "not_found", "No such route.")
-        route, parameters = found
-        request = Request(event)
-        if route.target is RouteKind.TELEMETRY:
-            return telemetry(request)
-        if route.target is RouteKind.PIXEL:
-            return pixel(request, parameters["type"])
-        return collect(request, route.target)
-    except RequestError as exc:
-        return _refuse(exc)
-    except TransientError as exc:
-        return _unavailable(exc)
-    except Exception:  # noqa: BLE001 - never a 500: clients retry a 503, and nothing was acknowledged
-        logger.exception("unexpected error")
-        return _unavailable(TransientError("unexpected error"))
-
-
-def _refuse(exc: RequestError) -> Answer:
-    tally.reject(exc.code, len(exc.details or ()) if exc.code == "invalid_batch" else int(exc.status != 404))
-    metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
-    if exc.status == 401:
-        metrics.add_metric(MetricName.REQUESTS_UNAUTHORIZED, MetricUnit.Count, 1)
-    logger.info("request refused", extra={"status": exc.status, "code": exc.code})
-    return _error(exc)
-
-
-def _unavailable(exc: TransientError) -> Answer:
-    logger.warning("dependency unavailable", extra={"reason": exc.message})
-    metrics.add_metric(MetricName.REQUESTS_UNAVAILABLE, MetricUnit.Count, 1)
-    return _error(
-        RequestError(503, "service_unavailable", "Try again shortly."), {"Retry-After": str(exc.retry_after)}
-    )
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Answer:
     invocations.begin(context, (event.get("requestContext") or {}).get("requestId"))  # the API's
-    tally.reset()
-    response = answer(APIGatewayProxyEventV2(event))
-    outcomes.request(str(event.get("routeKey", "")), response["statusCode"], tally)
-    return response
-
-
-def _json(
-    status: int,
-    body: dict[str, Any],
-    headers: dict[str, str] | None = None,
-    cookies: list[Cookie] | None = None,
-) -> Answer:
-    return _answer(status, "application/json", to_json(body).decode(), headers, cookies)
-
-
-def _error(exc: RequestError, headers: dict[str, str] | None = None) -> Answer:
-    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    if exc.details:
-        error["details"] = exc.details
-    return _json(exc.status, {"success": False, "error": error}, headers)
-
-
-def _gif(status: int, headers: dict[str, str] | None = None) -> Answer:
-    return _answer(status, "image/gif", TRANSPARENT_GIF, {"Cache-Control": "no-store", **(headers or {})})
-
-
-def _answer(
-    status: int,
-    content_type: str,
-    body: str | bytes,
-    headers: dict[str, str] | None,
-    cookies: list[Cookie] | None = None,
-) -> Answer:
-    """Payload 2.0's answer; a binary body travels base64-encoded."""
-    return {
-        "statusCode": status,
-        "body": base64.b64encode(body).decode() if isinstance(body, bytes) else body,
-        "isBase64Encoded": isinstance(body, bytes),
-        "headers": {**(headers or {}), "Content-Type": content_type},
-        "cookies": [str(cookie) for cookie in cookies or ()],
-    }
+    return api.handle(APIGatewayProxyEventV2(event))

@@ -46,7 +46,7 @@ def test_no_write_key_or_source_id_in_any_log(tmp_path: Path) -> None:
     assert {"ingest.log", "forward.log"} <= set(texts)
     for name in ("ingest.log", "forward.log"):  # the run did log, so the search means something
         assert texts[name].count("\n") > 20, name
-    # ...and went through the paths that log most (metric names: edge/observability.py).
+    # ...and went through the paths that log most (metric names: edge/core/observability.py).
     assert '"RequestsUnauthorized"' in texts["ingest.log"]
     assert '"RequestsUnavailable"' in texts["ingest.log"]
     assert '"EventsQuarantined"' in texts["ingest.log"]

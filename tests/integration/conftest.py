@@ -11,9 +11,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from edge.config import ForwardSettings, IngestSettings
-from edge.forwarding import Forwarder
-from edge.wiring import build_forwarder, build_ingestor
+from edge.core.config import ForwardSettings, IngestSettings
+from edge.forward.forwarding import Forwarder
+from edge.forward.wiring import build_forwarder
+from edge.ingest.wiring import build_ingestor
 from edge_local.context import LocalContext
 
 OPEN_SOURCE_ID = "ILoveData123"
@@ -120,7 +121,7 @@ def ingest(aws_stack: AwsStack, ingest_settings: IngestSettings, monkeypatch: py
     """Calls the real ingest ``lambda_handler`` wired to this test's moto resources."""
     from ingest import app
 
-    monkeypatch.setattr(app, "ingestor", build_ingestor(ingest_settings))
+    monkeypatch.setattr(app.api, "ingestor", build_ingestor(ingest_settings))
 
     def call(event: dict[str, Any]) -> dict[str, Any]:
         return app.lambda_handler(event, LocalContext("edge-test", 60))

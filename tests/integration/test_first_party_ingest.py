@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from edge.config import IngestSettings
-from edge.wiring import build_first_party, build_ingestor
+from edge.core.config import IngestSettings
+from edge.ingest.wiring import build_first_party, build_ingestor
 from support.apigw import api_event
 
 VERIFY = "generated-origin-verify-value-0123456789"
@@ -36,8 +36,8 @@ def configure(ingest, aws_stack, monkeypatch):
                 **env,
             }
         )
-        monkeypatch.setattr(app, "ingestor", build_ingestor(settings))
-        monkeypatch.setattr(app, "first_party", build_first_party(settings))
+        monkeypatch.setattr(app.api, "ingestor", build_ingestor(settings))
+        monkeypatch.setattr(app.api, "first_party", build_first_party(settings))
 
     return apply
 

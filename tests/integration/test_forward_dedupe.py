@@ -17,9 +17,9 @@ import boto3
 import pytest
 from werkzeug import Response
 
-from edge.dedupe import CLAIM_MARGIN, Claims, DynamoDeliveryLog, source_hash
-from edge.forwarding import ForwardResult, QueuedMessage
-from edge.secret import fingerprint
+from edge.core.secret import fingerprint
+from edge.forward.dedupe import CLAIM_MARGIN, Claims, DynamoDeliveryLog, source_hash
+from edge.forward.forwarding import ForwardResult, QueuedMessage
 from edge_local.aws import create_delivered_table
 from support.sqs import message_body, sqs_event, sqs_record
 from support.upstream import received
@@ -47,8 +47,8 @@ def dedupe(forward, dynamodb):
     dynamodb.calls.clear()
 
     def configure(**env):
-        from edge.config import ForwardSettings
-        from edge.wiring import build_forwarder
+        from edge.core.config import ForwardSettings
+        from edge.forward.wiring import build_forwarder
         from forward import app
 
         forward.close()
@@ -150,7 +150,7 @@ def test_dynamodb_is_imported_and_its_client_created_only_with_a_window(hours, l
         "import sys, boto3; made = []; real = boto3.client\n"
         "boto3.client = lambda name, **kw: (made.append(name), real(name, **kw))[1]\n"
         "import forward.app\n"
-        "print('edge.dedupe' in sys.modules, 'dynamodb' in made)"
+        "print('edge.forward.dedupe' in sys.modules, 'dynamodb' in made)"
     )
     out = subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=ROOT
@@ -184,8 +184,8 @@ def test_claims_hold_expire_and_become_deliveries_in_dynamodb(dedupe, dynamodb):
 def test_two_forwarders_racing_on_copies_of_a_message_send_each_event_once(aws_stack, dedupe, httpserver):
     """Two execution environments get copies of one message at once (a client's retry queued
     twice): one claims and sends, the other holds back; redelivered, it finds them delivered."""
-    from edge.config import ForwardSettings
-    from edge.wiring import build_forwarder
+    from edge.core.config import ForwardSettings
+    from edge.forward.wiring import build_forwarder
 
     def slow_accept(request):
         time.sleep(0.3)  # the first forwarder's request is in flight while the second claims

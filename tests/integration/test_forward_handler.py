@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from pytest_httpserver import HTTPServer
 
-from edge.secret import fingerprint
+from edge.core.secret import fingerprint
 from support.apigw import basic_auth, load_event
 from support.sqs import batch_item_failures, message_body, sqs_event, sqs_record
 from support.upstream import ISO_MS_Z, by_batch, received, respond, scripted

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from edge.enrichment import MAX_USER_AGENT_BYTES
-from edge.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
-from edge.queueing import PARKING_ROOM
-from edge.secret import fingerprint
+from edge.core.queueing import PARKING_ROOM
+from edge.core.secret import fingerprint
+from edge.ingest.enrichment import MAX_USER_AGENT_BYTES
+from edge.ingest.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
 from edge_local.upstream import strict_loads
 from support.apigw import api_event, basic_auth
 

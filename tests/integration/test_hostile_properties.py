@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.decoding import json_problem
-from edge.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
-from edge.routes import ROUTES, RouteKind
+from edge.ingest.decoding import json_problem
+from edge.ingest.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
+from edge.ingest.routes import ROUTES, RouteKind
 from edge_local.upstream import strict_loads
 from support.apigw import api_event, basic_auth
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from edge.limits import MAX_BATCH_EVENTS, MAX_BODY_BYTES
-from edge.routes import ROUTES, RouteKind
-from edge.secret import fingerprint
+from edge.core.secret import fingerprint
+from edge.ingest.limits import MAX_BATCH_EVENTS, MAX_BODY_BYTES
+from edge.ingest.routes import ROUTES, RouteKind
 from support.apigw import api_event, basic_auth
 
 CLOSED_SOURCES = {"pk_web_7f3a": "ILoveData123", "pk_ios_91bc": "OtherSource"}
@@ -120,11 +120,11 @@ def test_enrichment_is_applied_and_the_write_key_stripped(ingest, aws_stack):
 
 
 def test_ip_policy_anonymize_is_applied(ingest, aws_stack, ingest_settings, monkeypatch):
-    from edge.wiring import build_ingestor
+    from edge.ingest.wiring import build_ingestor
     from ingest import app
 
     settings = replace(ingest_settings, ip_policy="anonymize")
-    monkeypatch.setattr(app, "ingestor", build_ingestor(settings))
+    monkeypatch.setattr(app.api, "ingestor", build_ingestor(settings))
     ingest(api_event("POST", "/v1/track", TRACK, source_ip="198.51.100.23"))
     assert aws_stack.queued_events()[0]["context"]["ip"] == "198.51.100.0"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edge.outcomes import REQUEST_OUTCOME, OutcomeLog
+from edge.ingest.outcomes import REQUEST_OUTCOME, OutcomeLog
 from support.apigw import api_event, basic_auth
 from support.forwarding import track
 from support.sqs import message_body, sqs_event, sqs_record
@@ -32,7 +32,7 @@ def sampled(monkeypatch: pytest.MonkeyPatch) -> Any:
     from ingest import app
 
     def set_rate(rate: float) -> None:
-        monkeypatch.setattr(app, "outcomes", OutcomeLog(rate, draw=lambda: 0.5))
+        monkeypatch.setattr(app.api, "outcomes", OutcomeLog(rate, draw=lambda: 0.5))
 
     return set_rate
 

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from edge.limits import MAX_EVENT_BYTES
-from edge.queueing import PARKING_ROOM
-from edge.secret import fingerprint
+from edge.core.queueing import PARKING_ROOM
+from edge.core.secret import fingerprint
+from edge.ingest.limits import MAX_EVENT_BYTES
 from support.apigw import api_event, basic_auth
 from support.sqs import received_records, sqs_event, sqs_record
 

@@ -9,8 +9,8 @@ from dataclasses import fields
 
 import pytest
 
-from edge.config import IngestSettings
-from edge.wiring import build_first_party, build_ingestor
+from edge.core.config import IngestSettings
+from edge.ingest.wiring import build_first_party, build_ingestor
 from support.apigw import api_event
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -30,8 +30,8 @@ def configure(ingest_settings, monkeypatch):
             if isinstance(getattr(ingest_settings, f.name), str | int)
         }
         settings = IngestSettings.from_env({**base, **env})
-        monkeypatch.setattr(app, "ingestor", build_ingestor(settings))
-        monkeypatch.setattr(app, "first_party", build_first_party(settings))
+        monkeypatch.setattr(app.api, "ingestor", build_ingestor(settings))
+        monkeypatch.setattr(app.api, "first_party", build_first_party(settings))
 
     return apply
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from edge.config import ForwardSettings, IngestSettings
-from edge.upstream import build_pool
-from edge.wiring import build_forwarder, build_ingestor
+from edge.core.config import ForwardSettings, IngestSettings
+from edge.forward.upstream import build_pool
+from edge.forward.wiring import build_forwarder
+from edge.ingest.wiring import build_ingestor
 from edge_local.context import LocalContext
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -43,7 +44,7 @@ def test_ingest_after_restore_reseeds_random_and_still_queues(
 ) -> None:
     from ingest import app
 
-    monkeypatch.setattr(app, "ingestor", build_ingestor(ingest_settings))
+    monkeypatch.setattr(app.api, "ingestor", build_ingestor(ingest_settings))
     event = json.loads((EVENTS / "apigw-track.json").read_text())
     assert app.lambda_handler(event, LocalContext("edge-test", 60))["statusCode"] == 200
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge.upstream import UpstreamClient, batch_body, build_pool
+from edge.forward.upstream import UpstreamClient, batch_body, build_pool
 from edge_local.upstream import Recorder, Upstream
 
 

@@ -8,15 +8,15 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.batching import BatchLimits
-from edge.deadletter import DeadLetter
-from edge.dedupe import Claims, DeliveryLog
-from edge.errors import TransientError
-from edge.forwarding import Forwarder, Mode, QueuedMessage
-from edge.requeue import Requeue
-from edge.retrying import RetryPolicy
-from edge.secret import EdgeSecret
-from edge.upstream import Answer
+from edge.core.errors import TransientError
+from edge.core.secret import EdgeSecret
+from edge.forward.batching import BatchLimits
+from edge.forward.deadletter import DeadLetter
+from edge.forward.dedupe import Claims, DeliveryLog
+from edge.forward.forwarding import Forwarder, Mode, QueuedMessage
+from edge.forward.requeue import Requeue
+from edge.forward.retrying import RetryPolicy
+from edge.forward.upstream import Answer
 
 
 def track(n: int, **fields: Any) -> dict[str, Any]:

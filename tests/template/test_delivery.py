@@ -85,6 +85,6 @@ def test_on_an_encrypted_on_demand_table_with_ttl_that_only_the_forwarder_may_cl
 
 
 def test_the_table_key_names_what_the_code_writes() -> None:
-    from edge.dedupe import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+    from edge.forward.dedupe import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
     assert (KEY_ATTRIBUTE, TTL_ATTRIBUTE) == ("pk", "expiresAt")

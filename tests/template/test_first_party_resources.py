@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from edge.config import COOKIE_DOMAIN_PATTERN
+from edge.core.config import COOKIE_DOMAIN_PATTERN
 from edge_local.gateway import strip_prefix
 from support.cfn import resolve, rule_failures
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from edge.config import ENDPOINT_PATTERN, ForwardSettings, variable_schema
+from edge.core.config import ENDPOINT_PATTERN, ForwardSettings, variable_schema
 from support.cfn import resolve, rule_failures
 from support.metric_math import alarm_states
 

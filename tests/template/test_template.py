@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from edge.config import ForwardSettings, IngestSettings
-from edge.observability import NAMESPACE
-from edge.routes import ROUTES
+from edge.core.config import ForwardSettings, IngestSettings
+from edge.core.observability import NAMESPACE
+from edge.ingest.routes import ROUTES
 from edge_local.template import load as load_template
 from support.cfn import conditions, resolve
 
@@ -561,7 +561,8 @@ ROUTE_TABLE = {(route.method, route.path) for route in ROUTES}
 
 
 def _differences(found: set[tuple[str, str]], where: str) -> str:
-    return f"in edge.routes only: {sorted(ROUTE_TABLE - found)}; {where} only: {sorted(found - ROUTE_TABLE)}"
+    only_table, only_there = sorted(ROUTE_TABLE - found), sorted(found - ROUTE_TABLE)
+    return f"in edge.ingest.routes only: {only_table}; {where} only: {only_there}"
 
 
 def test_the_ingest_functions_api_events_are_exactly_the_route_table() -> None:

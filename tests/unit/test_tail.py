@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from edge.outcomes import REQUEST_OUTCOME
+from edge.ingest.outcomes import REQUEST_OUTCOME
 from edge_ops import tail as tailing
 from edge_ops.tail import FILTER_PATTERN, format_line, log_group_arns, tail
 

@@ -1,0 +1,61 @@
+"""One compact outcome line per request: what ``make tail`` streams from a deployed stack.
+
+Route, status, how many events were accepted and rejected, and the rejection reasons, as codes
+and counts: never an event, a key or a Source ID. Successes without a rejection are sampled at
+``OUTCOME_LOG_SAMPLE_RATE``; a request with any rejection, a 4xx or a 5xx is always logged.
+(The forwarder's line, ``messages forwarded``, is one per invocation: not sampled.)
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from edge.core.observability import logger
+
+__all__ = ["REQUEST_OUTCOME", "OutcomeLog", "RequestTally"]
+
+#: The message of the ingest outcome line (``make tail`` filters on it).
+REQUEST_OUTCOME: Final = "request outcome"
+_ROUTE_CHARS: Final = 64
+
+
+@dataclass(slots=True)
+class RequestTally:
+    """What one request came to, filled in by whichever route answered it."""
+
+    accepted: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def reset(self) -> None:
+        self.accepted = 0
+        self.reasons.clear()
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        self.reasons[reason] += count
+
+
+class OutcomeLog:
+    """Writes the outcome line, sampling clean successes."""
+
+    def __init__(self, sample_rate: float, draw: Callable[[], float] = random.random) -> None:
+        self.sample_rate = sample_rate
+        self._draw = draw
+
+    def request(self, route: str, status: int, tally: RequestTally) -> None:
+        if status < 400 and not tally.reasons and self._draw() >= self.sample_rate:
+            return
+        logger.info(
+            REQUEST_OUTCOME,
+            extra={
+                "route": route[:_ROUTE_CHARS],
+                "status": status,
+                "accepted": tally.accepted,
+                "rejected": sum(tally.reasons.values()),
+                "reasons": dict(tally.reasons),
+                "sample_rate": self.sample_rate,
+            },
+        )
