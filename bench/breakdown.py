@@ -80,7 +80,7 @@ def breakdown(
     tree: Tree, function: str, runs: int, cache: Path, *, legacy: bool = False, gc_paused: bool = False
 ) -> list[tuple[str, float]]:
     app = (tree.task_root(function) / "app.py").read_text()
-    modules = ", ".join(sorted(set(re.findall(r"^from (edge\.\w+) import", app, re.MULTILINE))))
+    modules = ", ".join(sorted(set(re.findall(r"^from (edge(?:\.\w+)+) import", app, re.MULTILINE))))
     steps = [(label, code or f"import {modules}") for label, code in STEPS[function]]
     if legacy:
         steps = [*steps[:4], *_LEGACY[function], *steps[4:]]

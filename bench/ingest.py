@@ -79,7 +79,7 @@ def _holder(app: ModuleType) -> object:
 
 
 def _context() -> LocalContext:
-    return LocalContext("edge-ingest", 10, memory_limit_in_mb=1024)
+    return LocalContext("edge-ingest", 10, memory_limit_in_mb=512)
 
 
 def _floor(body: str) -> Callable[[], object]:

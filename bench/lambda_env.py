@@ -45,7 +45,7 @@ _COMMON: Final = {
 _FUNCTION: Final = {
     "ingest": {
         "AWS_LAMBDA_FUNCTION_NAME": "edge-ingest",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "POWERTOOLS_SERVICE_NAME": "edge-ingest",
         "EVENTS_QUEUE_URL": f"{QUEUE}/edge-events",
         "QUARANTINE_QUEUE_URL": f"{QUEUE}/edge-quarantine",

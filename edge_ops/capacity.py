@@ -36,7 +36,8 @@ class Figures:
     queued_event_bytes: int = 1_339
     """An enriched event as queued and as sent upstream (the sample track event), measured."""
     lambda_slowdown: float = 2.0
-    """Assumed: Lambda runs this CPU work 2x slower than this machine (a fraction of a vCPU)."""
+    """Assumed: Lambda at 1 GB runs this CPU work 2x slower than this machine (0.58 of a vCPU);
+    CPU is proportional to memory, so at 512 MB 4x (``slowdown``)."""
     sqs_send_ms: float = 15.0
     """Assumed: one SendMessageBatch round trip within the Region."""
     upstream_ms: float = 100.0
@@ -52,7 +53,7 @@ class Settings:
     upstream_max_batch_events: int = 100
     upstream_concurrency: int = 8
     throttling_rate_limit: int = 1_000
-    ingest_memory_gb: float = 1.0
+    ingest_memory_gb: float = 0.5
     forward_memory_gb: float = 0.5
     gzip: bool = False
 
@@ -81,13 +82,13 @@ class Costs:
     sqs_per_million: float = 0.40
     logs_per_gb: float = 0.50
     egress_per_gb: float = 0.09
-    ingest_log_bytes: int = 217 + 480 + 370
-    """The EMF line, the ``request outcome`` line (``OutcomeLogSampleRate`` 1) and the API access
-    log line per request."""
+    ingest_log_bytes: float = 217 + 480 * 0.01 + 370
+    """The EMF line, the ``request outcome`` line (480 B, at the default ``OutcomeLogSampleRate``
+    of 0.01) and the API access log line per request."""
     forward_log_bytes: int = 1_500
     response_bytes: int = 266
     upstream_request_overhead: int = 600
-    fixed_per_month: float = 16.0
+    fixed_per_month: float = 14.0
     """SnapStart cache of one version, custom metrics, alarms, dashboard, secret, idle polling."""
 
 
@@ -125,9 +126,15 @@ def _messages_per_request(events: float, figures: Figures) -> int:
     return max(1, math.ceil(events * figures.queued_event_bytes / (256 * KIB)))
 
 
-def ingest_ms(events: float, figures: Figures) -> float:
+def slowdown(figures: Figures, memory_gb: float) -> float:
+    """How much slower than this machine Lambda runs CPU work at ``memory_gb``: CPU is
+    proportional to memory up to one vCPU at 1,769 MB."""
+    return figures.lambda_slowdown / min(memory_gb, 1.769)
+
+
+def ingest_ms(events: float, figures: Figures, memory_gb: float = 1.0) -> float:
     """One ingest invocation: its CPU, then one SendMessageBatch per 10 messages, billed by the ms."""
-    cpu = (figures.ingest_fixed_ms + figures.ingest_per_event_ms * events) * figures.lambda_slowdown
+    cpu = (figures.ingest_fixed_ms + figures.ingest_per_event_ms * events) * slowdown(figures, memory_gb)
     calls = math.ceil(_messages_per_request(events, figures) / 10)
     return math.ceil(cpu + calls * figures.sqs_send_ms)
 
@@ -145,7 +152,7 @@ def forward_invocation(
     )
     requests = math.ceil(events / per_request)
     rounds = math.ceil(requests / settings.upstream_concurrency)
-    cpu = figures.forward_per_event_ms * events * figures.lambda_slowdown
+    cpu = figures.forward_per_event_ms * events * slowdown(figures, settings.forward_memory_gb)
     return events, cpu + rounds * figures.upstream_ms
 
 
@@ -159,7 +166,10 @@ def monthly_bill(
     api = requests * math.ceil(max(body, 1) / (512 * KIB)) * costs.api_per_million / 1e6
     ingest = requests * (
         costs.lambda_per_million / 1e6
-        + ingest_ms(events_per_request, figures) / 1000 * settings.ingest_memory_gb * costs.lambda_gb_second
+        + ingest_ms(events_per_request, figures, settings.ingest_memory_gb)
+        / 1000
+        * settings.ingest_memory_gb
+        * costs.lambda_gb_second
     )
     messages = requests * _messages_per_request(events_per_request, figures)
     message_bytes = (
@@ -201,7 +211,7 @@ def plan(
     """Everything ``rps`` requests a second of ``events_per_request`` events each needs."""
     settings, figures = settings or Settings(), figures or Figures()
     quotas, costs = quotas or Quotas(), costs or Costs()
-    ingest = ingest_ms(events_per_request, figures)
+    ingest = ingest_ms(events_per_request, figures, settings.ingest_memory_gb)
     ingest_concurrency = rps * ingest / 1000
     per_request_messages = _messages_per_request(events_per_request, figures)
     per_invocation, invocation_ms = forward_invocation(
@@ -272,7 +282,7 @@ def render(result: Plan, figures: Figures) -> str:
     lines = [
         f"traffic: {result.rps:,.0f} requests/s x {result.events_per_request:g} events = "
         f"{result.events_per_second:,.0f} events/s",
-        f"assumed: Lambda {figures.lambda_slowdown:g}x this machine's CPU time, SQS send "
+        f"assumed: Lambda {figures.lambda_slowdown:g}x this machine's CPU time at 1 GB, SQS send "
         f"{figures.sqs_send_ms:g} ms, MetaRouter request {figures.upstream_ms:g} ms",
         f"ingest: {result.ingest_ms:.0f} ms per request -> {result.ingest_concurrency:,.1f} concurrent "
         "executions (Little's law: rate x duration)",
@@ -309,7 +319,14 @@ def _local_figures(events_per_request: float) -> tuple[Figures, Settings, float]
         sqs_send_ms=0.0,  # inside the measured durations (moto)
         upstream_ms=1.0,
     )
-    settings = Settings(forward_max_concurrency=5, throttling_rate_limit=10**9, forward_batch_size=100)
+    # Measured durations already are this machine's: no memory scaling (1 GB: the 1.0 slowdown).
+    settings = Settings(
+        forward_max_concurrency=5,
+        throttling_rate_limit=10**9,
+        forward_batch_size=100,
+        ingest_memory_gb=1.0,
+        forward_memory_gb=1.0,
+    )
     return figures, settings, (figures.ingest_fixed_ms + per_event * events_per_request)
 
 
