@@ -112,8 +112,10 @@ validate: $(STAMP) $(SAM_STAMP)
 		--layer .aws-sam/build/EdgeLayer/python
 	@ls .aws-sam/build/EdgeLayer/python/pydantic_core/*aarch64-linux-gnu.so >/dev/null \
 		|| { echo "sam build did not package the layer for arm64" >&2; exit 1; }
-	@ls .aws-sam/build/EdgeLayer/python/edge/__pycache__/*.cpython-313.pyc >/dev/null \
-		|| { echo "sam build did not compile the layer's bytecode" >&2; exit 1; }
+	@for folder in edge edge/core edge/ingest edge/forward; do \
+		ls .aws-sam/build/EdgeLayer/python/$$folder/__pycache__/*.cpython-313.pyc >/dev/null \
+			|| { echo "sam build did not compile the layer's bytecode ($$folder)" >&2; exit 1; }; \
+	done
 
 ## Re-lock the layer after changing layers/edge/requirements.txt: every runtime package, transitive
 ## ones included, pinned with hashes for Lambda's platform (python3.13, manylinux aarch64).

@@ -58,7 +58,7 @@ def verdicts(module: str) -> dict[str, int | None]:
     return exit_codes
 
 
-_ROW = "{:<12} {:>7} {:>8} {:>9} {:>9} {:>6} {:>6} {:>7}"
+_ROW = "{:<19} {:>7} {:>8} {:>9} {:>9} {:>6} {:>6} {:>7}"
 _KINDS = ("killed", "timeout", "survived", "no tests", "other")
 
 
@@ -106,7 +106,8 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="re-run only these mutants (names or globs)")
     args = parser.parse_args()
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
-    modules = [Path(p).stem for p in config["only_mutate"]]
+    # A module by its path under the package, as mutmut keeps its verdicts: ``forward/upstream``.
+    modules = [Path(p).relative_to(PACKAGE).with_suffix("").as_posix() for p in config["only_mutate"]]
     lay_out_workspace(config)
     mutants = WORKSPACE / "mutants"
     # A fresh run forgets every verdict; a named one still drops the copied tests, so that a test
