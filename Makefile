@@ -101,11 +101,13 @@ scan: $(CHECKOV_STAMP)
 audit: $(STAMP)
 	$(BIN)/python scripts/audit.py layers/edge/requirements.txt requirements-dev.txt $(AUDIT_FLAGS)
 
-## The template: cfn-lint, SAM's own validation and lint, a Docker-free `sam build` (arm64 layer),
-## and the built layer against layers/edge/requirements.lock (exactly the locked distributions).
+## The template: cfn-lint, SAM's own validation and lint, what CloudFormation receives (the
+## transformed template for every parameter set that changes it: cfn-lint and dependency cycles),
+## a Docker-free `sam build` (arm64 layer), and the built layer against layers/edge/requirements.lock.
 validate: $(STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint
+	$(SAM_VENV)/bin/python scripts/check_template.py
 	$(BIN)/python scripts/check_lock.py layers/edge/requirements.txt layers/edge/requirements.lock
 	$(SAM) build
 	$(BIN)/python scripts/check_lock.py layers/edge/requirements.txt layers/edge/requirements.lock \

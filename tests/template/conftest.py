@@ -37,9 +37,15 @@ def _sam_tools() -> Path:
 
 
 @pytest.fixture(scope="session")
-def render(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Any]]:
+def sam_python() -> Path:
+    """The SAM tools' interpreter (.venv-sam: the translator and cfn-lint), built if missing."""
+    return _sam_tools()
+
+
+@pytest.fixture(scope="session")
+def render(tmp_path_factory: pytest.TempPathFactory, sam_python: Path) -> Callable[..., dict[str, Any]]:
     """``render(template=…, **parameters)``: the CloudFormation JSON of a SAM template."""
-    python = _sam_tools()
+    python = sam_python
     out_dir = tmp_path_factory.mktemp("rendered")
 
     def _render(template: Path = ROOT / "template.yaml", **parameters: str) -> dict[str, Any]:

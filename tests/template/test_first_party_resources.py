@@ -92,6 +92,7 @@ def test_custom_domain_is_regional_mapped_to_the_default_stage_with_an_alias_rec
         "CertificateArn": {"Ref": "ApiCertificateArn"},
         "EndpointType": "REGIONAL",
         "SecurityPolicy": "TLS_1_2",
+        "IpAddressType": "dualstack",
     }
     mapping = resources["ApiDomainMapping"]
     assert mapping["Properties"] == {
@@ -101,8 +102,16 @@ def test_custom_domain_is_regional_mapped_to_the_default_stage_with_an_alias_rec
     }
     assert mapping["DependsOn"] in ("HttpApiApiGatewayDefaultStage", ["HttpApiApiGatewayDefaultStage"])
     assert "HttpApiApiGatewayDefaultStage" in resources
-    record = resources["ApiDomainRecord"]["Properties"]
-    assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": ["ApiDomain", "RegionalDomainName"]}
+    # An alias record for IPv4 and one for IPv6 (the domain is dual-stack).
+    records = {resources[name]["Properties"]["Type"]: resources[name]["Properties"] for name in resources
+               if resources[name]["Type"] == "AWS::Route53::RecordSet"}  # fmt: skip
+    assert set(records) == {"A", "AAAA"}
+    for record in records.values():
+        assert record["Name"] == {"Ref": "ApiDomainName"}
+        assert record["AliasTarget"] == {
+            "DNSName": {"Fn::GetAtt": ["ApiDomain", "RegionalDomainName"]},
+            "HostedZoneId": {"Fn::GetAtt": ["ApiDomain", "RegionalHostedZoneId"]},
+        }
     outputs = every_one_set["Outputs"]
     assert outputs["ApiUrl"]["Value"]["Fn::If"][1] == {"Fn::Sub": "https://${ApiDomainName}"}
 
@@ -110,7 +119,7 @@ def test_custom_domain_is_regional_mapped_to_the_default_stage_with_an_alias_rec
 def test_no_alias_record_without_a_hosted_zone(every_one_set: dict[str, Any]) -> None:
     resources = resolve(every_one_set, **{**ALL, "HostedZoneId": ""})["Resources"]
     assert {"ApiDomain", "ApiDomainMapping"} <= set(resources)
-    assert "ApiDomainRecord" not in resources
+    assert not {"ApiDomainRecord", "ApiDomainRecordIpv6"} & set(resources)
 
 
 def test_distribution_forwards_to_the_api_uncached_https_only_without_host(

@@ -54,6 +54,7 @@ ALARMS = {
     "NewDeadLettersAlarm",
     "EventsQueueAgeAlarm",
     "IngestErrorsAlarm",
+    "IngestUnavailableRateAlarm",
     "IngestThrottlesAlarm",
     "IngestDurationAlarm",
     "ForwardErrorsAlarm",
@@ -64,7 +65,10 @@ ALARMS = {
     "ApiThrottlingAlarm",
     "UnauthorizedRequestsAlarm",
     "QuarantineGrowthAlarm",
+    "DeliveryLogErrorsAlarm",
 }
+# Alarms on what exists only with an option: the delivery log's (DedupeWindowHours).
+OPTIONAL_ALARMS = {"DeliveryLogErrorsAlarm": {"DedupeWindowHours": "24"}}
 
 
 def test_the_alarms_are_those_of_the_runbook(cfn: dict[str, Any]) -> None:
@@ -168,6 +172,11 @@ def test_looking_at_or_redriving_the_dead_letter_queue_notifies_nothing(cfn: dic
         ("ApiThrottlingAlarm", {"errors": [300.0], "refused": [295.0], "requests": [5000.0]}, False),
         ("Api5xxRateAlarm", {"errors": [5.0], "requests": [100.0]}, True),
         ("Api5xxRateAlarm", {"errors": [4.0], "requests": [4.0]}, False),
+        # A canary taking 10% of 1,000 requests and failing all of them: 100 of 1,000 (10%).
+        ("IngestUnavailableRateAlarm", {"unavailable": [100.0], "invocations": [1000.0]}, True),
+        ("IngestUnavailableRateAlarm", {"unavailable": [5.0], "invocations": [1000.0]}, False),
+        ("IngestUnavailableRateAlarm", {"unavailable": [4.0], "invocations": [4.0]}, False),
+        ("IngestUnavailableRateAlarm", {"unavailable": [None], "invocations": [1000.0]}, False),
     ],
 )
 def test_rate_alarms_fire_on_a_share_with_a_floor(
@@ -193,7 +202,7 @@ def test_custom_metric_alarms_watch_the_dimensions_powertools_emits(cfn: dict[st
         metrics = [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q]
         metrics += [alarm] if "MetricName" in alarm else []
         for metric in metrics:
-            if metric["Namespace"] == "MetaRouterEdge":
+            if metric["Namespace"] == {"Fn::Sub": "MetaRouterEdge/${AWS::StackName}"}:
                 [dimension] = metric["Dimensions"]
                 assert dimension["Name"] == "service"
                 assert dimension["Value"] in services
@@ -202,8 +211,13 @@ def test_custom_metric_alarms_watch_the_dimensions_powertools_emits(cfn: dict[st
 # ---------------------------------------------------------------- dashboard
 
 
-def _dashboard(cfn: dict[str, Any]) -> dict[str, Any]:
-    text, variables = cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+def _dashboard(cfn: dict[str, Any], **overrides: str) -> dict[str, Any]:
+    """The dashboard's body for these parameter values; references left as ``<Name>``."""
+    resolved = resolve(cfn, **overrides)
+    text, variables = resolved["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    for name, value in variables.items():  # variables chosen by a condition: text of their own
+        if isinstance(value, str) or "Fn::Sub" in value:
+            text = text.replace(f"${{{name}}}", value if isinstance(value, str) else value["Fn::Sub"])
     names = set(re.findall(r"\$\{([^}]+)\}", text))
     assert names - set(variables) <= {
         "AWS::Region",
@@ -216,20 +230,41 @@ def _dashboard(cfn: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _dashboard_alarms(body: dict[str, Any]) -> set[str]:
+    [alarms] = [w for w in body["widgets"] if w["type"] == "alarm"]
+    return {a.removesuffix(".Arn>").removeprefix("<") for a in alarms["properties"]["alarms"]}
+
+
 def test_the_dashboard_shows_the_pipeline_end_to_end(cfn: dict[str, Any]) -> None:
     body = _dashboard(cfn)
     text = json.dumps(body)
     for needed in (
         '"Count"', '"4xx"', '"5xx"', '"Latency"', '"Duration"',
         "ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
-        "EventsForwarded", "{MetaRouterEdge,service,status_class}", "UpstreamResponses",
+        "EventsForwarded", "UpstreamResponses",
         "<DeadLetterQueueName>", "EventsDeadLettered", "<QuarantineQueueName>", "EventsQuarantined",
     ):  # fmt: skip
         assert needed in text, needed
+    # The stack's own metrics only: its namespace, in the metrics and in every SEARCH.
+    expressions = [m[0]["expression"] for w in body["widgets"] if w["type"] == "metric"
+                   for m in w["properties"]["metrics"] if isinstance(m[0], dict)]  # fmt: skip
+    assert expressions
+    assert all('SEARCH(\'{"MetaRouterEdge/<AWS::StackName>",' in e for e in expressions)
+    lines = [m for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]]
+    namespaces = {m[0] for m in lines if isinstance(m[0], str) and m[0] not in (".", "...")}
+    assert namespaces == {"AWS/ApiGateway", "AWS/Lambda", "AWS/SQS", "MetaRouterEdge/<AWS::StackName>"}
     # One stack per Region must not collide on the account-wide dashboard name.
     assert "${AWS::Region}" in cfn["Resources"]["Dashboard"]["Properties"]["DashboardName"]["Fn::Sub"]
-    [alarms] = [w for w in body["widgets"] if w["type"] == "alarm"]
-    assert {a.removesuffix(".Arn>").removeprefix("<") for a in alarms["properties"]["alarms"]} == ALARMS
+    assert _dashboard_alarms(body) == ALARMS - set(OPTIONAL_ALARMS)
+
+
+@pytest.mark.parametrize(("alarm", "option"), OPTIONAL_ALARMS.items())
+def test_an_optional_alarm_exists_and_shows_on_the_dashboard_only_with_its_option(
+    cfn: dict[str, Any], alarm: str, option: dict[str, str]
+) -> None:
+    assert alarm not in resolve(cfn)["Resources"]
+    assert alarm in resolve(cfn, **option)["Resources"]
+    assert _dashboard_alarms(_dashboard(cfn, **option)) == ALARMS
 
 
 # ---------------------------------------------------------------- safe deploys
@@ -244,7 +279,7 @@ def test_ingest_deploys_through_codedeploy_and_rolls_back_on_its_alarms(
     assert group["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": strategy}
     assert {a["Name"]["Ref"] for a in group["AlarmConfiguration"]["Alarms"]} == {
         "IngestErrorsAlarm",
-        "Api5xxRateAlarm",
+        "IngestUnavailableRateAlarm",
     }
     assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
     alias = cfn["Resources"]["IngestFunctionAliaslive"]
@@ -259,7 +294,9 @@ def test_the_default_deployment_is_a_canary(cfn: dict[str, Any]) -> None:
 def test_rollback_alarms_look_at_one_minute_periods(cfn: dict[str, Any]) -> None:
     assert _alarm(cfn, "IngestErrorsAlarm")["Period"] == 60
     assert {
-        q["MetricStat"]["Period"] for q in _alarm(cfn, "Api5xxRateAlarm")["Metrics"] if "MetricStat" in q
+        q["MetricStat"]["Period"]
+        for q in _alarm(cfn, "IngestUnavailableRateAlarm")["Metrics"]
+        if "MetricStat" in q
     } == {60}
 
 
@@ -288,10 +325,11 @@ def test_rules_refuse_exactly_the_batching_lambda_refuses(
 def test_the_longest_window_and_the_forwarder_s_timeout_fit_the_visibility_timeout(
     cfn: dict[str, Any],
 ) -> None:
-    """Messages are received when a window opens: they must stay hidden until the invocation ends."""
+    """Messages are received when a window opens: they must stay hidden until the invocation ends,
+    with the margin AWS recommends for an SQS event source (6 x the timeout, plus the window)."""
     window = cfn["Parameters"]["ForwardBatchingWindowSeconds"]["MaxValue"]
     timeout = cfn["Resources"]["ForwardFunction"]["Properties"]["Timeout"]
-    assert window + timeout <= cfn["Resources"]["EventsQueue"]["Properties"]["VisibilityTimeout"]
+    assert 6 * timeout + window <= cfn["Resources"]["EventsQueue"]["Properties"]["VisibilityTimeout"]
 
 
 def _accepted_by_cloudformation(spec: dict[str, Any], value: str) -> bool:

@@ -202,7 +202,9 @@ def test_every_environment_variable_is_one_the_function_reads(
     for variable, (attribute, sample, read) in READS[function].items():
         assert getattr(settings.from_env({**_REQUIRED, variable: sample}), attribute) == read, variable
     assert variables["POWERTOOLS_SERVICE_NAME"] == service
-    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
+    # Stack by stack (two stacks in one account and Region: tests/template/test_stacks_apart.py).
+    globals_ = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
+    assert globals_["POWERTOOLS_METRICS_NAMESPACE"] == {"Fn::Sub": f"{NAMESPACE}/${{AWS::StackName}}"}
 
 
 # Template parameter → the function and the environment variable it is handed to.
@@ -279,20 +281,40 @@ def test_each_function_logs_to_its_own_group_with_retention(cfn: dict[str, Any])
         }
 
 
-def test_every_log_level_maps_to_lambda_s_name_for_it(cfn: dict[str, Any]) -> None:
-    lambda_names = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+def test_no_log_level_lets_lambda_drop_the_metric_lines(cfn: dict[str, Any]) -> None:
+    """Lambda gives a JSON line without ``level`` (every EMF metric line) the level INFO and drops
+    it below its ApplicationLogLevel: that filter stays at INFO or below for every LogLevel."""
     mapping = cfn["Mappings"]["LogLevels"]
     assert set(mapping) == set(cfn["Parameters"]["LogLevel"]["AllowedValues"])
     for powertools, names in mapping.items():
-        assert names["Lambda"] in lambda_names
-        assert powertools.startswith(names["Lambda"])  # WARNING -> WARN, the others alike
+        assert names["Lambda"] in {"TRACE", "DEBUG", "INFO"}, powertools
+    assert mapping["DEBUG"]["Lambda"] == "DEBUG"  # and DEBUG's own lines pass it
 
 
 # ---------------------------------------------------------------- SnapStart and versions
 
 
-def test_ingest_uses_snapstart_and_the_api_calls_its_live_alias(cfn: dict[str, Any]) -> None:
-    assert _function(cfn, "IngestFunction")["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+@pytest.mark.parametrize(
+    ("values", "on"),
+    [
+        ({}, True),
+        ({"AWS::Region": "eu-west-1"}, True),
+        ({"AWS::Region": "ap-east-2"}, False),  # Asia Pacific (Taipei): not offered
+        ({"AWS::Region": "ap-southeast-6"}, False),  # Asia Pacific (New Zealand): not offered
+        ({"AWS::Region": "cn-north-1", "AWS::Partition": "aws-cn"}, False),
+        ({"AWS::Region": "ap-east-2", "SnapStart": "on"}, True),
+        ({"SnapStart": "off"}, False),
+    ],
+)
+def test_ingest_uses_snapstart_where_the_region_offers_it(
+    cfn: dict[str, Any], values: dict[str, str], on: bool
+) -> None:
+    assert conditions(cfn, **values)["SnapStartOn"] is on
+    resolved = resolve(cfn, **values)["Resources"]["IngestFunction"]["Properties"]
+    assert resolved["SnapStart"] == {"ApplyOn": "PublishedVersions" if on else "None"}
+
+
+def test_the_api_calls_the_ingest_function_s_live_alias(cfn: dict[str, Any]) -> None:
     aliases = _of_type(cfn, "AWS::Lambda::Alias")
     assert {a["Name"] for a in aliases.values()} == {"live"}
     [(alias_id, alias)] = [(k, a) for k, a in aliases.items() if a["FunctionName"] == _ref("IngestFunction")]

@@ -202,7 +202,7 @@ class ForwardSettings(_Settings):
     max_receive_count: int = _setting("MAX_RECEIVE_COUNT", _whole(ge=1, le=1000), 5)
     # The events queue's visibility timeout: events sent back wait as long as a redelivery would
     # (SQS allows at most 900 s of delay).
-    requeue_delay: int = _setting("REQUEUE_DELAY_SECONDS", _whole(ge=0, le=900), 360)
+    requeue_delay: int = _setting("REQUEUE_DELAY_SECONDS", _whole(ge=0, le=900), 420)
     # Effectively-once delivery: skip events delivered to their Source within this many hours,
     # as recorded in DEDUPE_TABLE_NAME (0, or no table: off).
     dedupe_window_hours: int = _setting("DEDUPE_WINDOW_HOURS", _whole(ge=0, le=8760), 0)

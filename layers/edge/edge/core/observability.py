@@ -5,6 +5,8 @@ Never log a whole event, a write key, a Source ID or the secret: log codes and c
 
 from __future__ import annotations
 
+import logging
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,9 +30,26 @@ __all__ = [
 ]
 
 NAMESPACE: Final = "MetaRouterEdge"
+"""The metrics' namespace is this, a slash and the stack's name (``POWERTOOLS_METRICS_NAMESPACE``,
+set by the template): each stack's alarms and dashboard read only its own metrics."""
 
 logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
-metrics = Metrics(namespace=NAMESPACE)
+metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE
+
+
+def _apply_log_level() -> None:
+    """The functions' own lines at ``POWERTOOLS_LOG_LEVEL``, whatever Lambda's filter says.
+
+    Lambda's filter (``AWS_LAMBDA_LOG_LEVEL``) stays at INFO or below, because the metric lines
+    carry no ``level`` and Lambda would drop them under WARN; Powertools prefers Lambda's level
+    to its own, so the chosen one is set on the logger here.
+    """
+    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "").upper()
+    if level in logging.getLevelNamesMapping():
+        logging.getLogger(logger.service).setLevel(level)
+
+
+_apply_log_level()
 
 
 class Invocations:
@@ -54,7 +73,7 @@ class Invocations:
 
 
 class MetricName:
-    """Metric names (EMF, namespace ``MetaRouterEdge``)."""
+    """Metric names (EMF, namespace ``MetaRouterEdge/<stack name>``)."""
 
     EVENTS_ACCEPTED: Final = "EventsAccepted"
     """Events validated and queued."""
