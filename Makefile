@@ -1,4 +1,6 @@
-# The front door. A newcomer needs two targets: `make run` and `make test`.
+# The front door. A newcomer needs two targets: `make run` and `make test`; `make help` lists them all.
+# Each target's `## ` lines are its help: the first says what it does, `##   make …` lines show
+# its variables.
 PYTHON ?= python3.13
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +14,23 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit mutants
+.PHONY: help run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit mutants
+.DEFAULT_GOAL := help
+
+# $(call require,TARGET,VARIABLE,EXAMPLE): when TARGET is asked for without VARIABLE, stop before
+# anything runs (or is installed), naming the variable and showing a complete command.
+require = $(if $(filter $(1),$(MAKECMDGOALS)),$(if $(strip $($(2))),,$(error $(2) is required: $(3))))
+
+## Every target with what it does and the variables it takes (this list).
+help:
+	@echo 'make <target> [VARIABLE=value ...]; a newcomer needs two: make run, make test.'
+	@awk '/^## / { text[++n] = substr($$0, 4); next } \
+		/^\$$\(call require/ { next } \
+		/^[a-z][a-z0-9-]*:/ && n { \
+			printf "  %-17s %s\n", substr($$1, 1, index($$1, ":") - 1), text[1]; \
+			for (i = 2; i <= n; i++) if (text[i] ~ /^  make /) printf "  %-17s %s\n", "", text[i]; \
+		} \
+		{ n = 0 }' $(firstword $(MAKEFILE_LIST))
 
 $(STAMP): requirements-dev.txt layers/edge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,18 +53,20 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 ## The SAM CLI and translator in .venv-sam (validate, build, deploy and the template tests use them).
 sam-tools: $(SAM_STAMP)
 
-## The whole pipeline locally: API on 127.0.0.1:3000, embedded SQS + Secrets Manager,
-## forwarder, and an upstream stand-in on 127.0.0.1:3001. Ctrl-C stops it.
+## The whole pipeline locally: API on 127.0.0.1:3000, upstream stand-in on :3001, live page on :3003.
+## One process: embedded SQS + Secrets Manager, the gateway, the forwarder. Ctrl-C stops it.
 run: $(STAMP)
 	$(BIN)/python -m edge_local
 
-## One function once on a sample event, like `sam local invoke` without Docker:
+## One function once on a sample event, like `sam local invoke` without Docker.
 ##   make invoke FUNCTION=ingest EVENT=events/apigw-track.json
+$(call require,invoke,FUNCTION,make invoke FUNCTION=<ingest or forward> EVENT=events/<sample>.json)
+$(call require,invoke,EVENT,make invoke FUNCTION=<ingest or forward> EVENT=events/<sample>.json)
 invoke: $(STAMP)
 	$(BIN)/python -m edge_local.invoke $(FUNCTION) $(EVENT)
 
-## Every check: lint, types, template, IaC scan, dependency audit, and the whole test suite
-## (unit, integration, e2e). Where PyPI's vulnerability data cannot be had, audit warns, loudly.
+## Every check: lint, types, template, IaC scan, dependency audit, unit + integration + e2e tests.
+## Where PyPI's vulnerability data cannot be had, audit warns, loudly.
 test: AUDIT_FLAGS := --allow-unaudited
 test: lint typecheck validate scan audit e2e-deps
 	$(BIN)/pytest
@@ -55,6 +75,7 @@ test: lint typecheck validate scan audit e2e-deps
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+## The end-to-end tests: real clients (JavaScript, Python, a browser) against the local stack.
 e2e: $(STAMP) e2e-deps
 	$(BIN)/pytest tests/e2e
 
@@ -62,24 +83,27 @@ e2e: $(STAMP) e2e-deps
 e2e-deps:
 	bash scripts/e2e-deps.sh
 
+## ruff: the lint rules, and the formatting checked.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## mypy, strict, on the functions, the layer and the tools.
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## Mutation testing of the domain layer (mutmut; the unit and integration tests): the score per
-## module and every mutant no test kills. Slow (2 to 3 hours on 2 cores: ingestion's mutants each run
-## the ~160 handler tests), so not part of `make test`. MUTANTS re-runs only those (names or globs),
-## keeping the other verdicts; RESUME=1 goes on with an interrupted run:
+## Mutation testing of the domain layer (mutmut): the score per module and the mutants no test kills.
+## Runs the unit and integration tests against each mutant. Slow (2 to 3 hours on 2 cores:
+## ingestion's mutants each run the ~160 handler tests), so not part of `make test`. MUTANTS
+## re-runs only those (names or globs), keeping the other verdicts; RESUME=1 goes on with an
+## interrupted run; CHILDREN sets the parallel workers (2):
 ##   make mutants [MUTANTS="edge.forward.upstream.* edge.ingest.enrichment.x_enrich__mutmut_7"] [RESUME=1] [CHILDREN=2]
 mutants: $(STAMP)
 	$(BIN)/python scripts/mutants.py --max-children $(or $(CHILDREN),2) \
 		$(if $(filter 1 yes true,$(RESUME)),--resume) $(MUTANTS)
 
-## The figures of docs/performance.md against their budgets: a table, never a failure on a slow
-## machine (exit 1 only if the benchmark itself breaks). A few minutes; loopback only.
+## The figures of docs/performance.md against their budgets, in a few minutes; loopback only.
+## A table, never a failure on a slow machine (exit 1 only if the benchmark itself breaks).
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
@@ -87,9 +111,10 @@ bench: $(STAMP)
 bench-gzip: $(STAMP)
 	$(BIN)/python -m bench.upstream_gzip 2>/dev/null
 
-## 100,000 events from 50 clients through the local stack; `make load FAULTS=1` adds the fault
-## schedule (upstream outages, SQS unreachable from ingest, the forwarder killed). Exit 1 if an
-## acknowledged event is lost. A few minutes; loopback only. Figures: docs/reliability.md.
+## 100,000 events from 50 clients through the local stack; exit 1 if an acknowledged event is lost.
+## FAULTS=1 adds the fault schedule (upstream outages, SQS unreachable from ingest, the forwarder
+## killed). A few minutes; loopback only. Figures: docs/reliability.md.
+##   make load [FAULTS=1]
 load: $(STAMP)
 	$(BIN)/python -m loadtest $(if $(filter 1 yes true,$(FAULTS)),--faults)
 
@@ -98,12 +123,15 @@ scan: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 ## pip-audit over the pinned requirements; exit 2 when PyPI's vulnerability data could not be had.
+## AUDIT_FLAGS=--allow-unaudited warns instead (`make test` passes it):
+##   make audit [AUDIT_FLAGS=--allow-unaudited]
 audit: $(STAMP)
 	$(BIN)/python scripts/audit.py layers/edge/requirements.txt requirements-dev.txt $(AUDIT_FLAGS)
 
-## The template: cfn-lint, SAM's own validation and lint, what CloudFormation receives (the
-## transformed template for every parameter set that changes it: cfn-lint and dependency cycles),
-## a Docker-free `sam build` (arm64 layer), and the built layer against layers/edge/requirements.lock.
+## The template: cfn-lint, `sam validate --lint`, what CloudFormation receives, a Docker-free `sam build`.
+## What CloudFormation receives: the transformed template for every parameter set that changes it,
+## linted and checked for dependency cycles. The built layer holds exactly the distributions of
+## layers/edge/requirements.lock, for arm64, with compiled bytecode.
 validate: $(STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint
@@ -119,51 +147,63 @@ validate: $(STAMP) $(SAM_STAMP)
 			|| { echo "sam build did not compile the layer's bytecode ($$folder)" >&2; exit 1; }; \
 	done
 
-## Re-lock the layer after changing layers/edge/requirements.txt: every runtime package, transitive
-## ones included, pinned with hashes for Lambda's platform (python3.13, manylinux aarch64).
+## Re-lock the layer after changing layers/edge/requirements.txt (hashes, for Lambda's arm64).
+## Every runtime package, transitive ones included, pinned for python3.13, manylinux aarch64.
 lock: $(STAMP)
 	cd layers/edge && ../../$(BIN)/uv pip compile requirements.txt --quiet --python-version 3.13 \
 		--python-platform aarch64-manylinux2014 --only-binary :all: --generate-hashes -o requirements.lock
 
-## `sam build` into .aws-sam/; `make deploy` then runs `sam deploy` with samconfig.toml (AWS credentials needed).
+## `sam build` into .aws-sam/ (the arm64 layer from locked wheels, no Docker).
 build: $(SAM_STAMP)
 	$(SAM) build
 
-## `make deploy PARAMS="IpPolicy=anonymize AlarmEmail=ops@example.com"` overrides parameters;
-## CONFIRM=no skips the change-set prompt (CI). No --guided needed: samconfig.toml has the rest.
+## `sam build` + `sam deploy` with samconfig.toml (AWS credentials needed; no --guided).
+## PARAMS overrides parameters; CONFIRM=no skips the change-set prompt (CI):
+##   make deploy [PARAMS="IpPolicy=anonymize AlarmEmail=ops@example.com"] [CONFIRM=no]
 deploy: build
 	$(SAM) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS)) $(if $(filter no,$(CONFIRM)),--no-confirm-changeset)
 
+## Delete the virtual environments, the tools' caches and .aws-sam/.
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .mutmut .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam
 
-## Delete the published versions no alias uses (each SnapStart version bills its snapshot):
+## Delete the published Lambda versions no alias uses (each SnapStart version bills its snapshot).
 ##   make prune-versions STACK=metarouter-edge [KEEP=1] [DRY_RUN=1]
+$(call require,prune-versions,STACK,make prune-versions STACK=<stack name> [KEEP=1] [DRY_RUN=1])
 prune-versions: $(STAMP)
 	$(BIN)/python -m edge_ops.prune_versions --stack $(STACK) --keep $(or $(KEEP),0) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
-## Concurrency, binding quotas and the bill for a traffic level (docs/scaling.md):
+## Concurrency, binding quotas and the monthly bill for a traffic level (docs/scaling.md).
 ##   make capacity RPS=5000 EVENTS_PER_REQUEST=1 [ARGS="--upstream-ms 250 --gzip"]
 ##   make capacity RPS=44 EVENTS_PER_REQUEST=48.7 LOCAL=1 [ARGS="--cores 1 --cpu-ms-per-request 24.6"]
+$(call require,capacity,RPS,make capacity RPS=<requests per second> [EVENTS_PER_REQUEST=<events per request>])
 capacity: $(STAMP)
 	$(BIN)/python -m edge_ops.capacity --rps $(RPS) --events-per-request $(or $(EVENTS_PER_REQUEST),1) \
 		$(if $(filter 1 yes true,$(LOCAL)),--local) $(ARGS)
-## A deployed stack's outcomes, live (CloudWatch Logs Live Tail): one line per request and per
-## forwarder invocation: make tail STACK=metarouter-edge. The local stack has a page: make run.
+
+## A deployed stack's outcomes, live: one line per request and per forwarder invocation.
+## CloudWatch Logs Live Tail; the local stack has a page instead (make run).
+##   make tail STACK=metarouter-edge
+$(call require,tail,STACK,make tail STACK=<stack name>)
 tail: $(STAMP)
 	$(BIN)/python -m edge_ops.tail --stack $(STACK)
 
-## Move the dead-letter queue back into the events queue: make redrive STACK=metarouter-edge
-## (or make redrive-local for the stack `make run` started).
+## Move a deployed stack's dead-letter queue back into its events queue (an SQS message move task).
+##   make redrive STACK=metarouter-edge
+$(call require,redrive,STACK,make redrive STACK=<stack name>)
 redrive: $(STAMP)
 	$(BIN)/python -m edge_ops.redrive --stack $(STACK)
 
+## Move the local stack's dead-letter queue back into its events queue (the stack `make run` started).
 redrive-local: $(STAMP)
 	$(BIN)/python -m edge_ops.redrive --local
 
-## What ingest rejected, with reasons: make quarantine STACK=metarouter-edge (or quarantine-local).
+## What ingest rejected on a deployed stack, with the reasons (the quarantine queue).
+##   make quarantine STACK=metarouter-edge
+$(call require,quarantine,STACK,make quarantine STACK=<stack name>)
 quarantine: $(STAMP)
 	$(BIN)/python -m edge_ops.quarantine --stack $(STACK)
 
+## What ingest rejected on the local stack, with the reasons (the stack `make run` started).
 quarantine-local: $(STAMP)
 	$(BIN)/python -m edge_ops.quarantine --local
