@@ -158,10 +158,13 @@ build: $(SAM_STAMP)
 	$(SAM) build
 
 ## `sam build` + `sam deploy` with samconfig.toml (AWS credentials needed; no --guided).
-## PARAMS overrides parameters; CONFIRM=no skips the change-set prompt (CI):
-##   make deploy [PARAMS="IpPolicy=anonymize AlarmEmail=ops@example.com"] [CONFIRM=no]
+## PARAMS overrides parameters; CONFIRM=no skips the change-set prompt (CI); CONFIG_ENV deploys
+## another section of samconfig.toml (another environment's stack); REGION names the Region
+## (else AWS_DEFAULT_REGION or the profile's):
+##   make deploy [PARAMS="IpPolicy=anonymize AlarmEmail=ops@example.com"] [CONFIRM=no] [CONFIG_ENV=staging] [REGION=eu-west-1]
 deploy: build
-	$(SAM) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS)) $(if $(filter no,$(CONFIRM)),--no-confirm-changeset)
+	$(SAM) deploy $(if $(CONFIG_ENV),--config-env $(CONFIG_ENV)) $(if $(REGION),--region $(REGION)) \
+		$(if $(PARAMS),--parameter-overrides $(PARAMS)) $(if $(filter no,$(CONFIRM)),--no-confirm-changeset)
 
 ## Delete the virtual environments, the tools' caches and .aws-sam/.
 clean:

@@ -92,7 +92,7 @@ def main() -> int:
     aws_env = {
         **CREDENTIALS,
         "AWS_ENDPOINT_URL": resources.endpoint,
-        "POWERTOOLS_METRICS_NAMESPACE": "MetaRouterEdge",
+        "POWERTOOLS_METRICS_NAMESPACE": "MetaRouterEdge/local",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
     prefix, origin_verify, origin_verify_secret = _front_door(
