@@ -14,7 +14,15 @@ import pytest
 from edge.core.queueing import PARKING_ROOM
 from edge.core.secret import fingerprint
 from edge.ingest.enrichment import MAX_USER_AGENT_BYTES
-from edge.ingest.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
+from edge.ingest.limits import (
+    ENRICHMENT_ALLOWANCE,
+    MAX_BATCH_EVENTS,
+    MAX_DEPTH,
+    MAX_EVENT_BYTES,
+    MAX_INFLATION_RATIO,
+    MAX_REJECTIONS_SHOWN,
+    QUEUED_PER_BODY_BYTE,
+)
 from edge_local.upstream import strict_loads
 from support.apigw import api_event, basic_auth
 
@@ -250,6 +258,99 @@ def test_a_byte_order_mark_before_the_json_is_tolerated(ingest, aws_stack):
     raw = b"\xef\xbb\xbf" + json.dumps(TRACK).encode()
     assert ingest(api_event("POST", "/v1/track", raw_body=raw))["statusCode"] == 200
     assert len(aws_stack.queued_events()) == 1
+
+
+# -- compressed bodies: what they cost, queue, quarantine and answer follows what was sent --------
+
+
+def _gzip_post(path: str, raw: bytes, encoding: str = "gzip") -> dict[str, Any]:
+    return api_event("POST", path, raw_body=raw, headers={"content-encoding": encoding})
+
+
+def test_tens_of_thousands_of_empty_gzip_members_before_an_event_are_read(ingest, aws_stack):
+    raw = gzip.compress(b"", mtime=0) * 20_000 + gzip.compress(json.dumps(TRACK).encode())  # 400 KB
+    assert ingest(_gzip_post("/v1/track", raw))["statusCode"] == 200
+    assert [e["event"] for e in aws_stack.queued_events()] == ["Clicked"]
+
+
+def test_a_compressed_body_larger_than_the_body_limit_is_a_413(ingest, aws_stack):
+    raw = gzip.compress(b"", mtime=0) * 40_000 + gzip.compress(json.dumps(TRACK).encode())  # 800 KB
+    response = ingest(_gzip_post("/v1/track", raw))
+    assert response["statusCode"] == 413
+    assert _body(response)["error"]["message"] == "The request body exceeds 500 KB."
+
+
+def test_a_few_hundred_bytes_inflating_to_thousands_of_events_are_refused_before_any_is_queued(
+    ingest, aws_stack
+):
+    raw = gzip.compress(json.dumps({"batch": [TRACK] * MAX_BATCH_EVENTS}).encode())
+    assert len(raw) < 1000
+    response = ingest(_gzip_post("/v1/batch", raw))
+    assert response["statusCode"] == 413
+    error = _body(response)["error"]
+    assert error["code"] == "payload_too_large"
+    assert f"more than {MAX_INFLATION_RATIO} times its size" in error["message"]
+    assert aws_stack.queued_events() == []
+    assert aws_stack.quarantined() == []
+
+
+def test_a_few_hundred_bytes_of_invalid_events_fill_neither_the_quarantine_nor_the_answer(ingest, aws_stack):
+    raw = zlib.compress(json.dumps({"batch": [{"type": "track"}] * MAX_BATCH_EVENTS}).encode())
+    response = ingest(_gzip_post("/v1/batch", raw, "deflate"))
+    assert response["statusCode"] == 413
+    assert len(response["body"]) < 300
+    assert aws_stack.quarantined() == []
+
+
+def test_a_body_compressed_twice_is_a_400(ingest, aws_stack):
+    raw = gzip.compress(gzip.compress(json.dumps(TRACK).encode()))
+    response = ingest(_gzip_post("/v1/track", raw, "gzip, gzip"))
+    assert response["statusCode"] == 400
+    assert _body(response)["error"]["code"] == "invalid_body"
+
+
+# -- answers stay small: the rejected are listed up to a cap, and counted -----------------------
+
+
+def test_a_batch_answer_lists_the_first_rejected_events_and_counts_them_all(ingest, aws_stack):
+    invalid = [{"type": "track", "userId": "u", "messageId": f"bad-{i}"} for i in range(MAX_BATCH_EVENTS - 1)]
+    response = ingest(api_event("POST", "/v1/batch", {"batch": [*invalid, TRACK]}))
+    assert response["statusCode"] == 200
+    answer = _body(response)
+    assert [r["index"] for r in answer["rejected"]] == list(range(MAX_REJECTIONS_SHOWN))
+    assert answer["rejectedCount"] == MAX_BATCH_EVENTS - 1
+    assert len(response["body"]) < 20_000  # was 200 KB, listing every one
+    assert len(aws_stack.quarantined()) == MAX_BATCH_EVENTS - 1  # every one is kept for the operators
+    assert len(aws_stack.queued_events()) == 1
+
+
+def test_a_batch_of_only_invalid_events_lists_the_first_in_its_400_and_counts_them_all(ingest, aws_stack):
+    body = {"batch": [{"type": "track", "userId": "u"}] * MAX_BATCH_EVENTS}
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 400
+    error = _body(response)["error"]
+    assert (error["code"], error["rejectedCount"], len(error["details"])) == (
+        "invalid_batch",
+        MAX_BATCH_EVENTS,
+        MAX_REJECTIONS_SHOWN,
+    )
+    assert (
+        error["message"]
+        == f"Every event in the batch is invalid. The first {MAX_REJECTIONS_SHOWN} are listed."
+    )
+
+
+def test_a_field_path_made_of_long_client_keys_is_cut_in_the_answer(ingest, aws_stack):
+    deep: Any = 1
+    for level in range(MAX_DEPTH):
+        deep = {f"k{level}" + "x" * 1000: deep}
+    body = {"batch": [{**TRACK, "properties": deep}, TRACK]}
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 200
+    [rejected] = _body(response)["rejected"]
+    assert rejected["errors"][0]["field"].startswith("properties.k63xxx")
+    assert len(rejected["errors"][0]["field"]) == 101  # 100 characters and an ellipsis
+    assert len(aws_stack.quarantined()[0]["errors"][0]["field"]) > 60_000  # the operators see it whole
 
 
 # -- closed mode: an event travels only under the Source of a key it presented ----------------

@@ -150,7 +150,7 @@ class IngestApi:
 
     def _refuse(self, exc: RequestError) -> Answer:
         self.tally.reject(
-            exc.code, len(exc.details or ()) if exc.code == "invalid_batch" else int(exc.status != 404)
+            exc.code, exc.rejected_count if exc.rejected_count is not None else int(exc.status != 404)
         )
         metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
         if exc.status == 401:
@@ -180,6 +180,8 @@ def error_answer(exc: RequestError, headers: dict[str, str] | None = None) -> An
     error: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.details:
         error["details"] = exc.details
+    if exc.rejected_count is not None:
+        error["rejectedCount"] = exc.rejected_count
     return json_answer(exc.status, {"success": False, "error": error}, headers)
 
 

@@ -27,6 +27,7 @@ from edge.ingest.limits import (
     MAX_BATCH_EVENTS,
     MAX_DEPTH,
     MAX_EVENT_BYTES,
+    MAX_REJECTIONS_SHOWN,
     QUEUED_PER_BODY_BYTE,
 )
 from edge.ingest.models import EVENT_TYPES, BatchEnvelope, FieldError, field_errors, validate_event
@@ -37,7 +38,7 @@ from edge.ingest.routes import RouteKind
 #: A rejected event bigger than this is quarantined as its first QUARANTINE_HEAD_BYTES only.
 QUARANTINE_EVENT_BYTES: Final = 2 * MAX_EVENT_BYTES
 QUARANTINE_HEAD_BYTES: Final = 4096
-#: Client values echoed in answers (a mismatched type, a messageId) are cut to this length.
+#: Client values echoed in answers (a mismatched type, a messageId, a field path) are cut to this length.
 _ECHO_CHARS: Final = 100
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Outcome",
     "Rejection",
     "quarantinable",
+    "shown",
 ]
 
 
@@ -61,7 +63,18 @@ class Rejection:
     message_id: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"index": self.index, "messageId": self.message_id, "errors": self.errors}
+        """As an answer lists it: a field path (client keys can be long) cut to a readable length."""
+        errors = [
+            {**error, "field": _cut(error["field"])} if len(error["field"]) > _ECHO_CHARS else error
+            for error in self.errors
+        ]
+        return {"index": self.index, "messageId": self.message_id, "errors": errors}
+
+
+def shown(rejected: Sequence[Rejection]) -> list[dict[str, Any]]:
+    """The rejections an answer lists: the first ``MAX_REJECTIONS_SHOWN`` (its ``rejectedCount``
+    has them all), so an answer stays small whatever a batch holds."""
+    return [r.public() for r in rejected[:MAX_REJECTIONS_SHOWN]]
 
 
 @dataclass(slots=True)
@@ -76,7 +89,8 @@ class Outcome:
     def body(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"success": True}
         if self.rejected:
-            answer["rejected"] = [r.public() for r in self.rejected]
+            answer["rejected"] = shown(self.rejected)
+            answer["rejectedCount"] = len(self.rejected)
         return answer
 
 
@@ -142,11 +156,14 @@ class Ingestor:
         if route_type is not None and outcome.rejected:
             raise _single_rejection(outcome.rejected[0])
         if items and not accepted and not outcome.filtered:
+            listed = shown(outcome.rejected)
             raise RequestError(
                 400,
                 "invalid_batch",
-                "Every event in the batch is invalid.",
-                [r.public() for r in outcome.rejected],
+                "Every event in the batch is invalid."
+                + (f" The first {len(listed)} are listed." if len(listed) < len(outcome.rejected) else ""),
+                listed,
+                rejected_count=len(outcome.rejected),
             )
         if accepted:
             room = self._events.max_bytes - PARKING_ROOM
@@ -404,7 +421,10 @@ def _type_message(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= _ECHO_CHARS else text[:_ECHO_CHARS] + "…"
 
 

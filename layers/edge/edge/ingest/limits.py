@@ -10,6 +10,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_EVENT_BYTES",
     "MAX_INFLATION_RATIO",
+    "MAX_REJECTIONS_SHOWN",
     "QUEUED_PER_BODY_BYTE",
 ]
 
@@ -34,5 +35,8 @@ MAX_INFLATION_RATIO: Final = 64
 INFLATION_FLOOR: Final = 16 * 1024
 #: Events in one batch request.
 MAX_BATCH_EVENTS: Final = 2500
+#: Rejected events an answer lists (``rejected``, or an ``invalid_batch``'s ``details``); its
+#: ``rejectedCount`` says how many there were in all.
+MAX_REJECTIONS_SHOWN: Final = 100
 #: Nesting depth of each event (objects and arrays; the event itself is level 1), however it was built.
 MAX_DEPTH: Final = 64
