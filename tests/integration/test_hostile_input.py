@@ -353,6 +353,57 @@ def test_a_field_path_made_of_long_client_keys_is_cut_in_the_answer(ingest, aws_
     assert len(aws_stack.quarantined()[0]["errors"][0]["field"]) > 60_000  # the operators see it whole
 
 
+# -- context.ip: an address, or the edge's own observation ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["<script>alert(1)</script>", "1.2.3.4' OR '1'='1", "x" * 300, "203.0.113.7/32", " 203.0.113.7", 42, {}],
+)
+def test_a_client_ip_that_is_not_an_address_is_replaced_by_the_observed_one_and_counted(
+    ingest, aws_stack, capsys, sent
+):
+    response = ingest(api_event("POST", "/v1/track", {**TRACK, "context": {"ip": sent}}))
+    assert response["statusCode"] == 200
+    [event] = aws_stack.queued_events()
+    assert event["context"]["ip"] == "203.0.113.7"  # the request's source address
+    assert _repairs(capsys) == {"ip_replaced": 1}
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["198.51.100.23", "2001:db8:85a3::8a2e:370:7334", "::ffff:192.0.2.1", "0.0.0.0"],  # noqa: S104 - data
+)
+def test_a_server_sdk_s_end_user_address_is_kept(ingest, aws_stack, capsys, sent):
+    assert ingest(api_event("POST", "/v1/track", {**TRACK, "context": {"ip": sent}}))["statusCode"] == 200
+    [event] = aws_stack.queued_events()
+    assert event["context"]["ip"] == sent
+    assert _repairs(capsys) == {}
+
+
+def test_a_batch_context_ip_that_is_not_an_address_is_replaced_in_every_item(ingest, aws_stack, capsys):
+    body = {"batch": [TRACK, {**TRACK, "context": {"ip": "198.51.100.1"}}], "context": {"ip": "<b>"}}
+    assert ingest(api_event("POST", "/v1/batch", body))["statusCode"] == 200
+    assert [e["context"]["ip"] for e in aws_stack.queued_events()] == ["203.0.113.7", "198.51.100.1"]
+    assert _repairs(capsys) == {"ip_replaced": 1}
+
+
+def test_a_pixel_s_ip_parameter_that_is_not_an_address_is_replaced(ingest, aws_stack):
+    query = {"userId": "u1", "event": "Opened", "context.ip": "'; DROP TABLE users; --"}
+    assert ingest(api_event("GET", "/v1/pixel/track", query=query))["statusCode"] == 200
+    [event] = aws_stack.queued_events()
+    assert event["context"]["ip"] == "203.0.113.7"
+
+
+def _repairs(capsys: Any) -> dict[str, float]:
+    counted: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        record = json.loads(line) if line.startswith('{"_aws"') else {}
+        if "EventsRepaired" in record:
+            counted[record["repair"]] = counted.get(record["repair"], 0) + record["EventsRepaired"][0]
+    return counted
+
+
 # -- closed mode: an event travels only under the Source of a key it presented ----------------
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "RequestFacts",
     "apply_ip_policy",
     "enrich",
+    "is_ip_address",
     "user_agent",
 ]
 
@@ -47,6 +48,21 @@ class BatchDefaults:
 
 
 NO_BATCH = BatchDefaults()
+
+#: The longest text form of an IP address (an IPv6 address ending in a dotted IPv4 one).
+_MAX_ADDRESS_CHARS: Final = 45
+
+
+def is_ip_address(value: Any) -> bool:
+    """Whether ``value`` is an IPv4 or IPv6 address as text (no zone index, which only means
+    something on the host that wrote it)."""
+    if not isinstance(value, str) or not 2 <= len(value) <= _MAX_ADDRESS_CHARS or "%" in value:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def user_agent(header: str | None) -> str | None:
@@ -110,8 +126,8 @@ def _apply_context(
     context = {**batch_context, **context} if batch_context else dict(context)
     if facts.user_agent and not context.get("userAgent"):
         context["userAgent"] = facts.user_agent
-    ip = context.get("ip") if isinstance(context.get("ip"), str) and context.get("ip") else None
-    ip = apply_ip_policy(ip or _bare_address(facts.source_ip), ip_policy)
+    ip = context.get("ip")  # the client's, when it is an address (repairs removed any other)
+    ip = apply_ip_policy(ip if is_ip_address(ip) else _bare_address(facts.source_ip), ip_policy)
     if ip:
         context["ip"] = ip
     else:

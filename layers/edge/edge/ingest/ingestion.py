@@ -32,7 +32,7 @@ from edge.ingest.limits import (
 )
 from edge.ingest.models import EVENT_TYPES, BatchEnvelope, FieldError, field_errors, validate_event
 from edge.ingest.privacy import NO_PRIVACY, PrivacyPolicy, RequestPrivacy, hash_fields
-from edge.ingest.repairs import Repair, repair_event, repair_timestamp
+from edge.ingest.repairs import Repair, repair_event, repair_ip, repair_timestamp
 from edge.ingest.routes import RouteKind
 
 #: A rejected event bigger than this is quarantined as its first QUARANTINE_HEAD_BYTES only.
@@ -393,6 +393,8 @@ def _batch_items(body: Any, repairs: Counter[str]) -> tuple[list[Any], BatchDefa
         if envelope.get(name) == []:
             envelope[name] = {}
             repairs[Repair.EMPTY_ARRAY] += 1
+    if repair_ip(envelope.get("context")):
+        repairs[Repair.IP_REPLACED] += 1
     try:
         parsed = BatchEnvelope.model_validate(envelope)
     except ValidationError as exc:
