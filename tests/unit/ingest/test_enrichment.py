@@ -1,3 +1,4 @@
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -192,3 +193,20 @@ def test_is_ip_address(value, expected):
 def test_a_client_ip_that_is_not_an_address_never_travels_whoever_calls_enrich():
     event = {"userId": "u", "context": {"ip": "<script>"}}
     assert enrich(event, facts=FACTS, ip_policy="keep")["context"]["ip"] == "203.0.113.7"
+
+
+def _parses(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return "%" not in value
+
+
+@given(
+    value=st.ip_addresses().map(str)
+    | st.ip_addresses().map(lambda a: a.exploded)
+    | st.text(alphabet="0123456789abcdefABCDEF:.% /x\x00", max_size=46)
+)
+def test_is_ip_address_agrees_with_the_standard_library(value):
+    assert is_ip_address(value) is _parses(value)
