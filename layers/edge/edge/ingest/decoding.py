@@ -82,13 +82,10 @@ def inflate(
     linear in the data's size however many gzip members it holds. One layer is inflated: a body
     compressed twice is refused.
     """
-    if data.startswith(_GZIP_MAGIC):
-        wbits = zlib.MAX_WBITS | 16
-    elif len(data) >= 2 and data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0:
-        wbits = zlib.MAX_WBITS
-    elif raw_deflate and data.lstrip()[:1] not in (b"{", b"["):
-        wbits = -zlib.MAX_WBITS
-    else:
+    wbits = _stream_of(data) or (
+        -zlib.MAX_WBITS if raw_deflate and data.lstrip()[:1] not in (b"{", b"[") else 0
+    )
+    if not wbits:
         if len(data) > limit:
             raise _too_large(limit)
         return data
@@ -103,11 +100,21 @@ def inflate(
         return data  # not raw deflate after all: read as it is
     if len(out) > cap:
         raise _too_large(limit) if cap == limit else _inflates_too_much(max_ratio or 0)
-    if out.startswith(_GZIP_MAGIC):
+    if _stream_of(out):
         raise RequestError(
             400, "invalid_body", "The request body is compressed more than once: one encoding is read."
         )
     return out
+
+
+def _stream_of(data: bytes) -> int:
+    """zlib's ``wbits`` for data that starts as a gzip or zlib stream, else 0. No JSON event does:
+    of the characters JSON text starts with, only ``8`` has deflate's method in its low bits."""
+    if data.startswith(_GZIP_MAGIC):
+        return zlib.MAX_WBITS | 16
+    if len(data) >= 2 and data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0:
+        return zlib.MAX_WBITS
+    return 0
 
 
 #: Input offered to zlib at a time: small at first, so the copy zlib makes of the input left after
