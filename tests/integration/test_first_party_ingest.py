@@ -114,7 +114,7 @@ def test_a_required_front_door_refuses_every_route_before_the_body_is_read(
     configure(ORIGIN_VERIFY_SECRET_ID=verify_secret, REQUIRE_ORIGIN_VERIFY="true")
     from edge.ingest import http
 
-    monkeypatch.setattr(http, "body_bytes", lambda *_, **__: pytest.fail("the body was read"))
+    monkeypatch.setattr(http, "read_body", lambda *_, **__: pytest.fail("the body was read"))
     event = (
         api_event("POST", path, raw_body=body, headers={"content-encoding": "gzip"})
         if isinstance(body, bytes)

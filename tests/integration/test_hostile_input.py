@@ -16,6 +16,7 @@ from edge.core.secret import fingerprint
 from edge.ingest.enrichment import MAX_USER_AGENT_BYTES
 from edge.ingest.limits import (
     ENRICHMENT_ALLOWANCE,
+    INFLATION_PER_EVENT,
     MAX_BATCH_EVENTS,
     MAX_DEPTH,
     MAX_EVENT_BYTES,
@@ -299,6 +300,29 @@ def test_a_few_hundred_bytes_of_invalid_events_fill_neither_the_quarantine_nor_t
     response = ingest(_gzip_post("/v1/batch", raw, "deflate"))
     assert response["statusCode"] == 413
     assert len(response["body"]) < 300
+    assert aws_stack.quarantined() == []
+
+
+def _within_the_byte_ratio(text: bytes) -> bytes:
+    """gzip of ``text``, padded with trailing bytes (which gzip ignores) up to the ratio's edge."""
+    data = gzip.compress(text, compresslevel=9)
+    return data + b"\0" * max(0, len(text) // MAX_INFLATION_RATIO + 1 - len(data))
+
+
+@pytest.mark.parametrize(
+    "items",
+    [[{}] * MAX_BATCH_EVENTS, [{"type": "track"}] * MAX_BATCH_EVENTS, [TRACK] * MAX_BATCH_EVENTS, [{}] * 300],
+    ids=["empty-objects", "invalid-events", "bare-events", "empty-objects-under-the-floor"],
+)
+def test_tiny_events_compressed_within_the_byte_ratio_fill_neither_queue_nor_quarantine(
+    ingest, aws_stack, items
+):
+    raw = _within_the_byte_ratio(json.dumps({"batch": items}).encode())
+    assert len(raw) < 2500  # before: 157 bytes quarantined 394 KB, 1.9 KB queued 848 KB
+    response = ingest(_gzip_post("/v1/batch", raw))
+    assert response["statusCode"] == 413
+    assert f"counting {INFLATION_PER_EVENT} bytes more" in _body(response)["error"]["message"]
+    assert aws_stack.queued_events() == []
     assert aws_stack.quarantined() == []
 
 

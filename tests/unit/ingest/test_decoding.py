@@ -16,13 +16,21 @@ from edge.core.errors import RequestError
 from edge.ingest.decoding import (
     _named_problem,
     body_bytes,
+    check_inflation,
     inflate,
     is_double,
     json_problem,
     parse_json,
+    read_body,
     write_key_from,
 )
-from edge.ingest.limits import INFLATION_FLOOR, MAX_BODY_BYTES, MAX_DEPTH, MAX_INFLATION_RATIO
+from edge.ingest.limits import (
+    INFLATION_FLOOR,
+    INFLATION_PER_EVENT,
+    MAX_BODY_BYTES,
+    MAX_DEPTH,
+    MAX_INFLATION_RATIO,
+)
 
 
 def decode_body(
@@ -444,8 +452,9 @@ def test_a_body_inflating_past_the_ratio_is_a_413_naming_it(compression):
         body_bytes(base64.b64encode(data).decode(), is_base64=True, content_encoding=claimed)
     assert _status(exc_info) == (413, "payload_too_large")
     assert exc_info.value.message == (
-        f"The compressed request body inflates to more than {MAX_INFLATION_RATIO} times its size "
-        f"(and more than {INFLATION_FLOOR // 1024} KB)."
+        f"The compressed request body inflates to more than {MAX_INFLATION_RATIO} times its size, each "
+        f"event in it counting {INFLATION_PER_EVENT} bytes more "
+        f"({INFLATION_FLOOR // 1024} KB is always allowed)."
     )
 
 
@@ -457,6 +466,34 @@ def test_a_body_inflating_to_the_floor_is_never_refused_for_its_ratio(compressio
     data = compress(text)
     assert len(text) / len(data) > MAX_INFLATION_RATIO
     assert body_bytes(base64.b64encode(data).decode(), is_base64=True, content_encoding=claimed) == text
+
+
+def test_a_plain_body_has_no_size_on_the_wire_to_be_held_to():
+    text = b'{"userId": "u", "event": "E"}'
+    assert read_body(text.decode(), is_base64=False, content_encoding=None) == (text, None)
+    assert read_body(text.decode(), is_base64=False, content_encoding="gzip") == (text, None)  # a lying claim
+    assert read_body(base64.b64encode(text).decode(), is_base64=True, content_encoding=None) == (text, None)
+
+
+@pytest.mark.parametrize(
+    ("inflated", "events", "wire", "refused"),
+    [
+        (64_000, 0, 1000, False),
+        (64_001, 0, 1000, True),
+        (64_000 - INFLATION_PER_EVENT, 1, 1000, False),
+        (64_000 - INFLATION_PER_EVENT, 2, 1000, True),
+        (6_000, 2500, 157, True),  # 2,500 x {} in 157 bytes: 394 KB of quarantine, before
+        (INFLATION_FLOOR - 10 * INFLATION_PER_EVENT, 10, 20, False),  # the floor counts events too
+        (INFLATION_FLOOR - 10 * INFLATION_PER_EVENT, 11, 20, True),
+    ],
+)
+def test_a_compressed_body_s_events_count_toward_its_ratio(inflated, events, wire, refused):
+    if refused:
+        with pytest.raises(RequestError) as exc_info:
+            check_inflation(inflated, events, wire)
+        assert _status(exc_info) == (413, "payload_too_large")
+    else:
+        check_inflation(inflated, events, wire)
 
 
 def test_the_ratio_is_that_of_the_whole_body_at_its_edge():
@@ -513,10 +550,13 @@ MOBILE_CONTEXT = {
 def test_near_identical_sdk_batches_stay_well_within_the_ratio(events, context):
     text = _sdk_batch(events, context)
     if len(text) > MAX_BODY_BYTES:
-        text = _sdk_batch(events * MAX_BODY_BYTES // len(text) - 1, context)
+        events = events * MAX_BODY_BYTES // len(text) - 1
+        text = _sdk_batch(events, context)
     data = gzip.compress(text)
-    assert len(text) / len(data) < MAX_INFLATION_RATIO / 2  # twice the headroom, at least
-    assert body_bytes(base64.b64encode(data).decode(), is_base64=True, content_encoding="gzip") == text
+    assert (len(text) + INFLATION_PER_EVENT * events) / len(data) < MAX_INFLATION_RATIO / 1.8  # headroom
+    body = read_body(base64.b64encode(data).decode(), is_base64=True, content_encoding="gzip")
+    assert body == (text, len(data))
+    check_inflation(len(body.data), events, len(data))
 
 
 @pytest.mark.parametrize(

@@ -8,21 +8,31 @@ import binascii
 import sys
 import zlib
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pydantic_core import from_json
 
 from edge.core.errors import RequestError
-from edge.ingest.limits import INFLATION_FLOOR, MAX_BODY_BYTES, MAX_DEPTH, MAX_INFLATION_RATIO
+from edge.ingest.limits import (
+    INFLATION_FLOOR,
+    INFLATION_PER_EVENT,
+    MAX_BODY_BYTES,
+    MAX_DEPTH,
+    MAX_INFLATION_RATIO,
+)
 from edge.ingest.models import FieldError
 
 __all__ = [
+    "Body",
     "body_bytes",
+    "check_inflation",
     "clean_text",
     "inflate",
+    "inflation_allowed",
     "is_double",
     "json_problem",
     "parse_json",
+    "read_body",
     "write_key_from",
 ]
 
@@ -30,13 +40,21 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
-def body_bytes(
+class Body(NamedTuple):
+    """A request body as read: its plain bytes, and its size as sent when it was compressed."""
+
+    data: bytes
+    #: The compressed body's size (what ``check_inflation`` holds the events to); None if plain.
+    wire: int | None = None
+
+
+def read_body(
     body: str | None,
     *,
     is_base64: bool,
     content_encoding: str | None,
     limit: int = MAX_BODY_BYTES,
-) -> bytes:
+) -> Body:
     """The request body as plain bytes: base64 undone, gzip or deflate inflated, within ``limit``.
 
     What costs CPU is bounded by the body's size before any of it is decoded: a body no limit
@@ -47,10 +65,34 @@ def body_bytes(
     raw = _raw_bytes(body, is_base64=is_base64)
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate") or raw.startswith(_GZIP_MAGIC):
-        return inflate(raw, limit=limit, raw_deflate=encoding == "deflate")
+        data = inflate(raw, limit=limit, raw_deflate=encoding == "deflate")
+        return Body(data, None if data is raw else len(raw))
     if len(raw) > limit:
         raise _too_large(limit)
-    return raw
+    return Body(raw)
+
+
+def body_bytes(
+    body: str | None,
+    *,
+    is_base64: bool,
+    content_encoding: str | None,
+    limit: int = MAX_BODY_BYTES,
+) -> bytes:
+    """``read_body``'s plain bytes."""
+    return read_body(body, is_base64=is_base64, content_encoding=content_encoding, limit=limit).data
+
+
+def inflation_allowed(wire: int, max_ratio: int = MAX_INFLATION_RATIO) -> int:
+    """What a compressed body of ``wire`` bytes may inflate to, its events counted in."""
+    return max(INFLATION_FLOOR, max_ratio * wire)
+
+
+def check_inflation(inflated: int, events: int, wire: int) -> None:
+    """413 when a compressed body's inflated size, each of its ``events`` counting
+    ``INFLATION_PER_EVENT`` more, is past what its size on the wire allows."""
+    if inflated + INFLATION_PER_EVENT * events > inflation_allowed(wire):
+        raise _inflates_too_much(MAX_INFLATION_RATIO)
 
 
 def _raw_bytes(body: str | None, *, is_base64: bool) -> bytes:
@@ -77,10 +119,10 @@ def inflate(
     ``raw_deflate`` (the client said ``Content-Encoding: deflate``) also tries a headerless
     deflate stream, which ``CompressionStream('deflate-raw')`` and some clients send. A body that
     is not compressed at all (a client lying in ``Content-Encoding``) is passed through
-    unchanged. Compressed data larger than ``limit`` is refused unread; the output never grows
-    past its cap by more than a byte, so a bomb costs at most that much memory; the CPU is
-    linear in the data's size however many gzip members it holds. One layer is inflated: a body
-    compressed twice is refused.
+    unchanged: the very object given. Compressed data larger than ``limit`` is refused unread;
+    the output never grows past its cap by more than a byte, so a bomb costs at most that much
+    memory; the CPU is linear in the data's size however many gzip members it holds. One layer
+    is inflated: a body compressed twice is refused.
     """
     wbits = _stream_of(data) or (
         -zlib.MAX_WBITS if raw_deflate and data.lstrip()[:1] not in (b"{", b"[") else 0
@@ -91,7 +133,7 @@ def inflate(
         return data
     if len(data) > limit:
         raise _body_too_large(limit)
-    cap = limit if max_ratio is None else min(limit, max(INFLATION_FLOOR, max_ratio * len(data)))
+    cap = limit if max_ratio is None else min(limit, inflation_allowed(len(data), max_ratio))
     try:
         out = _inflate_members(data, wbits, cap)
     except RequestError:
@@ -172,8 +214,8 @@ def _inflates_too_much(max_ratio: int) -> RequestError:
     return RequestError(
         413,
         "payload_too_large",
-        f"The compressed request body inflates to more than {max_ratio} times its size "
-        f"(and more than {INFLATION_FLOOR // 1024} KB).",
+        f"The compressed request body inflates to more than {max_ratio} times its size, each event "
+        f"in it counting {INFLATION_PER_EVENT} bytes more ({INFLATION_FLOOR // 1024} KB is always allowed).",
     )
 
 

@@ -37,6 +37,8 @@ class RequestFacts:
     user_agent: str | None = None
     #: Size of the request's body after decompression (a pixel's: its query string).
     body_bytes: int = 0
+    #: Size of the body as sent, when it was compressed (its events are held to it); else None.
+    wire_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

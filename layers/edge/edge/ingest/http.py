@@ -13,7 +13,7 @@ from pydantic_core import to_json
 
 from edge.core.errors import RequestError, TransientError
 from edge.core.observability import MetricName, MetricUnit, logger, metrics
-from edge.ingest.decoding import body_bytes, clean_text, parse_json
+from edge.ingest.decoding import clean_text, parse_json, read_body
 from edge.ingest.enrichment import RequestFacts, user_agent
 from edge.ingest.firstparty import client_ip
 from edge.ingest.outcomes import OutcomeLog, RequestTally
@@ -51,7 +51,7 @@ class Request:
     def query(self) -> dict[str, str]:
         return {clean_text(k): clean_text(v) for k, v in self.event.query_string_parameters.items()}
 
-    def facts(self, body_bytes: int) -> RequestFacts:
+    def facts(self, body_bytes: int, wire_bytes: int | None = None) -> RequestFacts:
         context = self.event.request_context
         epoch_ms = context.time_epoch
         received_at = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
@@ -60,6 +60,7 @@ class Request:
             source_ip=client_ip(self.headers, context.http.source_ip, verified=self.verified),
             user_agent=user_agent(clean_text(self.headers.get("user-agent") or "")),
             body_bytes=body_bytes,
+            wire_bytes=wire_bytes,
         )
 
 
@@ -82,18 +83,18 @@ class IngestApi:
     def collect(self, request: Request, target: str | RouteKind) -> Answer:
         """One event of the route's type, or a batch."""
         event = request.event
-        raw = body_bytes(
+        raw = read_body(
             event.body,
             is_base64=bool(event.is_base64_encoded),
             content_encoding=request.headers.get("content-encoding"),
         )
-        body = parse_json(raw)
+        body = parse_json(raw.data)
         outcome = self.ingestor.accept(
             target,
             body,
             headers=request.headers,
             query=request.query(),
-            facts=request.facts(len(raw)),
+            facts=request.facts(len(raw.data), raw.wire),
         )
         self.tally.accepted = outcome.accepted
         for rejection in outcome.rejected:

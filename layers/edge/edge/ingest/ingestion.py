@@ -20,7 +20,7 @@ from edge.core.observability import MetricName, MetricUnit, add_counts, logger, 
 from edge.core.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, pack_events, serialize
 from edge.core.secret import EdgeSecret, SecretStore
 from edge.core.timestamps import format_timestamp
-from edge.ingest.decoding import json_problem, write_key_from
+from edge.ingest.decoding import check_inflation, json_problem, write_key_from
 from edge.ingest.enrichment import NO_BATCH, BatchDefaults, RequestFacts, enrich
 from edge.ingest.limits import (
     ENRICHMENT_ALLOWANCE,
@@ -133,6 +133,8 @@ class Ingestor:
             items, defaults, route_type = [_single_event(body)], NO_BATCH, route
         else:  # pragma: no cover - the handler answers telemetry, and a pixel names its type
             raise RequestError(404, "not_found", "Not an event route.")
+        if facts.wire_bytes is not None:  # compressed: its events follow its size on the wire too
+            check_inflation(facts.body_bytes, len(items), facts.wire_bytes)
 
         privacy = self._privacy.for_request(headers, self._ip_policy)
         if self._privacy.hash_paths and defaults.context:

@@ -5,6 +5,7 @@ from typing import Final
 __all__ = [
     "ENRICHMENT_ALLOWANCE",
     "INFLATION_FLOOR",
+    "INFLATION_PER_EVENT",
     "MAX_BATCH_EVENTS",
     "MAX_BODY_BYTES",
     "MAX_DEPTH",
@@ -28,8 +29,13 @@ MAX_BODY_BYTES: Final = 500 * 1024
 #: quarantine and be answered stays in proportion to what it sent. Measured: batches of
 #: segment-analytics-python and rudder-sdk-python compress 5-9x (varied events) to 11-16x
 #: (near-identical ones, 100 to 2,500 events); mobile-style batches whose events repeat a 1 KB
-#: context compress 15x (20 events) to 28x (300 events). 64 leaves more than twice that.
+#: context compress 15x (20 events) to 28x (300 events). 64 leaves twice that, and more.
 MAX_INFLATION_RATIO: Final = 64
+#: ... each event in it counting this much more, for what queueing it (ids, clocks, address) or
+#: quarantining it (index, reason, errors, route, time) adds: so a thousand ``{}`` compressed
+#: into a few bytes cannot fill the quarantine, nor bare events the queue. (The SDK batches above
+#: then measure 11-25x, the mobile-style ones 19-34x.)
+INFLATION_PER_EVENT: Final = 256
 #: ... except that a body inflating to no more than this is never refused for its ratio: a
 #: request this small can do no more than a plain body of the same size.
 INFLATION_FLOOR: Final = 16 * 1024
