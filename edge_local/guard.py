@@ -1,12 +1,15 @@
-"""What the local stack's own servers (the upstream stand-in, the live page, the fault control)
-take from a client: loopback requests, and for their controls, JSON from no other site.
+"""What the local stack's own servers (the upstream stand-in, the live page, the fault control,
+the embedded AWS endpoint) take from a client: loopback requests, and for their controls, JSON
+from no other site.
 
 They listen on 127.0.0.1 only, but a page the developer visits can still reach them: a name the
 page's site controls, rebound to 127.0.0.1 (DNS rebinding), makes their answers readable by that
 page, and a form or ``text/plain`` POST goes anywhere without a preflight. So each answers only a
 request whose ``Host`` is a loopback name or address; a control endpoint takes only
 ``application/json`` (which a cross-site page cannot send without a preflight these servers
-never allow) and refuses a request with an ``Origin`` other than its own.
+never allow) and refuses a request with an ``Origin`` other than its own, or that a browser
+marks as another site's (``Sec-Fetch-Site``). The embedded AWS endpoint (moto, which allows
+every origin by default) takes no browser request at all: the SDKs send neither header.
 
 The gateway is not guarded: it stands in for the public API, which any page may call (CORS).
 """
@@ -14,6 +17,7 @@ The gateway is not guarded: it stands in for the public API, which any page may 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
@@ -22,6 +26,7 @@ __all__ = [
     "Headers",
     "content_length",
     "foreign_origin",
+    "guard_wsgi",
     "json_body",
     "loopback_host",
     "refusal",
@@ -83,13 +88,39 @@ def refusal(headers: Headers, port: int, *, control: bool, body: bool) -> tuple[
         return 403, "only requests to a loopback Host are answered"
     if not control:
         return None
-    if foreign_origin(headers.get("Origin"), port):
+    if foreign_origin(headers.get("Origin"), port) or _cross_site(headers.get("Sec-Fetch-Site")):
         return 403, "requests from other origins are refused"
     if body and not json_body(headers.get("Content-Type")):
         return 415, "send JSON (Content-Type: application/json)"
     if body and content_length(headers) > MAX_CONTROL_BYTES:
         return 413, f"a control request is at most {MAX_CONTROL_BYTES // 1024} KB"
     return None
+
+
+def _cross_site(fetch_site: str | None) -> bool:
+    """Whether a browser says the request comes from another site's page (or another origin's)."""
+    return (fetch_site or "none").strip().lower() not in ("none", "same-origin")
+
+
+#: A WSGI application: (environ, start_response) → the body's chunks.
+Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def guard_wsgi(app: Wsgi) -> Wsgi:
+    """``app`` answering only what an SDK on this machine sends: a loopback ``Host``, and neither
+    an ``Origin`` nor a ``Sec-Fetch-Site`` of another site (a browser's request), else 403."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        browser = environ.get("HTTP_ORIGIN") is not None or _cross_site(environ.get("HTTP_SEC_FETCH_SITE"))
+        if not loopback_host(environ.get("HTTP_HOST")) or browser:
+            body = b"loopback SDK requests only"
+            start_response(
+                "403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return app(environ, start_response)
+
+    return guarded
 
 
 def content_length(headers: Headers) -> int:

@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 
 from edge.core.secret import fingerprint
+from edge_local.aws import EmbeddedAws, Resources
+from edge_local.clients import client
 from edge_local.faults import FaultControl
 from edge_local.live import LiveFeed, LiveServer
+from edge_local.template import load
 from edge_local.upstream import Recorder, Upstream
 
 SOURCE_ID = "SRC_7f3a"
@@ -177,3 +180,61 @@ def test_a_gzip_batch_is_still_read(stand_in):
     )
     assert status == 200
     assert [e["messageId"] for e in stand_in.recorder.events] == ["m-1"]
+
+
+# -- the embedded AWS endpoint: the SDKs on this machine, no browser ------------------------------
+
+
+@pytest.fixture(scope="module")
+def embedded_aws() -> Iterator[tuple[Resources, int]]:
+    aws = EmbeddedAws()
+    resources = aws.start(load(), {"writeKey": SOURCE_ID}, visibility_timeout=30)
+    port = int(resources.endpoint.rsplit(":", 1)[1])
+    yield resources, port
+    assert _aws_call(port, "POST", path="/moto-api/reset") == 200  # moto's state is the process's
+    aws.stop()
+
+
+def _aws_call(port: int, method: str, body: bytes = b"", path: str = "/", **headers: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        names = {"Host": f"127.0.0.1:{port}", **{k.replace("_", "-"): v for k, v in headers.items()}}
+        connection.request(method, path, body=body, headers=names)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_embedded_aws_endpoint_serves_the_sdks(embedded_aws):
+    resources, _ = embedded_aws
+    secret = client("secretsmanager", resources.endpoint).get_secret_value(SecretId=resources.secret_id)
+    assert json.loads(secret["SecretString"]) == {"writeKey": SOURCE_ID}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": REBOUND},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ],
+    ids=["rebound-host", "foreign-origin", "null-origin", "cross-site-navigation"],
+)
+def test_the_embedded_aws_endpoint_serves_no_web_page(embedded_aws, headers):
+    resources, port = embedded_aws
+    # What a page can send without a preflight: a form POST in SQS's query protocol.
+    form = f"Action=SendMessage&QueueUrl={resources.events_queue_url}&MessageBody=injected".encode()
+    status = _aws_call(
+        port,
+        "POST",
+        form,
+        Content_Type="application/x-www-form-urlencoded",
+        **{k.replace("-", "_"): v for k, v in headers.items()},
+    )
+    assert status == 403
+    assert (
+        _aws_call(port, "OPTIONS", Origin="https://evil.example", Access_Control_Request_Method="POST") == 403
+    )
+    sqs = client("sqs", resources.endpoint)
+    assert "Messages" not in sqs.receive_message(QueueUrl=resources.events_queue_url, VisibilityTimeout=0)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from edge_local.guard import MAX_CONTROL_BYTES, foreign_origin, loopback_host, refusal
+from edge_local.guard import MAX_CONTROL_BYTES, foreign_origin, guard_wsgi, loopback_host, refusal
 
 PORT = 3001
 
@@ -79,4 +81,41 @@ def test_a_read_only_request_needs_only_a_loopback_host():
     assert refusal({"Host": "evil.example"}, PORT, control=False, body=False) == (
         403,
         "only requests to a loopback Host are answered",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fetch_site", "answer"), [("cross-site", 403), ("same-site", 403), ("same-origin", None), ("none", None)]
+)
+def test_a_control_request_a_browser_marks_as_another_site_s_is_refused(fetch_site, answer):
+    why = refusal({**JSON, "Sec-Fetch-Site": fetch_site}, PORT, control=True, body=True)
+    assert (why[0] if why else None) == answer
+
+
+def _wsgi(environ: dict[str, str]) -> tuple[str, bytes]:
+    answered: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"served"]
+
+    body = b"".join(guard_wsgi(app)(environ, lambda status, headers: answered.append(status)))
+    return answered[0], body
+
+
+@pytest.mark.parametrize(
+    ("environ", "served"),
+    [
+        ({"HTTP_HOST": "127.0.0.1:4566"}, True),  # boto3
+        ({"HTTP_HOST": "localhost:4566", "HTTP_SEC_FETCH_SITE": "none"}, True),
+        ({"HTTP_HOST": "rebound.example:4566"}, False),
+        ({}, False),
+        ({"HTTP_HOST": "127.0.0.1:4566", "HTTP_ORIGIN": "http://127.0.0.1:4566"}, False),  # any browser
+        ({"HTTP_HOST": "127.0.0.1:4566", "HTTP_SEC_FETCH_SITE": "cross-site"}, False),
+    ],
+)
+def test_the_embedded_aws_endpoint_serves_the_sdks_on_this_machine_only(environ, served):
+    status, body = _wsgi(environ)
+    assert (status, body) == (
+        ("200 OK", b"served") if served else ("403 Forbidden", b"loopback SDK requests only")
     )
