@@ -18,7 +18,7 @@ from typing import TextIO
 from bench.lambda_env import ROOT, Tree
 from bench.report import BenchError, Figure, table
 
-GROUPS = ("sqs", "warm", "forward", "cold", "e2e")
+GROUPS = ("sqs", "warm", "compressed", "forward", "cold", "e2e")
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -64,6 +64,11 @@ def run(arguments: argparse.Namespace, out: TextIO) -> list[Figure]:
             _progress("ingest, warm")
             figures += ingest_figures(harness, rounds=5 if quick else 15)
             figures += privacy_figures(rounds=5 if quick else 15)
+    if "compressed" in groups:
+        from bench.compressed import compressed_figures
+
+        _progress("compressed bodies")
+        figures += compressed_figures(rounds=5 if quick else 11)
     if "forward" in groups:
         from bench.forwarder import forwarder_figures
 

@@ -36,13 +36,13 @@ Environment:
 Fault injection (opt-in, for load and failure tests; off unless set):
   LOCAL_FAULTS=1         ingest reaches the embedded AWS endpoint through a proxy that can be paused,
                          and a control endpoint on loopback (its URL ends the ready line as
-                         "| faults <url>") answers POST /sqs/pause {"seconds": N} (SQS and Secrets
+                         "| faults <url>") answers JSON POST /sqs/pause {"seconds": N} (SQS and Secrets
                          Manager unreachable from ingest alone) and POST /forward/kill {"wait": N}
                          (kill the forward worker processes mid-invocation), and GET /forward/overlaps
                          (events of messages SQS handed out again while still being worked on);
                          see edge_local/faults.py
   FAULTS_PORT            the control endpoint's port (default 0: a free one)
-  The upstream stand-in's own faults (always available, off until posted): POST /_faults with
+  The upstream stand-in's own faults (always available, off until posted): JSON POST /_faults with
   status/retry_after, poison, delay, partial (207), max_bytes (413), refuse; see edge_local/upstream.py.
 """
 

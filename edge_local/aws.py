@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from edge_local.clients import client
+from edge_local.guard import guard_wsgi
 from edge_local.template import TemplateSettings
 
 #: The Source ID every event goes to in open mode unless ``METAROUTER_WRITE_KEY`` names another.
@@ -57,6 +59,9 @@ class EmbeddedAws:
         visibility_timeout: int,
     ) -> Resources:
         self._server.start()
+        served = self._server._server  # werkzeug's server: it calls its ``app`` for each request
+        if served is not None:
+            served.app = guard_wsgi(served.app)  # loopback SDK requests only (edge_local.guard)
         host, port = self._server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         sqs = client("sqs", endpoint)
@@ -109,6 +114,9 @@ class SeparateMoto:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=Path(__file__).resolve().parents[1],
+            # No CORS allowance for every origin: no web page can read or call it (DynamoDB's calls
+            # all need a preflight).
+            env={**os.environ, "MOTO_DISABLE_GLOBAL_CORS": "true"},
         )
         deadline = time.monotonic() + timeout
         while True:

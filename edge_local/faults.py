@@ -17,6 +17,9 @@
   ``GET /forward/overlaps``: ``{"messageIds": [...]}``, the events of messages SQS handed out
   again while an invocation was still working on them or after one had finished with them
   (their duplicates are SQS's).
+
+  Like the stack's other servers it answers only requests to a loopback ``Host``, and its POSTs
+  take only JSON, from no other origin (``edge_local.guard``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from edge_local.functions import LocalFunction
+from edge_local.guard import content_length, refusal
 from edge_local.poller import Poller, event_message_ids
 
 _CHUNK = 64 * 1024
@@ -171,14 +175,18 @@ class _ControlHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self._refused(body=False):
+            return
         if self.path == "/forward/overlaps":
             self._json(200, {"messageIds": sorted(self.server.poller.overlapping_events())})
         else:
             self._json(404, {"error": "not found"})
 
     def do_POST(self) -> None:
+        if self._refused(body=True):
+            return
         try:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            body = json.loads(self.rfile.read(content_length(self.headers)) or b"{}")
             if self.path == "/sqs/pause":
                 self.server.proxy.pause(float(body.get("seconds", 5)))
                 self._json(200, {"ok": True})
@@ -191,6 +199,15 @@ class _ControlHandler(BaseHTTPRequestHandler):
                 self._json(404, {"error": "not found"})
         except (ValueError, AttributeError) as exc:
             self._json(400, {"error": str(exc)})
+
+    def _refused(self, *, body: bool) -> bool:
+        """Answer a request this endpoint does not take (``edge_local.guard``); whether it did."""
+        why = refusal(self.headers, self.server.server_address[1], control=True, body=body)
+        if why is None:
+            return False
+        self.close_connection = True  # any body is left unread
+        self._json(why[0], {"error": why[1]})
+        return True
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()

@@ -9,7 +9,8 @@ reason. ``LiveServer`` serves one static page and the stream on its own loopback
 Entries never hold a write key, an Authorization header or a Source ID: they are built from
 chosen fields only, and the feed scrubs any secret it was told about from each entry as well.
 Nothing is recorded while nobody watches (a viewer connected now, or within ``linger`` seconds):
-each hook is then one attribute check. Memory is bounded by a count and a byte budget.
+each hook is then one attribute check. Memory is bounded by a count and a byte budget. The
+server answers only requests to a loopback ``Host`` (``edge_local.guard``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from edge_local.clients import REGION
+from edge_local.guard import refusal
 from edge_local.live_entries import dead_letter_entry
 
 __all__ = ["DeadLetterWatch", "LiveFeed", "LiveServer"]
@@ -155,6 +157,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        why = refusal(self.headers, self.server.server_address[1], control=False, body=False)
+        if why is not None:
+            self._send(why[0], "text/plain", why[1].encode())
+            return
         path = self.path.partition("?")[0]
         if path == "/events":
             self._stream()

@@ -8,13 +8,13 @@ Authorization header or a Source ID.
 from __future__ import annotations
 
 import base64
-import gzip
 import json
-import zlib
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
+from edge.core.errors import RequestError
+from edge.ingest.decoding import inflate
 from edge.ingest.routes import event_type_of
 
 __all__ = ["MAX_SHOWN_EVENT_BYTES", "batch_entry", "dead_letter_entry", "request_entry", "upstream_entry"]
@@ -49,20 +49,8 @@ def request_entry(
         items = _items(_read(body, encoding), route_type)
     events = [_summary(item, route_type) for item in items]
     error = _error(answer) if status >= 400 else None
-    rejected = _rejected(answer, status)
-    if status < 300:
-        outcome = "rejected" if rejected and len(rejected) == len(events) else "accepted"
-        for index, event in enumerate(events):
-            if index in rejected:
-                event.update(outcome="rejected", errors=rejected[index])
-            else:
-                event["outcome"] = "accepted"
-    else:
-        outcome = "rejected" if rejected or (status == 400 and route_type) else "refused"
-        for index, event in enumerate(events):
-            event["outcome"] = "rejected" if index in rejected or route_type else "refused"
-            if index in rejected:
-                event["errors"] = rejected[index]
+    rejected, count = _rejected(answer, status)
+    outcome = _mark(events, status, rejected, count, every=bool(route_type), error=error)
     if status == 503:
         outcome = "unavailable"
     entry: dict[str, Any] = {
@@ -77,7 +65,39 @@ def request_entry(
         entry["error"] = error
     if pixel:
         entry["note"] = "pixel: always answered 200; invalid input is quarantined"
+    elif count > len(rejected):
+        entry["note"] = f"{count} events rejected: the answer lists the first {len(rejected)}"
     return entry
+
+
+def _mark(
+    events: list[dict[str, Any]],
+    status: int,
+    rejected: dict[int, list[dict[str, str]]],
+    count: int,
+    *,
+    every: bool,
+    error: dict[str, str] | None,
+) -> str:
+    """Set each event's outcome (and errors) from the answer; the request's outcome.
+
+    ``every``: a single event's route, whose event is the request. Past the answer's cap on
+    listed rejections, an event of a 200 may have been rejected or accepted: it is ``unlisted``.
+    """
+    if status < 300:
+        last_listed = max(rejected, default=-1) if count > len(rejected) else len(events)
+        for index, event in enumerate(events):
+            if index in rejected:
+                event.update(outcome="rejected", errors=rejected[index])
+            else:
+                event["outcome"] = "unlisted" if index > last_listed else "accepted"
+        return "rejected" if rejected and count == len(events) else "accepted"
+    every = every or (error is not None and error["code"] == "invalid_batch")
+    for index, event in enumerate(events):
+        event["outcome"] = "rejected" if index in rejected or every else "refused"
+        if index in rejected:
+            event["errors"] = rejected[index]
+    return "rejected" if rejected or (status == 400 and every) else "refused"
 
 
 def upstream_entry(path: str, status: int, events: list[Any], failed: Mapping[int, int]) -> dict[str, Any]:
@@ -150,18 +170,15 @@ def _upstream_outcome(status: int) -> str:
 
 
 def _read(body: bytes, encoding: str | None) -> Any:
+    """The body's JSON, inflated as ingest inflates it and within ``_MAX_READ_BYTES``; else None."""
+    claimed = (encoding or "").strip().lower()
+    if claimed not in ("", "gzip", "x-gzip", "deflate"):
+        return None
     try:
-        match (encoding or "").strip().lower():
-            case "gzip":
-                body = gzip.decompress(body)
-            case "deflate":
-                body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, _MAX_READ_BYTES)
-            case "":
-                pass
-            case _:
-                return None
-        return json.loads(body[:_MAX_READ_BYTES]) if len(body) <= _MAX_READ_BYTES else None
-    except (ValueError, OSError, zlib.error):
+        if claimed:
+            body = inflate(body, limit=_MAX_READ_BYTES, raw_deflate=claimed == "deflate", max_ratio=None)
+        return json.loads(body) if len(body) <= _MAX_READ_BYTES else None
+    except (ValueError, RequestError):
         return None
 
 
@@ -236,21 +253,21 @@ def _error(answer: bytes) -> dict[str, str] | None:
     return None
 
 
-def _rejected(answer: bytes, status: int) -> dict[int, list[dict[str, str]]]:
-    """Index → field errors, from a 200's ``rejected`` list or a 4xx's ``details``."""
+def _rejected(answer: bytes, status: int) -> tuple[dict[int, list[dict[str, str]]], int]:
+    """Index → field errors, from a 200's ``rejected`` list or a 4xx's ``details``, and how many
+    were rejected in all (``rejectedCount``: the answer lists the first ones only)."""
     body = _answer(answer)
     if not isinstance(body, dict):
-        return {}
-    if status < 300:
-        listed = body.get("rejected")
-    else:
-        error = body.get("error")
-        listed = error.get("details") if isinstance(error, dict) else None
-        if status < 500 and isinstance(listed, list) and listed and "index" not in listed[0]:
-            listed = [{"index": 0, "errors": listed}]  # one event's field errors
+        return {}, 0
+    holder: Any = body if status < 300 else body.get("error")
+    if not isinstance(holder, dict):
+        return {}, 0
+    listed = holder.get("rejected" if status < 300 else "details")
+    if 300 <= status < 500 and isinstance(listed, list) and listed and "index" not in listed[0]:
+        listed = [{"index": 0, "errors": listed}]  # one event's field errors
     found: dict[int, list[dict[str, str]]] = {}
     if not isinstance(listed, list):
-        return found
+        return found, 0
     for item in listed:
         if isinstance(item, dict) and isinstance(item.get("index"), int):
             errors = item["errors"] if isinstance(item.get("errors"), list) else []
@@ -259,4 +276,5 @@ def _rejected(answer: bytes, status: int) -> dict[int, list[dict[str, str]]]:
                 for e in errors
                 if isinstance(e, dict)
             ]
-    return found
+    count = holder.get("rejectedCount")
+    return found, count if isinstance(count, int) and count > len(found) else len(found)

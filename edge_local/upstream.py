@@ -4,7 +4,9 @@ Routes: ``POST /v1/batch`` and ``POST /v1/{identify,track,page,screen,group,alia
 documents them. Bodies are parsed strictly, as a real server would: ``Infinity``, ``NaN`` or a
 number no double can hold is a 400. For tests and demos it also answers:
 
-- ``GET /_received``: ``{"events": [...], "requests": [{"path", "sourceId", "events", "status"}]}``;
+- ``GET /_received``: ``{"events": [...], "requests": [{"path", "source", "events", "status"}]}``,
+  ``source`` naming the Source a request was for by its fingerprint (``edge.core.secret``), never
+  the Source ID itself;
   ``GET /_received?summary=1`` only counts (``events``, ``unique``, ``duplicates``, ``statuses``),
   which stays cheap after a load test; ``&ids=1`` adds ``messageIds`` (unique) and
   ``duplicateIds`` (``{messageId: times received}`` for those received more than once) and
@@ -20,12 +22,15 @@ number no double can hold is a 400. For tests and demos it also answers:
   413 to any request body larger than that; ``{"refuse": true}`` stops listening (connections
   are refused, requests on kept-alive connections are dropped unanswered) and listens again
   when the time is up.
+
+It answers only requests to a loopback ``Host``; ``/_faults`` takes only JSON, from no other
+origin (``edge_local.guard``). A body is read up to API Gateway's 10 MB, and one larger than
+MetaRouter's 500 KB (a gzip body once inflated, the inflating stopped there) is a 413.
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import math
 import random
@@ -39,10 +44,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from edge.core.errors import RequestError
+from edge.core.secret import fingerprint
+from edge.forward.batching import MAX_BATCH_BYTES
+from edge.ingest.decoding import inflate
+from edge_local.guard import content_length, refusal
 from edge_local.live import LiveFeed
 from edge_local.live_entries import upstream_entry
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+#: Bodies larger than API Gateway takes are refused unread.
+MAX_READ_BYTES = 10 * 1024 * 1024
 
 
 class Recorder:
@@ -141,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self._refused(control=False, body=False):
+            return
         rec = self.server.recorder
         url = urlsplit(self.path)
         if url.path != "/_received":
@@ -155,6 +169,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, answer)
 
     def do_DELETE(self) -> None:
+        if self._refused(control=True, body=False):
+            return
+        if urlsplit(self.path).path != "/_faults":
+            self._json(404, {"error": "not found"})
+            return
         rec = self.server.recorder
         with rec.lock:
             rec.clear()
@@ -162,11 +181,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._arrived = time.monotonic()
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip":  # UPSTREAM_GZIP
-            body = gzip.decompress(body)
-        if self.path == "/_faults":
-            self._set_faults(json.loads(body or b"{}"))
+        control = urlsplit(self.path).path == "/_faults"
+        body = self._body(control=control)
+        if body is None:
+            return
+        if control:
+            self._control(body)
             return
         kind = self.path.removeprefix("/v1/")
         if kind != "batch" and kind not in EVENT_TYPES:
@@ -176,6 +196,44 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._receive(kind, body)
+
+    def _body(self, *, control: bool) -> bytes | None:
+        """The request's body, inflated if gzip; None when the request was answered instead."""
+        if self._refused(control=control, body=True):
+            return None
+        length = content_length(self.headers)
+        if length > MAX_READ_BYTES:
+            self.close_connection = True  # left unread
+            self._json(413, {"error": f"request larger than {MAX_READ_BYTES} bytes"})
+            return None
+        body = self.rfile.read(length)
+        try:
+            if (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip":  # UPSTREAM_GZIP
+                return inflate(body, limit=MAX_BATCH_BYTES, max_ratio=None)
+            if len(body) > MAX_BATCH_BYTES:
+                raise RequestError(413, "payload_too_large", f"request larger than {MAX_BATCH_BYTES} bytes")
+        except RequestError as exc:
+            self._json(exc.status, {"error": exc.message})
+            return None
+        return body
+
+    def _control(self, body: bytes) -> None:
+        try:
+            faults = json.loads(body or b"{}")
+            if not isinstance(faults, dict):
+                raise TypeError
+            self._set_faults(faults)
+        except (ValueError, TypeError):
+            self._json(400, {"error": "a JSON object of faults is expected"})
+
+    def _refused(self, *, control: bool, body: bool) -> bool:
+        """Answer a request the stand-in does not take (``edge_local.guard``); whether it did."""
+        why = refusal(self.headers, self.server.server_address[1], control=control, body=body)
+        if why is None:
+            return False
+        self.close_connection = True  # any body is left unread
+        self._json(why[0], {"error": why[1]})
+        return True
 
     def _set_faults(self, faults: dict[str, Any]) -> None:
         rec = self.server.recorder
@@ -314,7 +372,9 @@ def _integer(text: str) -> int:
 
 
 def _request(path: str, source_id: str | None, events: list[dict[str, Any]], status: int) -> dict[str, Any]:
-    return {"path": path, "sourceId": source_id, "events": len(events), "status": status}
+    """A request as ``/_received`` lists it: its Source by fingerprint, never the Source ID."""
+    source = fingerprint(source_id) if source_id is not None else None
+    return {"path": path, "source": source, "events": len(events), "status": status}
 
 
 def _basic_user(header: str | None) -> str | None:

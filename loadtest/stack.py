@@ -81,7 +81,12 @@ def start(env: dict[str, str], workdir: Path, timeout: float = 120) -> Stack:
 
 def _call(url: str, body: dict[str, Any] | None, timeout: float = 10) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")  # noqa: S310
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json"},  # the stack's controls take JSON only
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
         answer: dict[str, Any] = json.loads(response.read())
     return answer

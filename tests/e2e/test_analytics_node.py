@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from edge.core.secret import fingerprint
 from support.analytics_node import LIBRARY, every_type_calls, run_node_client
 from support.js import node_with
 
@@ -76,6 +77,6 @@ def test_closed_mode_forwards_with_the_mapped_source_id(node: str, closed_stack:
     received = closed_stack.received()
     delivered = [r for r in received["requests"][before:] if r["status"] == 200]
     assert delivered
-    assert {r["sourceId"] for r in delivered} == {"SRC_IOS"}
+    assert {r["source"] for r in delivered} == {fingerprint("SRC_IOS")}
     assert sum(r["events"] for r in delivered) >= len(sent)
     assert "pk_ios_91bc" not in json.dumps(received["events"])

@@ -212,5 +212,7 @@ def _get(stack: LocalStack, path: str) -> int:
 
 
 def _control(url: str, body: dict[str, object]) -> None:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
+    request = urllib.request.Request(  # noqa: S310
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     urllib.request.urlopen(request, timeout=30).close()  # noqa: S310 - loopback

@@ -8,6 +8,8 @@ import uuid
 import pytest
 from segment.analytics import Client
 
+from edge.core.secret import fingerprint
+
 WRITE_KEY = "pk_web_7f3a"
 
 
@@ -46,7 +48,8 @@ def test_every_call_arrives_upstream_enriched_with_its_message_id(stack, gzip):
     alias = next(e for e in received if e["type"] == "alias")
     assert (alias["previousId"], alias["userId"]) == ("u-0", "u-1")
     assert WRITE_KEY not in json.dumps(stack.received()["events"])
-    assert all(r["sourceId"] == "LOCAL_SOURCE_ID" for r in stack.received()["requests"])
+    assert all(r["source"] == fingerprint("LOCAL_SOURCE_ID") for r in stack.received()["requests"])
+    assert "LOCAL_SOURCE_ID" not in json.dumps(stack.received())
 
 
 def test_closed_mode_forwards_with_the_mapped_source_id(closed_stack):
@@ -54,7 +57,7 @@ def test_closed_mode_forwards_with_the_mapped_source_id(closed_stack):
     sent = _send_every_call(client, "closed")
     closed_stack.wait_for(set(sent))
     requests = closed_stack.received()["requests"]
-    assert {r["sourceId"] for r in requests if r["status"] == 200} == {"SRC_IOS"}
+    assert {r["source"] for r in requests if r["status"] == 200} == {fingerprint("SRC_IOS")}
     assert "pk_ios_91bc" not in json.dumps(closed_stack.received()["events"])
 
 

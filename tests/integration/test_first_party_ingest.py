@@ -3,6 +3,7 @@ origin-verify secret read through Powertools, and the server-set anonymousId coo
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -94,6 +95,48 @@ def test_a_request_that_bypasses_a_required_front_door_is_refused(
     assert aws_stack.queued_events() == []
     ok = ingest(api_event("POST", "/v1/page", PAGE, headers={**BEHIND_CLOUDFRONT, "x-origin-verify": VERIFY}))
     assert ok["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/m", {"series": [{"type": "Counter", "metric": "analytics_js.invoke", "value": 1}]}),
+        ("/v1/page", PAGE),
+        ("/v1/t", "{not json"),
+        ("/v1/batch", {"batch": "not a list"}),
+        ("/v1/batch", gzip.compress(b"", mtime=0) * 20_000 + gzip.compress(b"\0" * 10_000_000)),
+    ],
+    ids=["telemetry", "event", "invalid-json", "invalid-batch", "gzip-members-and-bomb"],
+)
+def test_a_required_front_door_refuses_every_route_before_the_body_is_read(
+    ingest, aws_stack, configure, verify_secret, monkeypatch, path, body
+):
+    configure(ORIGIN_VERIFY_SECRET_ID=verify_secret, REQUIRE_ORIGIN_VERIFY="true")
+    from edge.ingest import http
+
+    monkeypatch.setattr(http, "read_body", lambda *_, **__: pytest.fail("the body was read"))
+    event = (
+        api_event("POST", path, raw_body=body, headers={"content-encoding": "gzip"})
+        if isinstance(body, bytes)
+        else api_event("POST", path, body)
+        if isinstance(body, dict)
+        else api_event("POST", path, raw_body=body)
+    )
+    response = ingest(event)
+    assert response["statusCode"] == 403
+    assert json.loads(response["body"])["error"]["code"] == "forbidden"
+    assert aws_stack.queued_events() == []
+    assert aws_stack.quarantined() == []
+
+
+def test_a_required_front_door_refuses_a_pixel_with_an_image(ingest, aws_stack, configure, verify_secret):
+    configure(ORIGIN_VERIFY_SECRET_ID=verify_secret, REQUIRE_ORIGIN_VERIFY="true")
+    query = {"userId": "u1", "event": "Opened"}
+    response = ingest(api_event("GET", "/v1/pixel/track", query=query))
+    assert (response["statusCode"], response["headers"]["Content-Type"]) == (403, "image/gif")
+    assert aws_stack.queued_events() == []
+    through = ingest(api_event("GET", "/v1/pixel/track", query=query, headers={"x-origin-verify": VERIFY}))
+    assert (through["statusCode"], through["headers"]["Content-Type"]) == (200, "image/gif")
 
 
 def test_an_unreadable_origin_verify_secret_is_a_503_and_never_logged(

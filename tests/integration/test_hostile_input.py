@@ -14,7 +14,16 @@ import pytest
 from edge.core.queueing import PARKING_ROOM
 from edge.core.secret import fingerprint
 from edge.ingest.enrichment import MAX_USER_AGENT_BYTES
-from edge.ingest.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
+from edge.ingest.limits import (
+    ENRICHMENT_ALLOWANCE,
+    INFLATION_PER_EVENT,
+    MAX_BATCH_EVENTS,
+    MAX_DEPTH,
+    MAX_EVENT_BYTES,
+    MAX_INFLATION_RATIO,
+    MAX_REJECTIONS_SHOWN,
+    QUEUED_PER_BODY_BYTE,
+)
 from edge_local.upstream import strict_loads
 from support.apigw import api_event, basic_auth
 
@@ -250,6 +259,173 @@ def test_a_byte_order_mark_before_the_json_is_tolerated(ingest, aws_stack):
     raw = b"\xef\xbb\xbf" + json.dumps(TRACK).encode()
     assert ingest(api_event("POST", "/v1/track", raw_body=raw))["statusCode"] == 200
     assert len(aws_stack.queued_events()) == 1
+
+
+# -- compressed bodies: what they cost, queue, quarantine and answer follows what was sent --------
+
+
+def _gzip_post(path: str, raw: bytes, encoding: str = "gzip") -> dict[str, Any]:
+    return api_event("POST", path, raw_body=raw, headers={"content-encoding": encoding})
+
+
+def test_tens_of_thousands_of_empty_gzip_members_before_an_event_are_read(ingest, aws_stack):
+    raw = gzip.compress(b"", mtime=0) * 20_000 + gzip.compress(json.dumps(TRACK).encode())  # 400 KB
+    assert ingest(_gzip_post("/v1/track", raw))["statusCode"] == 200
+    assert [e["event"] for e in aws_stack.queued_events()] == ["Clicked"]
+
+
+def test_a_compressed_body_larger_than_the_body_limit_is_a_413(ingest, aws_stack):
+    raw = gzip.compress(b"", mtime=0) * 40_000 + gzip.compress(json.dumps(TRACK).encode())  # 800 KB
+    response = ingest(_gzip_post("/v1/track", raw))
+    assert response["statusCode"] == 413
+    assert _body(response)["error"]["message"] == "The request body exceeds 500 KB."
+
+
+def test_a_few_hundred_bytes_inflating_to_thousands_of_events_are_refused_before_any_is_queued(
+    ingest, aws_stack
+):
+    raw = gzip.compress(json.dumps({"batch": [TRACK] * MAX_BATCH_EVENTS}).encode())
+    assert len(raw) < 1000
+    response = ingest(_gzip_post("/v1/batch", raw))
+    assert response["statusCode"] == 413
+    error = _body(response)["error"]
+    assert error["code"] == "payload_too_large"
+    assert f"more than {MAX_INFLATION_RATIO} times its size" in error["message"]
+    assert aws_stack.queued_events() == []
+    assert aws_stack.quarantined() == []
+
+
+def test_a_few_hundred_bytes_of_invalid_events_fill_neither_the_quarantine_nor_the_answer(ingest, aws_stack):
+    raw = zlib.compress(json.dumps({"batch": [{"type": "track"}] * MAX_BATCH_EVENTS}).encode())
+    response = ingest(_gzip_post("/v1/batch", raw, "deflate"))
+    assert response["statusCode"] == 413
+    assert len(response["body"]) < 300
+    assert aws_stack.quarantined() == []
+
+
+def _within_the_byte_ratio(text: bytes) -> bytes:
+    """gzip of ``text``, padded with trailing bytes (which gzip ignores) up to the ratio's edge."""
+    data = gzip.compress(text, compresslevel=9)
+    return data + b"\0" * max(0, len(text) // MAX_INFLATION_RATIO + 1 - len(data))
+
+
+@pytest.mark.parametrize(
+    "items",
+    [[{}] * MAX_BATCH_EVENTS, [{"type": "track"}] * MAX_BATCH_EVENTS, [TRACK] * MAX_BATCH_EVENTS, [{}] * 300],
+    ids=["empty-objects", "invalid-events", "bare-events", "empty-objects-under-the-floor"],
+)
+def test_tiny_events_compressed_within_the_byte_ratio_fill_neither_queue_nor_quarantine(
+    ingest, aws_stack, items
+):
+    raw = _within_the_byte_ratio(json.dumps({"batch": items}).encode())
+    assert len(raw) < 2500  # before: 157 bytes quarantined 394 KB, 1.9 KB queued 848 KB
+    response = ingest(_gzip_post("/v1/batch", raw))
+    assert response["statusCode"] == 413
+    assert f"counting {INFLATION_PER_EVENT} bytes more" in _body(response)["error"]["message"]
+    assert aws_stack.queued_events() == []
+    assert aws_stack.quarantined() == []
+
+
+def test_a_body_compressed_twice_is_a_400(ingest, aws_stack):
+    raw = gzip.compress(gzip.compress(json.dumps(TRACK).encode()))
+    response = ingest(_gzip_post("/v1/track", raw, "gzip, gzip"))
+    assert response["statusCode"] == 400
+    assert _body(response)["error"]["code"] == "invalid_body"
+
+
+# -- answers stay small: the rejected are listed up to a cap, and counted -----------------------
+
+
+def test_a_batch_answer_lists_the_first_rejected_events_and_counts_them_all(ingest, aws_stack):
+    invalid = [{"type": "track", "userId": "u", "messageId": f"bad-{i}"} for i in range(MAX_BATCH_EVENTS - 1)]
+    response = ingest(api_event("POST", "/v1/batch", {"batch": [*invalid, TRACK]}))
+    assert response["statusCode"] == 200
+    answer = _body(response)
+    assert [r["index"] for r in answer["rejected"]] == list(range(MAX_REJECTIONS_SHOWN))
+    assert answer["rejectedCount"] == MAX_BATCH_EVENTS - 1
+    assert len(response["body"]) < 20_000  # was 200 KB, listing every one
+    assert len(aws_stack.quarantined()) == MAX_BATCH_EVENTS - 1  # every one is kept for the operators
+    assert len(aws_stack.queued_events()) == 1
+
+
+def test_a_batch_of_only_invalid_events_lists_the_first_in_its_400_and_counts_them_all(ingest, aws_stack):
+    body = {"batch": [{"type": "track", "userId": "u"}] * MAX_BATCH_EVENTS}
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 400
+    error = _body(response)["error"]
+    assert (error["code"], error["rejectedCount"], len(error["details"])) == (
+        "invalid_batch",
+        MAX_BATCH_EVENTS,
+        MAX_REJECTIONS_SHOWN,
+    )
+    assert (
+        error["message"]
+        == f"Every event in the batch is invalid. The first {MAX_REJECTIONS_SHOWN} are listed."
+    )
+
+
+def test_a_field_path_made_of_long_client_keys_is_cut_in_the_answer(ingest, aws_stack):
+    deep: Any = 1
+    for level in range(MAX_DEPTH):
+        deep = {f"k{level}" + "x" * 1000: deep}
+    body = {"batch": [{**TRACK, "properties": deep}, TRACK]}
+    response = ingest(api_event("POST", "/v1/batch", body))
+    assert response["statusCode"] == 200
+    [rejected] = _body(response)["rejected"]
+    assert rejected["errors"][0]["field"].startswith("properties.k63xxx")
+    assert len(rejected["errors"][0]["field"]) == 101  # 100 characters and an ellipsis
+    assert len(aws_stack.quarantined()[0]["errors"][0]["field"]) > 60_000  # the operators see it whole
+
+
+# -- context.ip: an address, or the edge's own observation ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["<script>alert(1)</script>", "1.2.3.4' OR '1'='1", "x" * 300, "203.0.113.7/32", " 203.0.113.7", 42, {}],
+)
+def test_a_client_ip_that_is_not_an_address_is_replaced_by_the_observed_one_and_counted(
+    ingest, aws_stack, capsys, sent
+):
+    response = ingest(api_event("POST", "/v1/track", {**TRACK, "context": {"ip": sent}}))
+    assert response["statusCode"] == 200
+    [event] = aws_stack.queued_events()
+    assert event["context"]["ip"] == "203.0.113.7"  # the request's source address
+    assert _repairs(capsys) == {"ip_replaced": 1}
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["198.51.100.23", "2001:db8:85a3::8a2e:370:7334", "::ffff:192.0.2.1", "0.0.0.0"],  # noqa: S104 - data
+)
+def test_a_server_sdk_s_end_user_address_is_kept(ingest, aws_stack, capsys, sent):
+    assert ingest(api_event("POST", "/v1/track", {**TRACK, "context": {"ip": sent}}))["statusCode"] == 200
+    [event] = aws_stack.queued_events()
+    assert event["context"]["ip"] == sent
+    assert _repairs(capsys) == {}
+
+
+def test_a_batch_context_ip_that_is_not_an_address_is_replaced_in_every_item(ingest, aws_stack, capsys):
+    body = {"batch": [TRACK, {**TRACK, "context": {"ip": "198.51.100.1"}}], "context": {"ip": "<b>"}}
+    assert ingest(api_event("POST", "/v1/batch", body))["statusCode"] == 200
+    assert [e["context"]["ip"] for e in aws_stack.queued_events()] == ["203.0.113.7", "198.51.100.1"]
+    assert _repairs(capsys) == {"ip_replaced": 1}
+
+
+def test_a_pixel_s_ip_parameter_that_is_not_an_address_is_replaced(ingest, aws_stack):
+    query = {"userId": "u1", "event": "Opened", "context.ip": "'; DROP TABLE users; --"}
+    assert ingest(api_event("GET", "/v1/pixel/track", query=query))["statusCode"] == 200
+    [event] = aws_stack.queued_events()
+    assert event["context"]["ip"] == "203.0.113.7"
+
+
+def _repairs(capsys: Any) -> dict[str, float]:
+    counted: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        record = json.loads(line) if line.startswith('{"_aws"') else {}
+        if "EventsRepaired" in record:
+            counted[record["repair"]] = counted.get(record["repair"], 0) + record["EventsRepaired"][0]
+    return counted
 
 
 # -- closed mode: an event travels only under the Source of a key it presented ----------------

@@ -1,7 +1,14 @@
 """Property: whatever a client sends to any route — bodies, numbers, nesting, encodings, headers,
 query strings — the answer is a client's (never a 5xx; a pixel always an image), and nothing on
 a queue breaks a promise: strict JSON, events of at most 32 KB as forwarded, nesting within the
-limit, and no more queued than a small multiple of what the request carried."""
+limit, and no more queued than a small multiple of what the request carried.
+
+Compressed bodies (gzip in one member or thousands, zlib, raw deflate, compressed twice under
+any claim) keep the promises of what they send over the wire: they inflate to at most
+``MAX_INFLATION_RATIO`` times their size, each event counting ``INFLATION_PER_EVENT`` more (or
+``INFLATION_FLOOR``), so what they queue and
+quarantine is bounded by their size on the wire too, and no answer lists more than
+``MAX_REJECTIONS_SHOWN`` rejected events."""
 
 from __future__ import annotations
 
@@ -16,7 +23,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.ingest.decoding import json_problem
-from edge.ingest.limits import ENRICHMENT_ALLOWANCE, MAX_DEPTH, MAX_EVENT_BYTES, QUEUED_PER_BODY_BYTE
+from edge.ingest.limits import (
+    ENRICHMENT_ALLOWANCE,
+    INFLATION_FLOOR,
+    INFLATION_PER_EVENT,
+    MAX_BODY_BYTES,
+    MAX_DEPTH,
+    MAX_EVENT_BYTES,
+    MAX_INFLATION_RATIO,
+    MAX_REJECTIONS_SHOWN,
+    QUEUED_PER_BODY_BYTE,
+)
 from edge.ingest.routes import ROUTES, RouteKind
 from edge_local.upstream import strict_loads
 from support.apigw import api_event, basic_auth
@@ -24,6 +41,11 @@ from support.apigw import api_event, basic_auth
 CLIENT_STATUSES = {200, 400, 401, 404, 413}
 CLOSED_SOURCES = {"pk_web_7f3a": "ILoveData123", "pk_ios_91bc": "OtherSource"}
 ENVELOPE_BYTES = 200  # a message's own {"v":1,"source":…,"events":[…]} around its events
+#: What the quarantine keeps of a rejected item beyond the item itself: its index, reason, field
+#: errors (their paths at most the item's own keys again), route and time.
+QUARANTINE_PER_ITEM = 1024
+#: An answer's size: the first MAX_REJECTIONS_SHOWN rejections, each with a few short field errors.
+MAX_ANSWER_BYTES = 64 * 1024
 
 #: Numbers a strict upstream refuses, and some it must still accept.
 HOSTILE_NUMBERS = [
@@ -142,6 +164,21 @@ valid_batches = st.fixed_dictionaries(
 many_items = st.integers(0, 2500).map(
     lambda n: {"batch": [{"type": "track", "userId": "u", "event": "E"}] * n, "context": {"pad": "z" * 600}}
 )
+#: What compresses best: many near-identical items, valid or not, and padding.
+repetitive = st.builds(
+    lambda n, item, pad: {"batch": [item] * n, **({"context": {"pad": "p" * pad}} if pad else {})},
+    n=st.integers(1, 2500),
+    item=st.sampled_from(
+        [
+            {"type": "track", "userId": "u", "event": "E"},
+            {"type": "identify", "anonymousId": "a"},
+            {"type": "track"},
+            {},
+            {"type": "track", "userId": "u", "event": "E", "writeKey": "pk_unknown"},
+        ]
+    ),
+    pad=st.sampled_from([0, 1000, 20_000]),
+)
 
 
 def _text(value: Any, number: str) -> str:
@@ -153,6 +190,13 @@ def _raw_deflate(text: bytes) -> bytes:
     return compressor.compress(text) + compressor.flush()
 
 
+def _members(text: bytes, size: int) -> bytes:
+    """``text`` as one gzip member per ``size`` bytes."""
+    return b"".join(gzip.compress(text[i : i + size], mtime=0) for i in range(0, len(text), size))
+
+
+EMPTY_MEMBER = gzip.compress(b"", mtime=0)
+
 #: How a body may travel: (bytes → what is sent, Content-Encoding claimed). Bytes travel base64-
 #: encoded, as API Gateway sends binary bodies; text as text.
 ENCODINGS = {
@@ -161,9 +205,20 @@ ENCODINGS = {
     "bom": (lambda t: b"\xef\xbb\xbf" + t, None),
     "gzip": (gzip.compress, "gzip"),
     "gzip-members": (lambda t: gzip.compress(t[: len(t) // 2]) + gzip.compress(t[len(t) // 2 :]), "gzip"),
+    # Thousands of members: empty ones before the body, or the body cut into small ones.
+    "gzip-empty-members": (lambda t: EMPTY_MEMBER * 5000 + gzip.compress(t), "gzip"),
+    "gzip-small-members": (lambda t: _members(t, 16), "gzip"),
+    "gzip-claimed-deflate": (gzip.compress, "deflate"),
     "zlib": (zlib.compress, "deflate"),
     "raw-deflate": (_raw_deflate, "deflate"),
+    # Compressed twice (one layer is read: a 400), under an honest claim or a short one.
+    "gzip-gzip": (lambda t: gzip.compress(gzip.compress(t)), "gzip, gzip"),
+    "gzip-gzip-claimed-once": (lambda t: gzip.compress(gzip.compress(t)), "gzip"),
+    "zlib-in-gzip": (lambda t: gzip.compress(zlib.compress(t)), "deflate, gzip"),
+    "gzip-in-raw-deflate": (lambda t: _raw_deflate(gzip.compress(t)), "deflate"),
 }
+COMPRESSED = {name for name, (_, claimed) in ENCODINGS.items() if claimed}
+NESTED = {"gzip-gzip", "gzip-gzip-claimed-once", "zlib-in-gzip", "gzip-in-raw-deflate"}
 
 
 def _encode(text: bytes, encoding: str) -> tuple[bytes | str, dict[str, str]]:
@@ -205,7 +260,9 @@ def posts(draw: st.DrawFn) -> tuple[str, Any]:
             body.pop("type", None)  # the route gives the type
         return path, body
     if kind == "batch":
-        return draw(st.sampled_from(BATCH_PATHS)), draw(st.one_of(valid_batches, batches, many_items))
+        return draw(st.sampled_from(BATCH_PATHS)), draw(
+            st.one_of(valid_batches, batches, many_items, repetitive)
+        )
     return draw(st.sampled_from([*SINGLE_PATHS, *BATCH_PATHS, "/v1/m", "/v1/nope"])), draw(values)
 
 
@@ -215,9 +272,18 @@ def _sizes_bytes(body: str) -> int:
     return len(json.dumps(sizes, separators=(",", ":"))) if sizes is not None else 0
 
 
-def _check_queues(aws: Any, carried: int, events_in_request: int) -> None:
+class _Left:
+    """What one request left on the queues (each read once: reading hides them from the next)."""
+
+    def __init__(self, aws: Any) -> None:
+        self.messages: list[str] = aws.raw_bodies(aws.events_url)
+        self.quarantined: list[str] = aws.raw_bodies(aws.quarantine_url)
+        self.rejected = sum(len(strict_loads(body)["rejected"]) for body in self.quarantined)
+
+
+def _check_queues(left: _Left, carried: int, events_in_request: int) -> None:
     """Every promise about what a request left on the queues."""
-    messages = aws.raw_bodies(aws.events_url)
+    messages, quarantined = left.messages, left.quarantined
     for body in messages:
         for event in strict_loads(body)["events"]:
             assert json_problem(event) is None
@@ -232,8 +298,32 @@ def _check_queues(aws: Any, carried: int, events_in_request: int) -> None:
     assert queued <= QUEUED_PER_BODY_BYTE * carried + (ENRICHMENT_ALLOWANCE * events_in_request) + (
         ENVELOPE_BYTES * len(messages)
     )
-    for body in aws.raw_bodies(aws.quarantine_url):
-        strict_loads(body)
+    assert sum(len(body.encode()) for body in quarantined) <= (
+        2 * carried + QUARANTINE_PER_ITEM * left.rejected + ENVELOPE_BYTES * len(quarantined)
+    )
+
+
+def _check_compressed(left: _Left, response: dict[str, Any], text: bytes, wire: int, events: int) -> None:
+    """A compressed body is read only within the ratio: when anything of it was queued,
+    quarantined or accepted, it inflated to at most MAX_INFLATION_RATIO times its wire size, each
+    event counting INFLATION_PER_EVENT more, so what it queued and quarantined (a few hundred
+    bytes an event at most, beyond the events themselves) is bounded by its size on the wire."""
+    if response["statusCode"] == 200 or left.messages or left.quarantined:
+        assert len(text) + INFLATION_PER_EVENT * events <= max(INFLATION_FLOOR, MAX_INFLATION_RATIO * wire)
+    if wire > MAX_BODY_BYTES:  # refused unread, however few bytes it would inflate to
+        assert response["statusCode"] in (404, 413), response["body"]
+
+
+def _check_answer(left: _Left, response: dict[str, Any]) -> None:
+    """An answer lists at most MAX_REJECTIONS_SHOWN rejected events and counts them all."""
+    assert len(response["body"]) <= MAX_ANSWER_BYTES
+    answer = json.loads(response["body"])
+    error = answer.get("error") or {}
+    listed = answer.get("rejected") or error.get("details") or []
+    assert len(listed) <= MAX_REJECTIONS_SHOWN
+    counted = answer.get("rejectedCount", error.get("rejectedCount"))
+    if counted is not None:
+        assert counted == left.rejected >= len(listed)
 
 
 @settings(
@@ -269,7 +359,17 @@ def test_hostile_posts_on_every_route_keep_every_promise(
     assert response["statusCode"] in CLIENT_STATUSES, response["body"]
     assert json.loads(response["body"])["success"] is (response["statusCode"] == 200)
     batch = body.get("batch") if isinstance(body, dict) else None
-    _check_queues(aws_stack, len(text), len(batch) if isinstance(batch, list) else 1)
+    events = len(batch) if isinstance(batch, list) and path in BATCH_PATHS else 1
+    left = _Left(aws_stack)
+    _check_queues(left, len(text), len(batch) if isinstance(batch, list) else 1)
+    _check_answer(left, response)
+    if path == "/v1/m":
+        return  # telemetry: answered without reading the body
+    if encoding in COMPRESSED:
+        wire = len(payload) if isinstance(payload, bytes) else len(payload.encode("utf-8", "surrogatepass"))
+        _check_compressed(left, response, text, wire, events)
+    if encoding in NESTED:
+        assert response["statusCode"] in (400, 404, 413), response["body"]  # one layer is read
 
 
 @st.composite
@@ -315,4 +415,4 @@ def test_hostile_pixels_always_get_an_image_and_keep_every_promise(
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "image/gif"
     assert base64.b64decode(response["body"]).startswith(b"GIF89a")
-    _check_queues(aws_stack, len(urlencode(query)), 1)
+    _check_queues(_Left(aws_stack), len(urlencode(query)), 1)

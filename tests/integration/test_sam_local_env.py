@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.request
 from pathlib import Path
 
 from edge_local.aws import EmbeddedAws
@@ -40,4 +41,7 @@ def test_the_env_file_names_the_queues_and_secret_the_local_stack_creates():
         assert forward["EDGE_SECRET_ID"] == ingest["EDGE_SECRET_ID"]
         assert forward["METAROUTER_ENDPOINT"] == "http://127.0.0.1:3001"  # make run's stand-in
     finally:
+        # moto's state belongs to the process: leave none for the next test that starts one.
+        reset = urllib.request.Request(f"{resources.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - loopback
         aws.stop()

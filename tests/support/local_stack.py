@@ -56,7 +56,10 @@ class LocalStack:
         """Tell the stand-in to fail (``body``) or to stop failing (None)."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(  # noqa: S310
-            f"{self.upstream}/_faults", data=data, method="POST" if body is not None else "DELETE"
+            f"{self.upstream}/_faults",
+            data=data,
+            method="POST" if body is not None else "DELETE",
+            headers={"Content-Type": "application/json"},  # the stand-in's controls take JSON only
         )
         urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import tracemalloc
 from typing import Any
 
 from edge_local.live import LiveFeed
@@ -253,3 +254,47 @@ def test_a_parked_message_shows_its_reason_and_a_message_sqs_moved_says_so() -> 
     assert moved["reason"] == "max_receive_count"
     assert "too many times" in moved["detail"]
     assert dead_letter_entry("not json", {"reason": "invalid_message"})["events"] == []
+
+
+def test_past_the_answer_s_cap_on_listed_rejections_events_are_unlisted_not_accepted() -> None:
+    batch = [{"type": "track", "userId": "u", "messageId": f"b-{i}"} for i in range(5)]
+    answer = {
+        "success": True,
+        "rejected": [{"index": i, "messageId": f"b-{i}", "errors": []} for i in (0, 2)],
+        "rejectedCount": 4,
+    }
+    entry = _request("/v1/batch", {"batch": batch}, 200, answer)
+    assert [e["outcome"] for e in entry["events"]] == [
+        "rejected",
+        "accepted",
+        "rejected",
+        "unlisted",
+        "unlisted",
+    ]
+    assert entry["note"] == "4 events rejected: the answer lists the first 2"
+
+
+def test_every_item_of_an_invalid_batch_is_rejected_listed_or_not() -> None:
+    answer = {
+        "success": False,
+        "error": {
+            "code": "invalid_batch",
+            "message": "Every event in the batch is invalid. The first 1 are listed.",
+            "details": [{"index": 0, "messageId": None, "errors": []}],
+            "rejectedCount": 3,
+        },
+    }
+    entry = _request("/v1/batch", {"batch": [{"event": "x"}] * 3}, 400, answer)
+    assert [e["outcome"] for e in entry["events"]] == ["rejected"] * 3
+
+
+def test_a_compressed_bomb_is_read_no_further_than_the_page_shows() -> None:
+    bomb = gzip.compress(b"[" + b" " * (64 * 1024 * 1024) + b"]")
+    tracemalloc.start()
+    try:
+        entry = _request("/v1/batch", bomb, 413, {"success": False}, encoding="gzip")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert entry["events"] == []
+    assert peak < 8 * 1024 * 1024  # was the whole 64 MB

@@ -1,7 +1,10 @@
 import base64
 import gzip
+import json
+import random
 import sys
 import tracemalloc
+import uuid
 import zlib
 from typing import Any
 
@@ -13,13 +16,21 @@ from edge.core.errors import RequestError
 from edge.ingest.decoding import (
     _named_problem,
     body_bytes,
+    check_inflation,
     inflate,
     is_double,
     json_problem,
     parse_json,
+    read_body,
     write_key_from,
 )
-from edge.ingest.limits import MAX_BODY_BYTES, MAX_DEPTH
+from edge.ingest.limits import (
+    INFLATION_FLOOR,
+    INFLATION_PER_EVENT,
+    MAX_BODY_BYTES,
+    MAX_DEPTH,
+    MAX_INFLATION_RATIO,
+)
 
 
 def decode_body(
@@ -348,3 +359,215 @@ def test_the_walk_without_paths_finds_the_problem_the_named_walk_names(value: An
     if not isinstance(value, dict | list):
         value = [value]
     assert json_problem(value, max_depth) == _named_problem(value, max_depth)
+
+
+# -- compressed bodies cost in proportion to their size ------------------------------------------
+
+EMPTY_MEMBER = gzip.compress(b"", mtime=0)  # 20 bytes: the smallest gzip member
+
+
+class _CountingInflater:
+    """zlib's decompressor, counting the input offered to it and the copies of input it hands back."""
+
+    def __init__(self, real: Any, work: list[int]) -> None:
+        self._real = real
+        self._work = work
+
+    def decompress(self, data: Any, max_length: int = 0) -> bytes:
+        self._work.append(len(data))
+        return bytes(self._real.decompress(data, max_length))
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._real, name)
+        if name in ("unused_data", "unconsumed_tail"):
+            self._work.append(len(value))
+        return value
+
+
+@pytest.fixture
+def inflater_work(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The bytes zlib is given, and gives back as left-over input, while a test inflates."""
+    work: list[int] = []
+    real = zlib.decompressobj
+    monkeypatch.setattr(zlib, "decompressobj", lambda wbits: _CountingInflater(real(wbits), work))
+    return work
+
+
+def test_walking_many_gzip_members_handles_input_in_proportion_to_the_body(inflater_work):
+    data = EMPTY_MEMBER * 20_000 + gzip.compress(b'{"userId": "u", "event": "E"}')  # 400 KB
+    assert inflate(data) == b'{"userId": "u", "event": "E"}'
+    # Before: each member was offered all the input left, and copied it back (quadratic: ~8 GB here).
+    assert sum(inflater_work) <= 8 * len(data)
+
+
+def test_a_large_single_member_is_inflated_in_few_calls(inflater_work):
+    text = b'{"batch": [' + b", ".join(b'{"userId": "u%d", "event": "E"}' % i for i in range(10_000)) + b"]}"
+    assert inflate(gzip.compress(text)) == text
+    assert len(inflater_work) < 60
+    assert sum(inflater_work) <= 3 * len(gzip.compress(text))
+
+
+def test_a_compressed_body_larger_than_the_body_limit_is_refused_unread(inflater_work):
+    data = EMPTY_MEMBER * (MAX_BODY_BYTES // len(EMPTY_MEMBER) + 1)
+    with pytest.raises(RequestError) as exc_info:
+        inflate(data)
+    assert _status(exc_info) == (413, "payload_too_large")
+    assert exc_info.value.message == "The request body exceeds 500 KB."
+    assert inflater_work == []
+
+
+def test_a_base64_body_too_long_for_the_limit_is_refused_before_it_is_decoded(monkeypatch):
+    body = base64.b64encode(EMPTY_MEMBER * 40_000).decode()  # 800 KB once decoded
+    monkeypatch.setattr(base64, "b64decode", lambda *_, **__: pytest.fail("decoded"))
+    with pytest.raises(RequestError) as exc_info:
+        body_bytes(body, is_base64=True, content_encoding="gzip")
+    assert _status(exc_info) == (413, "payload_too_large")
+
+
+def test_base64_of_a_body_exactly_at_the_limit_is_decoded():
+    raw = b'{"a": "' + b"x" * (MAX_BODY_BYTES - 9) + b'"}'
+    assert len(raw) == MAX_BODY_BYTES
+    assert body_bytes(base64.b64encode(raw).decode(), is_base64=True, content_encoding=None) == raw
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+COMPRESSIONS = {
+    "gzip": (gzip.compress, "gzip"),
+    "gzip-members": (lambda data: gzip.compress(data[:10]) + gzip.compress(data[10:]), "gzip"),
+    "zlib": (zlib.compress, "deflate"),
+    "raw-deflate": (_raw_deflate, "deflate"),
+}
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_a_body_inflating_past_the_ratio_is_a_413_naming_it(compression):
+    compress, claimed = COMPRESSIONS[compression]
+    data = compress(b'{"userId": "u", "event": "E", "properties": {"p": "' + b"x" * 100_000 + b'"}}')
+    assert 100_000 / len(data) > MAX_INFLATION_RATIO
+    with pytest.raises(RequestError) as exc_info:
+        body_bytes(base64.b64encode(data).decode(), is_base64=True, content_encoding=claimed)
+    assert _status(exc_info) == (413, "payload_too_large")
+    assert exc_info.value.message == (
+        f"The compressed request body inflates to more than {MAX_INFLATION_RATIO} times its size, each "
+        f"event in it counting {INFLATION_PER_EVENT} bytes more "
+        f"({INFLATION_FLOOR // 1024} KB is always allowed)."
+    )
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_a_body_inflating_to_the_floor_is_never_refused_for_its_ratio(compression):
+    compress, claimed = COMPRESSIONS[compression]
+    text = b'{"p": "' + b"x" * (INFLATION_FLOOR - 9) + b'"}'
+    assert len(text) == INFLATION_FLOOR
+    data = compress(text)
+    assert len(text) / len(data) > MAX_INFLATION_RATIO
+    assert body_bytes(base64.b64encode(data).decode(), is_base64=True, content_encoding=claimed) == text
+
+
+def test_a_plain_body_has_no_size_on_the_wire_to_be_held_to():
+    text = b'{"userId": "u", "event": "E"}'
+    assert read_body(text.decode(), is_base64=False, content_encoding=None) == (text, None)
+    assert read_body(text.decode(), is_base64=False, content_encoding="gzip") == (text, None)  # a lying claim
+    assert read_body(base64.b64encode(text).decode(), is_base64=True, content_encoding=None) == (text, None)
+
+
+@pytest.mark.parametrize(
+    ("inflated", "events", "wire", "refused"),
+    [
+        (64_000, 0, 1000, False),
+        (64_001, 0, 1000, True),
+        (64_000 - INFLATION_PER_EVENT, 1, 1000, False),
+        (64_000 - INFLATION_PER_EVENT, 2, 1000, True),
+        (6_000, 2500, 157, True),  # 2,500 x {} in 157 bytes: 394 KB of quarantine, before
+        (INFLATION_FLOOR - 10 * INFLATION_PER_EVENT, 10, 20, False),  # the floor counts events too
+        (INFLATION_FLOOR - 10 * INFLATION_PER_EVENT, 11, 20, True),
+    ],
+)
+def test_a_compressed_body_s_events_count_toward_its_ratio(inflated, events, wire, refused):
+    if refused:
+        with pytest.raises(RequestError) as exc_info:
+            check_inflation(inflated, events, wire)
+        assert _status(exc_info) == (413, "payload_too_large")
+    else:
+        check_inflation(inflated, events, wire)
+
+
+def test_the_ratio_is_that_of_the_whole_body_at_its_edge():
+    text = b"[" + b" " * (MAX_INFLATION_RATIO * 1000) + b"]"
+    data = gzip.compress(text)
+    padded = data + b"\0" * (len(text) // MAX_INFLATION_RATIO + 1 - len(data))  # trailing bytes count
+    assert inflate(padded) == text
+    with pytest.raises(RequestError):
+        inflate(data)
+
+
+def _sdk_batch(events: int, context: dict[str, Any]) -> bytes:
+    """A batch as an SDK sends it: near-identical events, each with its own messageId and time."""
+    batch = [
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "userId": "user-123",
+            "properties": {"product_id": "sku-1", "price": 19.99},
+            "context": context,
+            "messageId": str(uuid.UUID(int=random.Random(i).getrandbits(128), version=4)),
+            "timestamp": f"2024-05-01T12:{i // 600 % 60:02d}:{i // 10 % 60:02d}.{i % 10}00Z",
+        }
+        for i in range(events)
+    ]
+    return json.dumps({"batch": batch, "sentAt": "2024-05-01T13:00:00.000Z"}).encode()
+
+
+SERVER_CONTEXT = {"library": {"name": "analytics-python", "version": "2.4.0"}}
+MOBILE_CONTEXT = {
+    "app": {"build": "5231", "name": "Shop", "namespace": "com.example.shop", "version": "5.2.0"},
+    "device": {"id": "4f9a6b1e2c3d4e5f", "manufacturer": "Google", "model": "Pixel 7", "type": "android"},
+    "library": {"name": "analytics-kotlin", "version": "1.15.0"},
+    "locale": "en-US",
+    "network": {"bluetooth": False, "carrier": "T-Mobile", "cellular": False, "wifi": True},
+    "os": {"name": "Android", "version": "14"},
+    "screen": {"density": 2.625, "height": 2209, "width": 1080},
+    "timezone": "America/New_York",
+    "traits": {"anonymousId": "0f5b1c4e-9d8a-4c3b-8e7f-6a5b4c3d2e1f"},
+    "userAgent": "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 7 Build/UQ1A.240205.004)",
+}
+
+
+@pytest.mark.parametrize(
+    ("events", "context"),
+    [
+        (10, SERVER_CONTEXT),
+        (100, SERVER_CONTEXT),
+        (2500, SERVER_CONTEXT),
+        (20, MOBILE_CONTEXT),
+        (300, MOBILE_CONTEXT),
+    ],
+)
+def test_near_identical_sdk_batches_stay_well_within_the_ratio(events, context):
+    text = _sdk_batch(events, context)
+    if len(text) > MAX_BODY_BYTES:
+        events = events * MAX_BODY_BYTES // len(text) - 1
+        text = _sdk_batch(events, context)
+    data = gzip.compress(text)
+    assert (len(text) + INFLATION_PER_EVENT * events) / len(data) < MAX_INFLATION_RATIO / 1.8  # headroom
+    body = read_body(base64.b64encode(data).decode(), is_base64=True, content_encoding="gzip")
+    assert body == (text, len(data))
+    check_inflation(len(body.data), events, len(data))
+
+
+@pytest.mark.parametrize(
+    "inner", [gzip.compress, zlib.compress, lambda data: gzip.compress(gzip.compress(data))]
+)
+def test_a_body_compressed_twice_is_a_400_whatever_the_header_says(inner):
+    data = gzip.compress(inner(b'{"userId": "u", "event": "E"}'))
+    for claimed in ("gzip, gzip", "gzip", None):
+        with pytest.raises(RequestError) as exc_info:
+            body_bytes(base64.b64encode(data).decode(), is_base64=True, content_encoding=claimed)
+        assert _status(exc_info) == (400, "invalid_body")
+        assert (
+            exc_info.value.message == "The request body is compressed more than once: one encoding is read."
+        )

@@ -1,3 +1,4 @@
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -5,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.core.timestamps import parse_timestamp
-from edge.ingest.enrichment import BatchDefaults, RequestFacts, apply_ip_policy, enrich
+from edge.ingest.enrichment import BatchDefaults, RequestFacts, apply_ip_policy, enrich, is_ip_address
 from support.upstream import ISO_MS_Z
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -166,3 +167,46 @@ def test_any_valid_client_clock_is_enriched_without_error(timestamp, sent_at):
     enrich(event, facts=FACTS, ip_policy="keep")
     assert ISO_MS_Z.fullmatch(event["timestamp"]), event["timestamp"]
     assert parse_timestamp(event["timestamp"]).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("203.0.113.7", True),
+        ("2001:db8:85a3::8a2e:370:7334", True),
+        ("::ffff:255.255.255.255", True),
+        ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", True),  # 45 characters, the longest form
+        ("fe80::1%eth0", False),  # a zone index means nothing off the host that wrote it
+        ("fe80::1%<script>", False),
+        ("203.0.113.7/32", False),
+        ("203.0.113.007", False),
+        ("localhost", False),
+        ("", False),
+        (None, False),
+        (2130706433, False),
+    ],
+)
+def test_is_ip_address(value, expected):
+    assert is_ip_address(value) is expected
+
+
+def test_a_client_ip_that_is_not_an_address_never_travels_whoever_calls_enrich():
+    event = {"userId": "u", "context": {"ip": "<script>"}}
+    assert enrich(event, facts=FACTS, ip_policy="keep")["context"]["ip"] == "203.0.113.7"
+
+
+def _parses(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return "%" not in value
+
+
+@given(
+    value=st.ip_addresses().map(str)
+    | st.ip_addresses().map(lambda a: a.exploded)
+    | st.text(alphabet="0123456789abcdefABCDEF:.% /x\x00", max_size=46)
+)
+def test_is_ip_address_agrees_with_the_standard_library(value):
+    assert is_ip_address(value) is _parses(value)

@@ -161,9 +161,14 @@ def _party(provider: FakeProvider, *, required: bool = False) -> FirstParty:
     return FirstParty(verifier=OriginVerifier(provider, "origin-verify", 300, required=required))  # type: ignore[arg-type]
 
 
+def _ip(party: FirstParty, headers: dict[str, str], source_ip: str) -> str | None:
+    """The address events are enriched with: the front door checked first, as the handler does."""
+    return client_ip(headers, source_ip, verified=party.verified(headers))
+
+
 def test_matching_origin_verify_header_lets_the_viewer_address_through():
     party = _party(FakeProvider())
-    assert party.client_ip({**VIEWER, "x-origin-verify": SECRET}, "10.1.2.3") == "198.51.100.23"
+    assert _ip(party, {**VIEWER, "x-origin-verify": SECRET}, "10.1.2.3") == "198.51.100.23"
 
 
 @pytest.mark.parametrize("presented", [None, "", "wrong", SECRET + "x", SECRET[:-1]])
@@ -171,12 +176,12 @@ def test_without_the_right_header_the_source_ip_stands(presented):
     headers = {**VIEWER, "x-forwarded-for": "192.0.2.9"}
     if presented is not None:
         headers["x-origin-verify"] = presented
-    assert _party(FakeProvider()).client_ip(headers, "10.1.2.3") == "10.1.2.3"
+    assert _ip(_party(FakeProvider()), headers, "10.1.2.3") == "10.1.2.3"
 
 
 def test_without_a_header_the_secret_is_not_read():
     provider = FakeProvider()
-    assert _party(provider).client_ip(VIEWER, "10.1.2.3") == "10.1.2.3"
+    assert _ip(_party(provider), VIEWER, "10.1.2.3") == "10.1.2.3"
     assert provider.reads == 0
 
 
@@ -184,7 +189,7 @@ def test_without_a_header_the_secret_is_not_read():
 def test_required_front_door_refuses_a_request_that_bypasses_it(presented):
     headers = {**VIEWER} if presented is None else {**VIEWER, "x-origin-verify": presented}
     with pytest.raises(RequestError) as exc_info:
-        _party(FakeProvider(), required=True).client_ip(headers, "10.1.2.3")
+        _ip(_party(FakeProvider(), required=True), headers, "10.1.2.3")
     assert exc_info.value.status == 403
 
 
@@ -193,9 +198,9 @@ def test_required_front_door_refuses_a_request_that_bypasses_it(presented):
 )
 def test_an_unreadable_secret_is_transient_never_a_refusal(provider):
     with pytest.raises(TransientError) as exc_info:
-        _party(provider, required=True).client_ip({"x-origin-verify": "anything"}, "10.1.2.3")
+        _ip(_party(provider, required=True), {"x-origin-verify": "anything"}, "10.1.2.3")
     assert SECRET not in str(exc_info.value)
 
 
 def test_no_verifier_keeps_the_source_ip_whatever_the_headers_say():
-    assert FirstParty().client_ip({**VIEWER, "x-origin-verify": SECRET}, "10.1.2.3") == "10.1.2.3"
+    assert _ip(FirstParty(), {**VIEWER, "x-origin-verify": SECRET}, "10.1.2.3") == "10.1.2.3"

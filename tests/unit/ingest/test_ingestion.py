@@ -271,6 +271,7 @@ def test_a_batch_queues_its_valid_items_in_order_and_answers_the_rejected_by_ind
             {"index": 2, "messageId": None, "errors": [{"field": "", "message": "must be an object"}]},
             {"index": 3, "messageId": "m-3", "errors": [{"field": "type", "message": EVENT_TYPES_MESSAGE}]},
         ],
+        "rejectedCount": 3,
     }
     assert setup.queued_ids() == [(None, ["m-0", "m-4"])]
 
@@ -540,6 +541,7 @@ def test_a_batch_item_with_an_unlisted_key_is_rejected_and_quarantined_under_the
                 "errors": [{"field": "writeKey", "message": "is not a valid write key"}],
             }
         ],
+        "rejectedCount": 1,
     }
     assert setup.queued_ids() == [(WEB, ["m-0"])]
     [message] = setup.quarantined()

@@ -120,3 +120,34 @@ def test_a_non_empty_non_object_is_left_for_validation_to_refuse(value):
     event = {"userId": "u", "event": "E", "properties": value}
     assert repair_event(event) == []
     assert [e["field"] for e in validate_event(event, "track")] == ["properties"]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "<img src=x onerror=alert(1)>",
+        "1' OR '1'='1",
+        "a" * 300,
+        "203.0.113.7/32",
+        "203.0.113.7 ",
+        "",
+        42,
+        [],
+        {},
+    ],
+)
+def test_a_context_ip_that_is_not_an_address_is_removed_so_the_observed_one_stands_in(sent):
+    event = {"userId": "u", "context": {"ip": sent, "locale": "en"}}
+    assert repair_event(event) == [Repair.IP_REPLACED]
+    assert event["context"] == {"locale": "en"}
+
+
+@pytest.mark.parametrize("sent", ["198.51.100.23", "2001:db8::1", "::ffff:192.0.2.1", "0.0.0.0", None])  # noqa: S104
+def test_a_context_ip_that_is_an_address_or_null_is_left_alone(sent):
+    event = {"userId": "u", "context": {"ip": sent}}
+    assert repair_event(event) == []
+    assert event["context"] == {"ip": sent}
+
+
+def test_a_context_that_is_not_an_object_is_left_for_validation():
+    assert repair_event({"userId": "u", "context": "ip=1.2.3.4"}) == []

@@ -36,12 +36,16 @@ class RequestError(EdgeError):
         code: str,
         message: str,
         details: list[dict[str, Any]] | None = None,
+        *,
+        rejected_count: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or []
+        #: How many events were rejected in all, when ``details`` lists only the first of them.
+        self.rejected_count = rejected_count
 
 
 class TransientError(EdgeError):

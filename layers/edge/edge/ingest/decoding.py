@@ -8,26 +8,68 @@ import binascii
 import sys
 import zlib
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pydantic_core import from_json
 
 from edge.core.errors import RequestError
-from edge.ingest.limits import MAX_BODY_BYTES, MAX_DEPTH
+from edge.ingest.limits import (
+    INFLATION_FLOOR,
+    INFLATION_PER_EVENT,
+    MAX_BODY_BYTES,
+    MAX_DEPTH,
+    MAX_INFLATION_RATIO,
+)
 from edge.ingest.models import FieldError
 
 __all__ = [
+    "Body",
     "body_bytes",
+    "check_inflation",
     "clean_text",
     "inflate",
+    "inflation_allowed",
     "is_double",
     "json_problem",
     "parse_json",
+    "read_body",
     "write_key_from",
 ]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class Body(NamedTuple):
+    """A request body as read: its plain bytes, and its size as sent when it was compressed."""
+
+    data: bytes
+    #: The compressed body's size (what ``check_inflation`` holds the events to); None if plain.
+    wire: int | None = None
+
+
+def read_body(
+    body: str | None,
+    *,
+    is_base64: bool,
+    content_encoding: str | None,
+    limit: int = MAX_BODY_BYTES,
+) -> Body:
+    """The request body as plain bytes: base64 undone, gzip or deflate inflated, within ``limit``.
+
+    What costs CPU is bounded by the body's size before any of it is decoded: a body no limit
+    could let through is refused unread.
+    """
+    if body and len(body) > (limit * 4 // 3 + 4 if is_base64 else limit):  # more than ``limit`` bytes
+        raise _body_too_large(limit) if is_base64 else _too_large(limit)
+    raw = _raw_bytes(body, is_base64=is_base64)
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate") or raw.startswith(_GZIP_MAGIC):
+        data = inflate(raw, limit=limit, raw_deflate=encoding == "deflate")
+        return Body(data, None if data is raw else len(raw))
+    if len(raw) > limit:
+        raise _too_large(limit)
+    return Body(raw)
 
 
 def body_bytes(
@@ -37,14 +79,20 @@ def body_bytes(
     content_encoding: str | None,
     limit: int = MAX_BODY_BYTES,
 ) -> bytes:
-    """The request body as plain bytes: base64 undone, gzip or deflate inflated, within ``limit``."""
-    raw = _raw_bytes(body, is_base64=is_base64)
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate") or raw.startswith(_GZIP_MAGIC):
-        return inflate(raw, limit=limit, raw_deflate=encoding == "deflate")
-    if len(raw) > limit:
-        raise _too_large(limit)
-    return raw
+    """``read_body``'s plain bytes."""
+    return read_body(body, is_base64=is_base64, content_encoding=content_encoding, limit=limit).data
+
+
+def inflation_allowed(wire: int, max_ratio: int = MAX_INFLATION_RATIO) -> int:
+    """What a compressed body of ``wire`` bytes may inflate to, its events counted in."""
+    return max(INFLATION_FLOOR, max_ratio * wire)
+
+
+def check_inflation(inflated: int, events: int, wire: int) -> None:
+    """413 when a compressed body's inflated size, each of its ``events`` counting
+    ``INFLATION_PER_EVENT`` more, is past what its size on the wire allows."""
+    if inflated + INFLATION_PER_EVENT * events > inflation_allowed(wire):
+        raise _inflates_too_much(MAX_INFLATION_RATIO)
 
 
 def _raw_bytes(body: str | None, *, is_base64: bool) -> bytes:
@@ -58,50 +106,96 @@ def _raw_bytes(body: str | None, *, is_base64: bool) -> bytes:
         raise RequestError(400, "invalid_body", "The request body is not valid base64.") from exc
 
 
-def inflate(data: bytes, *, limit: int = MAX_BODY_BYTES, raw_deflate: bool = False) -> bytes:
-    """Decompress gzip (every member), zlib or raw deflate data, stopping once past ``limit``.
+def inflate(
+    data: bytes,
+    *,
+    limit: int = MAX_BODY_BYTES,
+    raw_deflate: bool = False,
+    max_ratio: int | None = MAX_INFLATION_RATIO,
+) -> bytes:
+    """Decompress gzip (every member), zlib or raw deflate data into at most ``limit`` bytes, and
+    at most ``max_ratio`` times its own size (``INFLATION_FLOOR`` is always allowed).
 
     ``raw_deflate`` (the client said ``Content-Encoding: deflate``) also tries a headerless
     deflate stream, which ``CompressionStream('deflate-raw')`` and some clients send. A body that
     is not compressed at all (a client lying in ``Content-Encoding``) is passed through
-    unchanged. The output never grows beyond ``limit + 1`` bytes, so a bomb costs at most that
-    much memory.
+    unchanged: the very object given. Compressed data larger than ``limit`` is refused unread;
+    the output never grows past its cap by more than a byte, so a bomb costs at most that much
+    memory; the CPU is linear in the data's size however many gzip members it holds. One layer
+    is inflated: a body compressed twice is refused.
     """
-    if data.startswith(_GZIP_MAGIC):
-        return _inflate_members(data, zlib.MAX_WBITS | 16, limit)
-    if len(data) >= 2 and data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0:
-        return _inflate_members(data, zlib.MAX_WBITS, limit)
-    if raw_deflate and data.lstrip()[:1] not in (b"{", b"["):
-        try:
-            return _inflate_members(data, -zlib.MAX_WBITS, limit)
-        except RequestError as exc:
-            if exc.status == 413:
-                raise
-    if len(data) > limit:
-        raise _too_large(limit)
-    return data
-
-
-def _inflate_members(data: bytes, wbits: int, limit: int) -> bytes:
-    """Inflate one stream after another (gzip allows several members) into at most ``limit + 1`` bytes."""
-    out = bytearray()
-    pending = data
-    while pending:
-        inflater = zlib.decompressobj(wbits)
-        try:
-            out += inflater.decompress(pending, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise RequestError(400, "invalid_body", "The request body is not valid gzip or deflate.") from exc
-        if len(out) > limit:
+    wbits = _stream_of(data) or (
+        -zlib.MAX_WBITS if raw_deflate and data.lstrip()[:1] not in (b"{", b"[") else 0
+    )
+    if not wbits:
+        if len(data) > limit:
             raise _too_large(limit)
-        if not inflater.eof:
-            if inflater.unconsumed_tail:  # stopped at the output limit with input left over
-                raise _too_large(limit)
-            raise RequestError(400, "invalid_body", "The compressed request body is truncated.")
-        pending = inflater.unused_data
-        if wbits != zlib.MAX_WBITS | 16 or not pending.startswith(_GZIP_MAGIC):
-            break  # trailing bytes after the stream are ignored, as gzip(1) does
-    return bytes(out)
+        return data
+    if len(data) > limit:
+        raise _body_too_large(limit)
+    cap = limit if max_ratio is None else min(limit, inflation_allowed(len(data), max_ratio))
+    try:
+        out = _inflate_members(data, wbits, cap)
+    except RequestError:
+        if wbits != -zlib.MAX_WBITS:
+            raise
+        return data  # not raw deflate after all: read as it is
+    if len(out) > cap:
+        raise _too_large(limit) if cap == limit else _inflates_too_much(max_ratio or 0)
+    if _stream_of(out):
+        raise RequestError(
+            400, "invalid_body", "The request body is compressed more than once: one encoding is read."
+        )
+    return out
+
+
+def _stream_of(data: bytes) -> int:
+    """zlib's ``wbits`` for data that starts as a gzip or zlib stream, else 0. No JSON event does:
+    of the characters JSON text starts with, only ``8`` has deflate's method in its low bits."""
+    if data.startswith(_GZIP_MAGIC):
+        return zlib.MAX_WBITS | 16
+    if len(data) >= 2 and data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0:
+        return zlib.MAX_WBITS
+    return 0
+
+
+#: Input offered to zlib at a time: small at first, so the copy zlib makes of the input left after
+#: a gzip member (``unused_data``) is never more than twice that member's size.
+_FIRST_OFFER: Final = 64
+_MAX_OFFER: Final = 64 * 1024
+
+
+def _inflate_members(data: bytes, wbits: int, cap: int) -> bytes:
+    """Inflate one stream after another (gzip allows several members) into at most ``cap + 1`` bytes.
+
+    Each member is fed a growing window of the input rather than all that is left, so walking
+    many small members costs time in proportion to the data, not to its square.
+    """
+    view = memoryview(data)
+    out = bytearray()
+    position = 0
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        offer = _FIRST_OFFER
+        while True:
+            chunk = view[position : position + offer]
+            try:
+                out += inflater.decompress(chunk, cap + 1 - len(out))
+            except zlib.error as exc:
+                raise RequestError(
+                    400, "invalid_body", "The request body is not valid gzip or deflate."
+                ) from exc
+            if len(out) > cap:  # stopped at the cap: the caller refuses it
+                return bytes(out)
+            if inflater.eof:
+                position += len(chunk) - len(inflater.unused_data)
+                break
+            position += len(chunk)
+            if position >= len(view):
+                raise RequestError(400, "invalid_body", "The compressed request body is truncated.")
+            offer = min(2 * offer, _MAX_OFFER)
+        if wbits != zlib.MAX_WBITS | 16 or view[position : position + 2] != _GZIP_MAGIC:
+            return bytes(out)  # trailing bytes after the stream are ignored, as gzip(1) does
 
 
 def _too_large(limit: int) -> RequestError:
@@ -109,6 +203,19 @@ def _too_large(limit: int) -> RequestError:
         413,
         "payload_too_large",
         f"The request body exceeds {limit // 1024} KB after decompression.",
+    )
+
+
+def _body_too_large(limit: int) -> RequestError:
+    return RequestError(413, "payload_too_large", f"The request body exceeds {limit // 1024} KB.")
+
+
+def _inflates_too_much(max_ratio: int) -> RequestError:
+    return RequestError(
+        413,
+        "payload_too_large",
+        f"The compressed request body inflates to more than {max_ratio} times its size, each event "
+        f"in it counting {INFLATION_PER_EVENT} bytes more ({INFLATION_FLOOR // 1024} KB is always allowed).",
     )
 
 

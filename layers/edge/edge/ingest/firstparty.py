@@ -192,12 +192,12 @@ class FirstParty:
     verifier: OriginVerifier | None = None
     cookie: AnonymousIdCookie | None = None
 
-    def client_ip(self, headers: Mapping[str, str], source_ip: str | None) -> str | None:
-        """The address events are enriched with (the IP policy applies to it afterwards)."""
+    def verified(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request came through CloudFront, checked before anything else about it:
+        403 when the deployment requires it and it did not, 503 when the secret is unreadable."""
         if self.verifier is None:
-            return source_ip
-        verified = self.verifier.verified(headers.get(ORIGIN_VERIFY_HEADER))
-        return client_ip(headers, source_ip, verified=verified)
+            return False
+        return self.verifier.verified(headers.get(ORIGIN_VERIFY_HEADER))
 
     def cookies(self, headers: Mapping[str, str], body: Any, request_cookies: Iterable[str]) -> list[Cookie]:
         """The cookies to set for an accepted request: the event's anonymousId, else the cookie's own."""

@@ -13,8 +13,9 @@ from pydantic_core import to_json
 
 from edge.core.errors import RequestError, TransientError
 from edge.core.observability import MetricName, MetricUnit, logger, metrics
-from edge.ingest.decoding import body_bytes, clean_text, parse_json
+from edge.ingest.decoding import clean_text, parse_json, read_body
 from edge.ingest.enrichment import RequestFacts, user_agent
+from edge.ingest.firstparty import client_ip
 from edge.ingest.outcomes import OutcomeLog, RequestTally
 from edge.ingest.pixel import TRANSPARENT_GIF, event_from_query
 from edge.ingest.routes import RouteKind, event_type_of, match
@@ -36,7 +37,7 @@ class Request:
     (HTTP API sends them so already; a plain dict is a tenth of the cost of a case-insensitive
     one on every look-up)."""
 
-    __slots__ = ("event", "headers")
+    __slots__ = ("event", "headers", "verified")
 
     def __init__(self, event: APIGatewayProxyEventV2) -> None:
         self.event = event
@@ -44,19 +45,22 @@ class Request:
         # One scan of the names instead of a new dictionary, in the usual case.
         lower = "".join(raw).islower() or not raw
         self.headers = raw if lower else {name.lower(): value for name, value in raw.items()}
+        #: Whether CloudFront's origin-verify header was presented and matched.
+        self.verified = False
 
     def query(self) -> dict[str, str]:
         return {clean_text(k): clean_text(v) for k, v in self.event.query_string_parameters.items()}
 
-    def facts(self, body_bytes: int, first_party: FirstParty) -> RequestFacts:
+    def facts(self, body_bytes: int, wire_bytes: int | None = None) -> RequestFacts:
         context = self.event.request_context
         epoch_ms = context.time_epoch
         received_at = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
         return RequestFacts(
             received_at=received_at,
-            source_ip=first_party.client_ip(self.headers, context.http.source_ip),
+            source_ip=client_ip(self.headers, context.http.source_ip, verified=self.verified),
             user_agent=user_agent(clean_text(self.headers.get("user-agent") or "")),
             body_bytes=body_bytes,
+            wire_bytes=wire_bytes,
         )
 
 
@@ -79,18 +83,18 @@ class IngestApi:
     def collect(self, request: Request, target: str | RouteKind) -> Answer:
         """One event of the route's type, or a batch."""
         event = request.event
-        raw = body_bytes(
+        raw = read_body(
             event.body,
             is_base64=bool(event.is_base64_encoded),
             content_encoding=request.headers.get("content-encoding"),
         )
-        body = parse_json(raw)
+        body = parse_json(raw.data)
         outcome = self.ingestor.accept(
             target,
             body,
             headers=request.headers,
             query=request.query(),
-            facts=request.facts(len(raw), self.first_party),
+            facts=request.facts(len(raw.data), raw.wire),
         )
         self.tally.accepted = outcome.accepted
         for rejection in outcome.rejected:
@@ -105,13 +109,14 @@ class IngestApi:
 
     def pixel(self, request: Request, type: str) -> Answer:
         """An event of the path's ``{type}`` from the query string. Always an image: invalid input is
-        quarantined and still answered 200."""
-        query = request.query()
+        quarantined and still answered 200; a request that bypasses a required front door, 403."""
         try:
+            request.verified = self.first_party.verified(request.headers)  # first, as on every route
+            query = request.query()
             event_type = event_type_of(type)
             if event_type is None:
                 raise RequestError(404, "not_found", "The pixel API takes one event type.")
-            facts = request.facts(len(request.event.raw_query_string or ""), self.first_party)
+            facts = request.facts(len(request.event.raw_query_string or ""))
             outcome = self.ingestor.accept(
                 event_type, event_from_query(query), headers=request.headers, query=query, facts=facts
             )
@@ -120,6 +125,8 @@ class IngestApi:
             self.tally.reject(exc.code)
             metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
             logger.info("pixel event not accepted", extra={"code": exc.code})
+            if exc.status == 403:
+                return gif_answer(403)
         except TransientError as exc:
             logger.warning("pixel event not queued", extra={"reason": exc.message})
             metrics.add_metric(MetricName.REQUESTS_UNAVAILABLE, MetricUnit.Count, 1)
@@ -135,10 +142,12 @@ class IngestApi:
                 raise RequestError(404, "not_found", "No such route.")
             route, parameters = found
             request = Request(event)
-            if route.target is RouteKind.TELEMETRY:
-                return self.telemetry(request)
             if route.target is RouteKind.PIXEL:
                 return self.pixel(request, parameters["type"])
+            # First: a request that bypasses a required front door costs no decoding at all.
+            request.verified = self.first_party.verified(request.headers)
+            if route.target is RouteKind.TELEMETRY:
+                return self.telemetry(request)
             return self.collect(request, route.target)
         except RequestError as exc:
             return self._refuse(exc)
@@ -150,7 +159,7 @@ class IngestApi:
 
     def _refuse(self, exc: RequestError) -> Answer:
         self.tally.reject(
-            exc.code, len(exc.details or ()) if exc.code == "invalid_batch" else int(exc.status != 404)
+            exc.code, exc.rejected_count if exc.rejected_count is not None else int(exc.status != 404)
         )
         metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
         if exc.status == 401:
@@ -180,6 +189,8 @@ def error_answer(exc: RequestError, headers: dict[str, str] | None = None) -> An
     error: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.details:
         error["details"] = exc.details
+    if exc.rejected_count is not None:
+        error["rejectedCount"] = exc.rejected_count
     return json_answer(exc.status, {"success": False, "error": error}, headers)
 
 

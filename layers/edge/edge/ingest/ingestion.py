@@ -20,24 +20,25 @@ from edge.core.observability import MetricName, MetricUnit, add_counts, logger, 
 from edge.core.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, pack_events, serialize
 from edge.core.secret import EdgeSecret, SecretStore
 from edge.core.timestamps import format_timestamp
-from edge.ingest.decoding import json_problem, write_key_from
+from edge.ingest.decoding import check_inflation, json_problem, write_key_from
 from edge.ingest.enrichment import NO_BATCH, BatchDefaults, RequestFacts, enrich
 from edge.ingest.limits import (
     ENRICHMENT_ALLOWANCE,
     MAX_BATCH_EVENTS,
     MAX_DEPTH,
     MAX_EVENT_BYTES,
+    MAX_REJECTIONS_SHOWN,
     QUEUED_PER_BODY_BYTE,
 )
 from edge.ingest.models import EVENT_TYPES, BatchEnvelope, FieldError, field_errors, validate_event
 from edge.ingest.privacy import NO_PRIVACY, PrivacyPolicy, RequestPrivacy, hash_fields
-from edge.ingest.repairs import Repair, repair_event, repair_timestamp
+from edge.ingest.repairs import Repair, repair_event, repair_ip, repair_timestamp
 from edge.ingest.routes import RouteKind
 
 #: A rejected event bigger than this is quarantined as its first QUARANTINE_HEAD_BYTES only.
 QUARANTINE_EVENT_BYTES: Final = 2 * MAX_EVENT_BYTES
 QUARANTINE_HEAD_BYTES: Final = 4096
-#: Client values echoed in answers (a mismatched type, a messageId) are cut to this length.
+#: Client values echoed in answers (a mismatched type, a messageId, a field path) are cut to this length.
 _ECHO_CHARS: Final = 100
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Outcome",
     "Rejection",
     "quarantinable",
+    "shown",
 ]
 
 
@@ -61,7 +63,18 @@ class Rejection:
     message_id: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"index": self.index, "messageId": self.message_id, "errors": self.errors}
+        """As an answer lists it: a field path (client keys can be long) cut to a readable length."""
+        errors = [
+            {**error, "field": _cut(error["field"])} if len(error["field"]) > _ECHO_CHARS else error
+            for error in self.errors
+        ]
+        return {"index": self.index, "messageId": self.message_id, "errors": errors}
+
+
+def shown(rejected: Sequence[Rejection]) -> list[dict[str, Any]]:
+    """The rejections an answer lists: the first ``MAX_REJECTIONS_SHOWN`` (its ``rejectedCount``
+    has them all), so an answer stays small whatever a batch holds."""
+    return [r.public() for r in rejected[:MAX_REJECTIONS_SHOWN]]
 
 
 @dataclass(slots=True)
@@ -76,7 +89,8 @@ class Outcome:
     def body(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"success": True}
         if self.rejected:
-            answer["rejected"] = [r.public() for r in self.rejected]
+            answer["rejected"] = shown(self.rejected)
+            answer["rejectedCount"] = len(self.rejected)
         return answer
 
 
@@ -119,6 +133,8 @@ class Ingestor:
             items, defaults, route_type = [_single_event(body)], NO_BATCH, route
         else:  # pragma: no cover - the handler answers telemetry, and a pixel names its type
             raise RequestError(404, "not_found", "Not an event route.")
+        if facts.wire_bytes is not None:  # compressed: its events follow its size on the wire too
+            check_inflation(facts.body_bytes, len(items), facts.wire_bytes)
 
         privacy = self._privacy.for_request(headers, self._ip_policy)
         if self._privacy.hash_paths and defaults.context:
@@ -142,11 +158,14 @@ class Ingestor:
         if route_type is not None and outcome.rejected:
             raise _single_rejection(outcome.rejected[0])
         if items and not accepted and not outcome.filtered:
+            listed = shown(outcome.rejected)
             raise RequestError(
                 400,
                 "invalid_batch",
-                "Every event in the batch is invalid.",
-                [r.public() for r in outcome.rejected],
+                "Every event in the batch is invalid."
+                + (f" The first {len(listed)} are listed." if len(listed) < len(outcome.rejected) else ""),
+                listed,
+                rejected_count=len(outcome.rejected),
             )
         if accepted:
             room = self._events.max_bytes - PARKING_ROOM
@@ -376,6 +395,8 @@ def _batch_items(body: Any, repairs: Counter[str]) -> tuple[list[Any], BatchDefa
         if envelope.get(name) == []:
             envelope[name] = {}
             repairs[Repair.EMPTY_ARRAY] += 1
+    if repair_ip(envelope.get("context")):
+        repairs[Repair.IP_REPLACED] += 1
     try:
         parsed = BatchEnvelope.model_validate(envelope)
     except ValidationError as exc:
@@ -404,7 +425,10 @@ def _type_message(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= _ECHO_CHARS else text[:_ECHO_CHARS] + "…"
 
 

@@ -11,7 +11,10 @@ refuses only what cannot be forwarded meaningfully. Each repair is counted (metr
 - ``time_dropped``: a timestamp that is neither → removed (``receivedAt`` stands in, and an
   unusable ``sentAt`` is left out of the clock-skew correction); the original value is kept
   in ``context.edgeRepairs``;
-- ``empty_array``: ``[]`` where an object belongs (PHP's empty array) → ``{}``.
+- ``empty_array``: ``[]`` where an object belongs (PHP's empty array) → ``{}``;
+- ``ip_replaced``: a ``context.ip`` that is not an IP address (markup, a SQL fragment, a long
+  string) → removed, so the address the edge observed stands in (under the IP policy). Server
+  SDKs set their end users' addresses there: those are kept.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from edge.ingest.decoding import is_double
+from edge.ingest.enrichment import is_ip_address
 from edge.ingest.models import EVENT_TYPES, ID_FIELDS
 
-__all__ = ["TIME_FIELDS", "Repair", "repair_event", "repair_timestamp"]
+__all__ = ["TIME_FIELDS", "Repair", "repair_event", "repair_ip", "repair_timestamp"]
 
 #: Timestamp fields a client may send.
 TIME_FIELDS: Final = ("timestamp", "originalTimestamp", "sentAt")
@@ -44,6 +48,7 @@ class Repair:
     EPOCH_TIME: Final = "epoch_time"
     TIME_DROPPED: Final = "time_dropped"
     EMPTY_ARRAY: Final = "empty_array"
+    IP_REPLACED: Final = "ip_replaced"
 
 
 def repair_event(event: dict[str, Any]) -> list[str]:
@@ -66,6 +71,8 @@ def repair_event(event: dict[str, Any]) -> list[str]:
         if event.get(name) == []:
             event[name] = {}
             done.append(Repair.EMPTY_ARRAY)
+    if repair_ip(event.get("context")):
+        done.append(Repair.IP_REPLACED)
     for name in TIME_FIELDS:
         if name not in event or event[name] is None:
             continue
@@ -81,6 +88,14 @@ def repair_event(event: dict[str, Any]) -> list[str]:
             event[name] = fixed
             done.append(Repair.EPOCH_TIME)
     return done
+
+
+def repair_ip(context: Any) -> bool:
+    """Remove a ``context.ip`` that is not an IP address, in place; whether one was removed."""
+    if not isinstance(context, dict) or context.get("ip") is None or is_ip_address(context["ip"]):
+        return False
+    del context["ip"]
+    return True
 
 
 def repair_timestamp(value: Any) -> str | None:
