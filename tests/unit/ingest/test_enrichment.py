@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.core.timestamps import parse_timestamp
-from edge.ingest.enrichment import BatchDefaults, RequestFacts, apply_ip_policy, enrich, is_ip_address
+from edge.ingest.enrichment import (
+    UNKNOWN_IP,
+    BatchDefaults,
+    RequestFacts,
+    apply_ip_policy,
+    enrich,
+    is_ip_address,
+)
 from support.upstream import ISO_MS_Z
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -132,10 +139,17 @@ def test_ip_policy(ip, policy, expected):
     assert apply_ip_policy(ip, policy) == expected
 
 
-def test_drop_policy_removes_even_a_client_supplied_ip():
+def test_drop_policy_replaces_even_a_client_supplied_ip_by_the_unknown_address():
+    # Absent, MetaRouter would record the address of the request it got: the forwarder's.
     event = {"userId": "u", "context": {"ip": "198.51.100.1"}}
     enrich(event, facts=FACTS, ip_policy="drop")
-    assert "ip" not in event["context"]
+    assert event["context"]["ip"] == UNKNOWN_IP
+
+
+def test_an_address_that_cannot_be_anonymized_is_replaced_by_the_unknown_address():
+    event = {"userId": "u"}
+    enrich(event, facts=RequestFacts(received_at=FACTS.received_at, source_ip=None), ip_policy="anonymize")
+    assert event["context"]["ip"] == UNKNOWN_IP
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,11 @@ from edge.core.timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
     "MAX_USER_AGENT_BYTES",
+    "UNKNOWN_IP",
     "IpPolicy",
     "RequestFacts",
     "apply_ip_policy",
+    "bare_address",
     "enrich",
     "is_ip_address",
     "user_agent",
@@ -51,6 +53,10 @@ class BatchDefaults:
 
 
 NO_BATCH = BatchDefaults()
+
+#: The address an event carries when the IP policy leaves it none: MetaRouter fills an absent one
+#: from its own request, which would record the forwarder's address as the visitor's.
+UNKNOWN_IP: Final = "0.0.0.0"  # noqa: S104 - a value written into events, not an address bound
 
 #: The longest text form of an IP address (an IPv6 address ending in a dotted IPv4 one).
 _MAX_ADDRESS_CHARS: Final = 45
@@ -132,15 +138,17 @@ def _apply_context(
     if facts.user_agent and not context.get("userAgent"):
         context["userAgent"] = facts.user_agent
     ip = context.get("ip")  # the client's, when it is an address (repairs removed any other)
-    ip = apply_ip_policy(ip if is_ip_address(ip) else _bare_address(facts.source_ip), ip_policy)
+    ip = apply_ip_policy(ip if is_ip_address(ip) else bare_address(facts.source_ip), ip_policy)
     if ip:
         context["ip"] = ip
+    elif ip_policy != "keep":  # dropped (or not anonymizable): never left for MetaRouter to fill
+        context["ip"] = UNKNOWN_IP
     else:
         context.pop("ip", None)
     event["context"] = context
 
 
-def _bare_address(address: str | None) -> str | None:
+def bare_address(address: str | None) -> str | None:
     """``203.0.113.7`` from ``203.0.113.7/32`` (the form Powertools' parser model makes)."""
     return address.split("/", 1)[0] if address else None
 
