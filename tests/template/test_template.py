@@ -544,7 +544,7 @@ def test_no_policy_names_a_wildcard_resource_or_an_aws_managed_execution_role(cf
 # ---------------------------------------------------------------- API
 
 
-def test_cors_allows_the_configured_origins_and_what_analytics_js_sends(cfn: dict[str, Any]) -> None:
+def test_cors_allows_the_configured_origins_and_what_clients_send(cfn: dict[str, Any]) -> None:
     cors = cfn["Resources"]["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
     assert cors["allowOrigins"] == ["*"]
     assert cfn["Parameters"]["AllowedOrigins"]["Type"] == "CommaDelimitedList"
@@ -556,6 +556,7 @@ def test_cors_allows_the_configured_origins_and_what_analytics_js_sends(cfn: dic
         "x-retry-count",
         "anonymousid",
         "trace",
+        "x-event-metadata",  # a custom event's metadata
     }
     assert cors["maxAge"] == 900
     assert cors.get("allowCredentials", False) is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -11,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from edge.core.config import IpPolicy
 from edge.core.errors import RequestError, TransientError
 from edge.core.observability import metrics
 from edge.core.queueing import MAX_MESSAGE_BYTES, PARKING_ROOM, read_events, serialize
 from edge.core.secret import EdgeSecret, fingerprint
-from edge.ingest.enrichment import RequestFacts
+from edge.ingest.enrichment import UNKNOWN_IP, RequestFacts
 from edge.ingest.ingestion import (
     QUARANTINE_EVENT_BYTES,
     QUARANTINE_HEAD_BYTES,
@@ -87,6 +89,8 @@ class Rig:
             user_agent=user_agent,
             body_bytes=len(serialize(body)) if body_bytes is None else body_bytes,
         )
+        if route is RouteKind.CUSTOM:
+            return self.ingestor.accept_custom(body, headers=headers or {}, query=query or {}, facts=facts)
         return self.ingestor.accept(route, body, headers=headers or {}, query=query or {}, facts=facts)
 
     def queued(self) -> list[tuple[str | None, list[dict[str, Any]]]]:
@@ -121,13 +125,14 @@ def rig(
     privacy: PrivacyPolicy = EVERY_CONTROL_OFF,
     events: Writer | None = None,
     quarantine: Writer | None = None,
+    ip_policy: IpPolicy = "keep",
 ) -> Rig:
     events, quarantine = events or Writer(), quarantine or Writer()
     ingestor = Ingestor(
         events=events,  # type: ignore[arg-type]
         quarantine=quarantine,  # type: ignore[arg-type]
         secrets=Secrets(secret),  # type: ignore[arg-type]
-        ip_policy="keep",
+        ip_policy=ip_policy,
         privacy=privacy,
     )
     return Rig(ingestor, events, quarantine)
@@ -695,3 +700,173 @@ def test_a_larger_one_is_stored_as_its_head_cut_between_characters():
         "messageId": "m-1",
         "head": '{"pp":"' + "é" * ((QUARANTINE_HEAD_BYTES - 7) // 2),
     }
+
+
+# ---------------------------------------------------------------- custom events
+
+
+def custom(**metadata: Any) -> dict[str, Any]:
+    """A webhook-like body with its metadata in ``_metarouter``."""
+    return {"order": {"id": "o-1", "total": 12.5}, "_metarouter": {"eventName": "order_paid", **metadata}}
+
+
+def test_a_custom_event_is_queued_wrapped_with_its_metadata_filled_in_and_no_write_key() -> None:
+    setup = rig(CLOSED)
+    body = {**custom(writeKey="pk_web_7f3a", userID="u-1"), "writeKey": "pk_web_7f3a"}
+    outcome = setup.accept(RouteKind.CUSTOM, body, user_agent="curl/8")
+    assert outcome.accepted == 1
+    [(source, [event])] = setup.queued()
+    assert source == WEB
+    event_id = event["body"]["_metarouter"]["eventID"]
+    assert event == {
+        "type": "custom",
+        "messageId": event_id,
+        "receivedAt": RECEIVED_TEXT,
+        "body": {
+            "order": {"id": "o-1", "total": 12.5},
+            "_metarouter": {
+                "eventName": "order_paid",
+                "userID": "u-1",
+                "eventID": event_id,
+                "timestamp": RECEIVED_TEXT,
+                "ip": "198.51.100.23",
+            },
+        },
+    }
+    assert str(uuid.UUID(event_id, version=4)) == event_id
+    assert b"pk_web_7f3a" not in b"".join(setup.events.sent)
+    assert b"ILoveData123" not in b"".join(setup.events.sent)
+
+
+def test_a_custom_event_s_key_comes_from_basic_auth_first_and_is_checked_in_closed_mode() -> None:
+    setup = rig(CLOSED)
+    setup.accept(
+        RouteKind.CUSTOM, custom(writeKey="unknown"), headers={"authorization": "Basic cGtfaW9zXzkxYmM6"}
+    )
+    assert setup.queued()[0][0] == IOS
+    refused = _refused(lambda: setup.accept(RouteKind.CUSTOM, custom(writeKey="unknown")))
+    assert (refused.status, refused.code) == (401, "invalid_write_key")
+    refused = _refused(lambda: setup.accept(RouteKind.CUSTOM, custom()))
+    assert refused.status == 401
+    assert len(setup.events.sent) == 1
+
+
+def test_a_custom_event_s_key_may_come_in_the_query_or_the_header() -> None:
+    setup = rig(CLOSED)
+    setup.accept(RouteKind.CUSTOM, {"id": 1}, query={"writeKey": "pk_web_7f3a", "eventName": "hook"})
+    setup.accept(
+        RouteKind.CUSTOM,
+        {"id": 2},
+        headers={"x-event-metadata": '{"writeKey":"pk_ios_91bc","eventName":"x"}'},
+    )
+    assert [source for source, _ in setup.queued()] == [WEB, IOS]
+
+
+def test_given_event_id_timestamp_and_ip_are_kept_and_the_event_id_is_the_message_id() -> None:
+    setup = rig()
+    setup.accept(RouteKind.CUSTOM, custom(eventID="e-1", timestamp="2020-01-01T00:00:00Z", ip="203.0.113.9"))
+    [(_, [event])] = setup.queued()
+    assert event["messageId"] == "e-1"
+    assert event["body"]["_metarouter"] == {
+        "eventName": "order_paid",
+        "eventID": "e-1",
+        "timestamp": "2020-01-01T00:00:00Z",
+        "ip": "203.0.113.9",
+    }
+
+
+def test_a_jsonpath_event_id_is_forwarded_but_the_delivery_key_is_the_edge_s_own() -> None:
+    setup = rig()
+    setup.accept(RouteKind.CUSTOM, custom(eventID="$.order.id"))
+    setup.accept(RouteKind.CUSTOM, custom(eventID="$.order.id"))
+    events = [event for _, batch in setup.queued() for event in batch]
+    assert [e["body"]["_metarouter"]["eventID"] for e in events] == ["$.order.id", "$.order.id"]
+    assert len({e["messageId"] for e in events}) == 2
+
+
+@pytest.mark.parametrize(
+    ("policy", "given", "expected"),
+    [
+        ("keep", None, "198.51.100.23"),
+        ("anonymize", None, "198.51.100.0"),
+        ("drop", None, UNKNOWN_IP),
+        ("drop", "203.0.113.9", UNKNOWN_IP),
+        ("anonymize", "203.0.113.9", "203.0.113.0"),
+        ("keep", "$.client.ip", "$.client.ip"),
+        ("anonymize", "$.client.ip", UNKNOWN_IP),
+    ],
+)
+def test_a_custom_event_s_ip_follows_the_ip_policy_and_is_never_left_absent(
+    policy: IpPolicy, given: str | None, expected: str
+) -> None:
+    setup = rig(ip_policy=policy)
+    setup.accept(RouteKind.CUSTOM, custom(**({"ip": given} if given else {})))
+    assert setup.queued()[0][1][0]["body"]["_metarouter"]["ip"] == expected
+
+
+def test_a_custom_event_from_a_gpc_request_gets_an_anonymized_ip_or_is_dropped() -> None:
+    setup = rig(privacy=PrivacyPolicy(gpc_policy="anonymize"))
+    setup.accept(RouteKind.CUSTOM, custom(), headers={"sec-gpc": "1"})
+    assert setup.queued()[0][1][0]["body"]["_metarouter"]["ip"] == "198.51.100.0"
+    setup = rig(privacy=PrivacyPolicy(gpc_policy="drop"))
+    outcome = setup.accept(RouteKind.CUSTOM, custom(), headers={"sec-gpc": "1"})
+    assert (outcome.accepted, outcome.filtered) == (0, Counter({"gpc": 1}))
+    assert setup.written() == ([], [])
+
+
+def test_a_bot_s_custom_event_is_flagged_in_its_metadata_and_its_own_fields_stay_unchanged() -> None:
+    crawler = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    setup = rig(
+        privacy=PrivacyPolicy.configure(
+            bot_policy="flag",
+            gpc_policy="ignore",
+            required_consent="",
+            consent_when_missing="forward",
+            hash_fields="",
+        )
+    )
+    setup.accept(RouteKind.CUSTOM, custom(), user_agent=crawler, headers={"user-agent": crawler})
+    event = setup.queued()[0][1][0]["body"]
+    assert event["_metarouter"]["isBot"] is True
+    assert "context" not in event
+
+
+def test_a_custom_event_denying_a_required_consent_category_is_not_forwarded() -> None:
+    setup = rig(privacy=PrivacyPolicy(required_consent=frozenset({"ads"})))
+    body = {**custom(), "context": {"consent": {"categoryPreferences": {"ads": False}}}}
+    outcome = setup.accept(RouteKind.CUSTOM, body)
+    assert outcome.filtered == Counter({"consent": 1})
+    assert setup.written() == ([], [])
+
+
+def test_a_custom_event_too_large_once_filled_in_is_refused_413_and_quarantined_without_its_key() -> None:
+    setup = rig()
+    body = custom(writeKey="pk_web_7f3a")
+    body["blob"] = "x" * (MAX_EVENT_BYTES - len(serialize(body)) - 20)
+    refused = _refused(lambda: setup.accept(RouteKind.CUSTOM, body))
+    assert (refused.status, refused.code) == (413, "event_too_large")
+    [message] = setup.quarantined()
+    assert message["rejected"][0]["route"] == "custom"
+    assert "pk_web_7f3a" not in json.dumps(message)
+    assert setup.events.sent == []
+
+
+def test_a_custom_event_nested_too_deep_or_with_an_infinite_number_is_refused_400() -> None:
+    setup = rig()
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(70):
+        node["a"] = {}
+        node = node["a"]
+    refused = _refused(lambda: setup.accept(RouteKind.CUSTOM, {**custom(), "deep": deep}))
+    assert (refused.status, refused.code) == (400, "too_deep")
+    assert refused.details[0]["field"].startswith("deep.a")
+    refused = _refused(lambda: setup.accept(RouteKind.CUSTOM, {**custom(), "n": float("inf")}))
+    assert (refused.status, refused.code, refused.details[0]["field"]) == (400, "invalid_json", "n")
+
+
+def test_a_custom_event_s_header_and_query_count_toward_what_it_may_queue() -> None:
+    setup = rig()
+    header = serialize({"eventName": "x", "note": "y" * 4000}).decode()
+    outcome = setup.accept(RouteKind.CUSTOM, {}, headers={"x-event-metadata": header}, body_bytes=2)
+    assert outcome.accepted == 1

@@ -24,6 +24,7 @@ from edge.ingest.models import FieldError
 
 __all__ = [
     "Body",
+    "basic_auth_user",
     "body_bytes",
     "check_inflation",
     "clean_text",
@@ -342,7 +343,7 @@ def write_key_from(
     query: Mapping[str, str],
 ) -> str | None:
     """The inbound write key: Basic auth username, else the body's ``writeKey``, else ``?writeKey=``."""
-    key = _basic_auth_user(headers.get("authorization"))
+    key = basic_auth_user(headers.get("authorization"))
     if key:
         return key
     if isinstance(body, dict):
@@ -357,7 +358,8 @@ def write_key_from(
     return _non_empty_str(query.get("writeKey"))
 
 
-def _basic_auth_user(header: str | None) -> str | None:
+def basic_auth_user(header: str | None) -> str | None:
+    """The user name of ``Authorization: Basic …`` (the password is ignored), or None."""
     if not header:
         return None
     scheme, _, credentials = header.strip().partition(" ")

@@ -89,16 +89,20 @@ class IngestApi:
             content_encoding=request.headers.get("content-encoding"),
         )
         body = parse_json(raw.data)
-        outcome = self.ingestor.accept(
-            target,
-            body,
-            headers=request.headers,
-            query=request.query(),
-            facts=request.facts(len(raw.data), raw.wire),
-        )
+        facts = request.facts(len(raw.data), raw.wire)
+        if target is RouteKind.CUSTOM:
+            outcome = self.ingestor.accept_custom(
+                body, headers=request.headers, query=request.query(), facts=facts
+            )
+        else:
+            outcome = self.ingestor.accept(
+                target, body, headers=request.headers, query=request.query(), facts=facts
+            )
         self.tally.accepted = outcome.accepted
         for rejection in outcome.rejected:
             self.tally.reject(rejection.reason)
+        if target is RouteKind.CUSTOM:  # its anonymous id is in its metadata, not in its fields
+            body = {"anonymousId": outcome.anonymous_id}
         # A request none of whose events is forwarded (a privacy control filtered them) gets no cookie.
         cookies = self.first_party.cookies(request.headers, body, event.cookies) if outcome.accepted else []
         return json_answer(200, outcome.body(), cookies=cookies)

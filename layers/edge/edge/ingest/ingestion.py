@@ -20,7 +20,8 @@ from edge.core.observability import MetricName, MetricUnit, add_counts, logger, 
 from edge.core.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, pack_events, serialize
 from edge.core.secret import EdgeSecret, SecretStore
 from edge.core.timestamps import format_timestamp
-from edge.ingest.decoding import check_inflation, json_problem, write_key_from
+from edge.ingest.custom import METADATA_HEADER, queued, read_metadata, without_write_key
+from edge.ingest.decoding import basic_auth_user, check_inflation, json_problem, write_key_from
 from edge.ingest.enrichment import NO_BATCH, BatchDefaults, RequestFacts, enrich
 from edge.ingest.limits import (
     ENRICHMENT_ALLOWANCE,
@@ -85,6 +86,8 @@ class Outcome:
     rejected: list[Rejection] = field(default_factory=list)
     #: Events answered as accepted but not forwarded (``edge.ingest.privacy``), by reason.
     filtered: Counter[str] = field(default_factory=Counter)
+    #: A custom event's ``anonymousID`` (none when a JSONPath): what the first-party cookie keeps.
+    anonymous_id: str | None = None
 
     def body(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"success": True}
@@ -131,7 +134,7 @@ class Ingestor:
             route_type = None
         elif not isinstance(route, RouteKind):
             items, defaults, route_type = [_single_event(body)], NO_BATCH, route
-        else:  # pragma: no cover - the handler answers telemetry, and a pixel names its type
+        else:  # pragma: no cover - the handler answers telemetry and custom events, a pixel names its type
             raise RequestError(404, "not_found", "Not an event route.")
         if facts.wire_bytes is not None:  # compressed: its events follow its size on the wire too
             check_inflation(facts.body_bytes, len(items), facts.wire_bytes)
@@ -178,6 +181,54 @@ class Ingestor:
             outcome.accepted = sum(len(events) for events in accepted.values())
             metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, len(messages))
         metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, outcome.accepted)
+        return outcome
+
+    def accept_custom(
+        self,
+        body: Any,
+        *,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        facts: RequestFacts,
+    ) -> Outcome:
+        """A custom event (``edge.ingest.custom``): its metadata read, its key authorized (Basic
+        auth, else the metadata's), the controls applied, filled in and queued under its Source."""
+        header = headers.get(METADATA_HEADER)
+        metadata = read_metadata(body, header, query)
+        secret = self._secrets.get()
+        key = basic_auth_user(headers.get("authorization")) or metadata.get("writeKey")
+        source = secret.authorize(key)
+        privacy = self._privacy.for_request(headers, self._ip_policy)
+        outcome = Outcome()
+        repairs: Counter[str] = Counter()
+        if privacy.policy.hash_paths:  # first, so no copy of the value is kept anywhere
+            repairs["hashed"] += hash_fields(body, privacy.policy.hash_paths)
+        filtered = privacy.filtered(body, None)
+        if filtered is not None:
+            outcome.filtered[filtered] += 1
+            self._count(repairs, outcome.filtered)
+            metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, 0)
+            return outcome
+        bot = privacy.policy.bot_policy == "flag" and privacy.is_bot(body, None)
+        event = queued(body, metadata, facts=facts, ip_policy=privacy.ip_policy, bot=bot)
+        repairs["bot_flagged"] += bot
+        # What the header and the query add counts as body: neither may amplify a request.
+        carried = facts.body_bytes + len(header or "") + sum(len(k) + len(v) for k, v in query.items())
+        data = _custom_data(body, event, _Budget(carried, 1))
+        if isinstance(data, Rejection):
+            rejection = data
+            self._quarantine_all([rejection], RouteKind.CUSTOM, facts, source)
+            self._count(repairs, outcome.filtered)
+            raise _single_rejection(rejection)
+        room = self._events.max_bytes - PARKING_ROOM
+        self._events.send(list(pack_events(source, [data], room)))
+        self._count(repairs, outcome.filtered)
+        outcome.accepted = 1
+        anonymous_id = metadata.get("anonymousID")
+        if isinstance(anonymous_id, str) and not anonymous_id.startswith("$"):
+            outcome.anonymous_id = anonymous_id
+        metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, 1)
+        metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, 1)
         return outcome
 
     def _prepare(
@@ -284,6 +335,20 @@ class Ingestor:
         self._quarantine.send(pack(items, prefix, self._quarantine.max_bytes))
         metrics.add_metric(MetricName.EVENTS_QUARANTINED, MetricUnit.Count, len(rejected))
         logger.info("events quarantined", extra={"count": len(rejected), "route": route_name})
+
+
+def _custom_data(body: dict[str, Any], event: dict[str, Any], budget: _Budget) -> bytes | Rejection:
+    """A queued custom event serialized, unless it is not strict JSON or breaks a limit."""
+    problem = json_problem(event)
+    if problem is not None:
+        reason, error = problem
+        error = {**error, "field": error["field"].removeprefix("body.")}
+        return Rejection(0, reason, [error], without_write_key(body), event["messageId"])
+    data = serialize(event)
+    budget.spend(len(data))
+    if len(data) > MAX_EVENT_BYTES:
+        return _reject(0, "event_too_large", "", _TOO_LARGE, without_write_key(body))
+    return data
 
 
 _TOO_LARGE: Final = f"exceeds {MAX_EVENT_BYTES // 1024} KB"

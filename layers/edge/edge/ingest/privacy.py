@@ -192,18 +192,19 @@ class RequestPrivacy:
             return Filtered.GPC
         if self.policy.required_consent and _denies_consent(item, batch_context, self.policy):
             return Filtered.CONSENT
-        if self.policy.bot_policy == "drop" and self._is_bot(item, batch_context):
+        if self.policy.bot_policy == "drop" and self.is_bot(item, batch_context):
             return Filtered.BOT
         return None
 
     def flag(self, event: dict[str, Any]) -> bool:
         """Mark an enriched event (its own ``context`` object) as a bot's when it is one."""
-        if self.policy.bot_policy != "flag" or not self._is_bot(event, None):
+        if self.policy.bot_policy != "flag" or not self.is_bot(event, None):
             return False
         event["context"]["isBot"] = True
         return True
 
-    def _is_bot(self, item: Mapping[str, Any], batch_context: Mapping[str, Any] | None) -> bool:
+    def is_bot(self, item: Mapping[str, Any], batch_context: Mapping[str, Any] | None) -> bool:
+        """Whether the request's User-Agent is a crawler's and the item no server or mobile SDK's."""
         return (
             self.bot and _context_value(item, batch_context, "library", "name") not in NON_BROWSER_LIBRARIES
         )

@@ -21,6 +21,8 @@ class RouteKind(StrEnum):
     TELEMETRY = "telemetry"
     #: One event from a GET's query string, of the type the path's ``{type}`` names.
     PIXEL = "pixel"
+    #: MetaRouter's custom events: any JSON object with MetaRouter's event metadata.
+    CUSTOM = "custom"
 
 
 class Route(NamedTuple):
@@ -52,6 +54,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     # analytics.js telemetry: answered and counted, never forwarded.
     Route("POST", "/v1/m", RouteKind.TELEMETRY),
     Route("GET", "/v1/pixel/{type}", RouteKind.PIXEL),
+    Route("POST", "/v1/custom/event", RouteKind.CUSTOM),
 )
 
 #: ``/v1/<segment>`` → the event type of a single-event route (the pixel's ``{type}`` takes these too).
