@@ -15,7 +15,15 @@ from pydantic_core import from_json
 
 from edge.core.queueing import chunks
 from edge.core.secret import EdgeSecret
-from edge.forward.upstream import BATCH_PATH, Answer, batch_body, batch_overhead
+from edge.forward.upstream import (
+    BATCH_PATH,
+    CUSTOM_PATH,
+    CUSTOM_TYPE,
+    Answer,
+    batch_body,
+    batch_overhead,
+    custom_body,
+)
 
 __all__ = ["MAX_BATCH_BYTES", "BatchLimits", "Item", "Request", "memo", "plan", "split"]
 
@@ -79,7 +87,14 @@ class Request:
     """Built from a secret fetched again after a 401/403: another refusal is not retried at once."""
 
     @property
+    def custom(self) -> bool:
+        """One of MetaRouter's custom events (always alone in its request)."""
+        return self.per_call and self.items[0].event_type == CUSTOM_TYPE
+
+    @property
     def path(self) -> str:
+        if self.custom:
+            return CUSTOM_PATH
         return f"/v1/{self.items[0].event_type}" if self.per_call else BATCH_PATH
 
     @property
@@ -87,6 +102,8 @@ class Request:
         return [item.message_id for item in self.items]
 
     def body(self, sent_at: str) -> bytes:
+        if self.custom:
+            return custom_body(self.items[0].data, self.source_id)
         data = [item.data for item in self.items]
         return data[0] if self.per_call else batch_body(data, sent_at)
 
@@ -120,20 +137,29 @@ def split(items: Sequence[Item], limits: BatchLimits) -> list[list[Item]]:
 
 
 def plan(items: Iterable[Item], secret: EdgeSecret, limits: BatchLimits) -> tuple[list[Request], list[Item]]:
-    """Batch requests per Source ID (first-seen order), and the items whose source maps to none."""
+    """Batch requests per Source ID (first-seen order), and the items whose source maps to none.
+    A custom event gets a request of its own: MetaRouter takes them one per call."""
     groups: dict[str, list[Item]] = {}
     unmapped: list[Item] = []
+    custom: list[Request] = []
     source_id_for = memo(secret.source_id_for)
     for item in items:
         source_id = source_id_for(item.source)
         if source_id is None:
             unmapped.append(item)
+        elif _is_custom(item):
+            custom.append(Request([item], source_id, per_call=True))
         else:
             groups.setdefault(source_id, []).append(item)
     requests = [
         Request(chunk, source_id) for source_id, group in groups.items() for chunk in split(group, limits)
     ]
-    return requests, unmapped
+    return requests + custom, unmapped
+
+
+def _is_custom(item: Item) -> bool:
+    # Only an event that may be custom is decoded for its type (a Segment event never is until needed).
+    return b'"custom"' in item.data and item.event_type == CUSTOM_TYPE
 
 
 def memo(lookup: Callable[[str | None], str | None]) -> Callable[[str | None], str | None]:

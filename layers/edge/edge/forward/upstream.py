@@ -32,6 +32,8 @@ from urllib3.util import make_headers
 __all__ = [
     "BATCH_PATH",
     "CALL_TYPES",
+    "CUSTOM_PATH",
+    "CUSTOM_TYPE",
     "PERMANENT_STATUSES",
     "Accept",
     "Answer",
@@ -51,6 +53,7 @@ __all__ = [
     "batch_overhead",
     "build_pool",
     "classify",
+    "custom_body",
     "decide",
     "failed_items",
 ]
@@ -58,6 +61,9 @@ __all__ = [
 BATCH_PATH: Final = "/v1/batch"
 CALL_TYPES: Final = frozenset({"identify", "track", "page", "screen", "group", "alias"})
 """Event types with a per-call path ``/v1/{type}`` (the seed's five, plus Segment's screen)."""
+#: MetaRouter's custom events: one per call, never in a batch (``edge.ingest.custom``).
+CUSTOM_PATH: Final = "/v1/custom/event"
+CUSTOM_TYPE: Final = "custom"
 #: Item statuses in a 207 answer that mean "refused for good": the item is parked, not retried.
 PERMANENT_STATUSES: Final = frozenset({400, 413, 422})
 
@@ -319,6 +325,19 @@ def _detail(answer: Answer, source_id: str) -> str:
 def authorization(source_id: str) -> str:
     """``Basic base64(sourceId:)``: the Source ID as user name, an empty password."""
     return make_headers(basic_auth=f"{source_id}:", basic_auth_encoding="utf-8")["authorization"]
+
+
+def custom_body(queued: bytes, source_id: str) -> bytes:
+    """What MetaRouter receives for a queued custom event: its ``body``, the Source ID as the
+    metadata's ``writeKey`` (which MetaRouter reads as the Source), put there only now."""
+    wrapper = from_json(queued)
+    event = wrapper.get("body") if isinstance(wrapper, dict) else None
+    if not isinstance(event, dict):  # a hand-made message: sent as it is, the upstream's 400 parks it
+        return queued
+    metadata = event.get("_metarouter")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    event["_metarouter"] = {"writeKey": source_id, **{k: v for k, v in metadata.items() if k != "writeKey"}}
+    return to_json(event)
 
 
 def batch_body(events: Sequence[bytes], sent_at: str) -> bytes:
