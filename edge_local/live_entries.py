@@ -22,6 +22,16 @@ __all__ = ["MAX_SHOWN_EVENT_BYTES", "batch_entry", "dead_letter_entry", "request
 #: Event fields an entry may show; nothing else of a request is ever copied.
 _SHOWN: Final = ("type", "event", "name", "userId", "anonymousId", "messageId", "groupId", "previousId")
 _TEXT_CHARS: Final = 200
+_CUSTOM: Final = "custom"
+_CUSTOM_ROUTE: Final = "custom/event"
+_CUSTOM_METADATA: Final = ("_metarouter", "_mrSchema")
+#: A custom event's metadata field → the name an entry shows it under.
+_CUSTOM_SHOWN: Final = {
+    "eventName": "event",
+    "userID": "userId",
+    "anonymousID": "anonymousId",
+    "eventID": "messageId",
+}
 #: A forwarded event larger than this (as JSON) is shown as its size only.
 MAX_SHOWN_EVENT_BYTES: Final = 16 * 1024
 #: Request bodies are read for their event names only up to this size, decompressed.
@@ -42,12 +52,14 @@ def request_entry(
     """A request the gateway answered: its events, and for each what ingest did with it."""
     route = path.removeprefix("/v1/")
     pixel = route.startswith("pixel/")
-    route_type = event_type_of(route.removeprefix("pixel/"))
+    route_type = _CUSTOM if route == _CUSTOM_ROUTE else event_type_of(route.removeprefix("pixel/"))
     if pixel:
         items: list[Any] = [_pixel_event(dict(parse_qsl(query)))]
     else:
         items = _items(_read(body, encoding), route_type)
     events = [_summary(item, route_type) for item in items]
+    if route_type == _CUSTOM and events:  # its metadata may be in the query instead
+        events[0] = {**_custom_summary(dict(parse_qsl(query))), **events[0]}
     error = _error(answer) if status >= 400 else None
     rejected, count = _rejected(answer, status)
     outcome = _mark(events, status, rejected, count, every=bool(route_type), error=error)
@@ -106,8 +118,9 @@ def upstream_entry(path: str, status: int, events: list[Any], failed: Mapping[in
     ``failed`` maps an index of ``events`` to its status in a 207 answer.
     """
     shown = []
+    route_type = _CUSTOM if path.endswith("/" + _CUSTOM_ROUTE) else None
     for index, event in enumerate(events):
-        summary = _summary(event, None)
+        summary = _summary(event, route_type)
         item_status = failed.get(index, status)
         summary["status"] = item_status
         summary["outcome"] = _upstream_outcome(item_status)
@@ -206,6 +219,8 @@ def _summary(item: Any, route_type: str | None) -> dict[str, Any]:
     """The fields an entry shows of one event, as short strings; never its key."""
     if not isinstance(item, dict):
         return {"type": route_type or "?"}
+    if route_type == _CUSTOM or (item.get("type") == _CUSTOM and isinstance(item.get("body"), dict)):
+        return _custom_event_summary(item)
     shown: dict[str, Any] = {}
     for name in _SHOWN:
         value = item.get(name)
@@ -217,10 +232,38 @@ def _summary(item: Any, route_type: str | None) -> dict[str, Any]:
     return shown
 
 
+def _custom_event_summary(item: dict[str, Any]) -> dict[str, Any]:
+    """A custom event's metadata as an entry shows it: the event as sent or forwarded, or queued
+    (its wrapper's ``body``)."""
+    queued = item.get("type") == _CUSTOM and isinstance(item.get("body"), dict)
+    event = item["body"] if queued else item
+    shown: dict[str, Any] = {}
+    for key in _CUSTOM_METADATA:  # _metarouter first: it wins
+        metadata = event.get(key)
+        if isinstance(metadata, dict):
+            shown = {**_custom_summary(metadata), **shown}
+    if queued and isinstance(item.get("messageId"), str):
+        shown.setdefault("messageId", item["messageId"][:_TEXT_CHARS])
+    shown["type"] = _CUSTOM
+    return shown
+
+
+def _custom_summary(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Metadata fields under the names the page shows (never ``writeKey``)."""
+    return {
+        shown: value[:_TEXT_CHARS]
+        for name, shown in _CUSTOM_SHOWN.items()
+        if isinstance(value := metadata.get(name), str) and value
+    }
+
+
 def _forwarded(event: Any) -> Any:
     if not isinstance(event, dict):
         return None
     event = {k: v for k, v in event.items() if k != "writeKey"}
+    for key in _CUSTOM_METADATA:  # a custom event's metadata carries the Source ID as its writeKey
+        if isinstance(event.get(key), dict):
+            event[key] = {k: v for k, v in event[key].items() if k != "writeKey"}
     size = len(json.dumps(event))
     return event if size <= MAX_SHOWN_EVENT_BYTES else {"truncated": True, "bytes": size}
 

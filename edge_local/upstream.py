@@ -1,7 +1,10 @@
 """A stand-in for MetaRouter's HTTP API: checks Basic Auth, records and prints what it receives.
 
 Routes: ``POST /v1/batch`` and ``POST /v1/{identify,track,page,screen,group,alias}`` as MetaRouter
-documents them. Bodies are parsed strictly, as a real server would: ``Infinity``, ``NaN`` or a
+documents them, and ``POST /v1/custom/event`` (one custom event, its metadata in ``_metarouter``:
+``writeKey`` must be the Basic auth's Source ID and ``eventName`` given, else 400; its ``eventID``
+stands for the ``messageId`` below, and ``/_received`` lists its ``writeKey`` as the Source's
+fingerprint). Bodies are parsed strictly, as a real server would: ``Infinity``, ``NaN`` or a
 number no double can hold is a 400. For tests and demos it also answers:
 
 - ``GET /_received``: ``{"events": [...], "requests": [{"path", "source", "events", "status"}]}``,
@@ -53,6 +56,7 @@ from edge_local.live import LiveFeed
 from edge_local.live_entries import upstream_entry
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+CUSTOM = "custom/event"
 #: Bodies larger than API Gateway takes are refused unread.
 MAX_READ_BYTES = 10 * 1024 * 1024
 
@@ -189,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(body)
             return
         kind = self.path.removeprefix("/v1/")
-        if kind != "batch" and kind not in EVENT_TYPES:
+        if kind not in ("batch", CUSTOM) and kind not in EVENT_TYPES:
             self._json(404, {"error": "not found"})
             return
         if self.server.recorder.refusing():  # down: drop the request on a kept-alive connection
@@ -263,12 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(401, {"error": "invalid source id"})
             self._observe(401, [], {})
             return
-        try:
-            payload = strict_loads(body)
-            events = payload["batch"] if kind == "batch" else [payload]
-            if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
+        events = _events(kind, body, source_id)
+        if events is None:
             self._json(400, {"error": "malformed body"})
             self._observe(400, [], {})
             return
@@ -283,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif rec.max_bytes and len(body) > rec.max_bytes and time.monotonic() < rec.max_bytes_until:
                 rec.requests.append(_request(self.path, source_id, events, 413))
                 status, answer, failed = 413, {"error": f"request larger than {rec.max_bytes} bytes"}, {}
-            elif poisoned := [e.get("messageId") for e in events if e.get("messageId") in rec.poison]:
+            elif poisoned := [event_id(e) for e in events if event_id(e) in rec.poison]:
                 rec.requests.append(_request(self.path, source_id, events, 400))
                 status, answer, failed = 400, {"error": "invalid event", "messageIds": poisoned}, {}
             else:
@@ -300,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not late and time.monotonic() - self._arrived >= rec.read_timeout:
             # Slow without a delay fault (a busy machine): the forwarder gave up waiting all the same.
             with rec.lock:
-                rec.late.update(str(e.get("messageId")) for i, e in enumerate(events) if i not in failed)
+                rec.late.update(str(event_id(e)) for i, e in enumerate(events) if i not in failed)
         self._observe(status, events, failed)
 
     def _record(
@@ -312,16 +312,16 @@ class _Handler(BaseHTTPRequestHandler):
         failed: list[dict[str, Any]] = []
         if kind == "batch" and time.monotonic() < rec.partial_until:
             failed = [
-                {"index": i, "messageId": e.get("messageId"), "status": 503, "message": "injected"}
+                {"index": i, "messageId": event_id(e), "status": 503, "message": "injected"}
                 for i, e in enumerate(events)
                 if random.random() < rec.partial  # noqa: S311 - a test fault, not cryptography
             ]
         names = {f["index"]: f["status"] for f in failed}
         accepted = [e for i, e in enumerate(events) if i not in names]
-        rec.events.extend(accepted)
-        rec.seen.update(str(e.get("messageId")) for e in accepted)
+        rec.events.extend(_recorded(e, source_id) for e in accepted)
+        rec.seen.update(str(event_id(e)) for e in accepted)
         if late:  # answered after the client's read timeout: it will send these again
-            rec.late.update(str(e.get("messageId")) for e in accepted)
+            rec.late.update(str(event_id(e)) for e in accepted)
         rec.requests.append(_request(self.path, source_id, accepted, 207 if failed else 200))
         if failed:
             return 207, {"success": False, "errors": failed}, names
@@ -386,7 +386,53 @@ def _basic_user(header: str | None) -> str | None:
         return None
 
 
+def event_id(event: dict[str, Any]) -> Any:
+    """A Segment event's ``messageId``, a custom event's ``_metarouter.eventID``."""
+    metadata = event.get("_metarouter")
+    if "messageId" not in event and isinstance(metadata, dict):
+        return metadata.get("eventID")
+    return event.get("messageId")
+
+
+def _events(kind: str, body: bytes, source_id: str | None) -> list[dict[str, Any]] | None:
+    """A request body's events, read strictly; None when it is malformed (a 400)."""
+    try:
+        payload = strict_loads(body)
+        events = payload["batch"] if kind == "batch" else [payload]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        return None
+    if kind == CUSTOM and not _custom_metadata_valid(payload, source_id):
+        return None
+    return events
+
+
+def _recorded(event: dict[str, Any], source_id: str | None) -> dict[str, Any]:
+    """An event as ``/_received`` lists it: a custom event's ``writeKey`` (the Source ID) as the
+    Source's fingerprint, like ``requests``' ``source``."""
+    metadata = event.get("_metarouter")
+    if source_id is None or not isinstance(metadata, dict) or "writeKey" not in metadata:
+        return event
+    return {**event, "_metarouter": {**metadata, "writeKey": fingerprint(source_id)}}
+
+
+def _custom_metadata_valid(event: dict[str, Any], source_id: str | None) -> bool:
+    """MetaRouter reads the Source from the metadata's ``writeKey``; it needs an ``eventName``."""
+    metadata = event.get("_metarouter")
+    return (
+        isinstance(metadata, dict)
+        and metadata.get("writeKey") == source_id
+        and isinstance(metadata.get("eventName"), str)
+        and bool(metadata["eventName"])
+    )
+
+
 def _describe(event: dict[str, Any]) -> str:
+    metadata = event.get("_metarouter")
+    if isinstance(metadata, dict) and "type" not in event:
+        who, what = metadata.get("userID") or metadata.get("anonymousID"), metadata.get("eventName")
+        return f"upstream <- {'custom':8} {who} {what!s:.40} ({metadata.get('eventID')})"
     who = event.get("userId") or event.get("anonymousId")
     what = event.get("event") or event.get("name") or event.get("groupId") or event.get("previousId") or ""
     return f"upstream <- {event.get('type', '?'):8} {who} {what!s:.40} ({event.get('messageId')})"

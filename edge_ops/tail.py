@@ -62,6 +62,8 @@ def format_line(message: str, timestamp_ms: int | None = None) -> str | None:
         text = (
             f"{when} forward {line.get('messages', 0)} messages  forwarded {line.get('events_forwarded', 0)}"
         )
+        if line.get("custom_events_forwarded"):
+            text += f" (custom {line['custom_events_forwarded']})"
         if line.get("dead_lettered"):
             text += f"  dead-lettered {line['dead_lettered']}{_counts(line.get('dead_letter_reasons'))}"
         if line.get("failed_messages"):

@@ -298,3 +298,41 @@ def test_a_compressed_bomb_is_read_no_further_than_the_page_shows() -> None:
         tracemalloc.stop()
     assert entry["events"] == []
     assert peak < 8 * 1024 * 1024  # was the whole 64 MB
+
+
+def test_a_custom_event_is_shown_by_its_metadata_from_the_body_or_the_query_and_never_its_key() -> None:
+    body = json.dumps(
+        {"order": 1, "type": "webhook", "_metarouter": {"writeKey": "pk_web", "eventName": "paid"}}
+    )
+    entry = request_entry(
+        "POST",
+        "/v1/custom/event",
+        query="userID=u-1&eventName=ignored&writeKey=pk_web",
+        body=body.encode(),
+        encoding=None,
+        status=200,
+        answer=b'{"success": true}',
+    )
+    assert entry["events"] == [{"type": "custom", "event": "paid", "userId": "u-1", "outcome": "accepted"}]
+    assert "pk_web" not in json.dumps(entry)
+
+
+def test_a_forwarded_custom_event_is_shown_without_the_source_id_and_a_queued_one_by_its_wrapper() -> None:
+    forwarded = {
+        "order": 1,
+        "_metarouter": {"writeKey": "SourceId123", "eventName": "paid", "eventID": "e-1"},
+    }
+    entry = upstream_entry("/v1/custom/event", 200, [forwarded], {})
+    [event] = entry["events"]
+    assert (event["type"], event["event"], event["messageId"], event["outcome"]) == (
+        "custom",
+        "paid",
+        "e-1",
+        "forwarded",
+    )
+    assert "SourceId123" not in json.dumps(entry)
+    assert event["body"]["_metarouter"] == {"eventName": "paid", "eventID": "e-1"}
+    queued = {"type": "custom", "messageId": "m-9", "body": {"_metarouter": {"eventName": "paid"}}}
+    message = json.dumps({"v": 1, "source": None, "events": [queued]})
+    [shown] = batch_entry([message], ["q1"], set())["events"]
+    assert (shown["type"], shown["event"], shown["messageId"]) == ("custom", "paid", "m-9")

@@ -132,3 +132,15 @@ def test_the_filter_selects_the_lines_the_functions_write() -> None:
     assert tailing.REQUEST_OUTCOME == REQUEST_OUTCOME
     assert f'"{REQUEST_OUTCOME}"' in FILTER_PATTERN
     assert '"messages forwarded"' in FILTER_PATTERN
+
+
+def test_custom_events_are_counted_on_their_route_and_among_those_forwarded() -> None:
+    request = {**REQUEST, "route": "POST /v1/custom/event", "accepted": 1, "rejected": 0, "reasons": {}}
+    assert format_line(json.dumps(request), T) == "01:04:38 ingest  200 POST /v1/custom/event  accepted 1"
+    forward = {
+        "message": "messages forwarded",
+        "messages": 1,
+        "events_forwarded": 3,
+        "custom_events_forwarded": 2,
+    }
+    assert format_line(json.dumps(forward), T) == "01:04:38 forward 1 messages  forwarded 3 (custom 2)"

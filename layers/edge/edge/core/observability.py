@@ -77,6 +77,8 @@ class MetricName:
 
     EVENTS_ACCEPTED: Final = "EventsAccepted"
     """Events validated and queued."""
+    CUSTOM_EVENTS_ACCEPTED: Final = "CustomEventsAccepted"
+    """MetaRouter custom events (``/v1/custom/event``) validated and queued (in EventsAccepted too)."""
     EVENTS_REJECTED: Final = "EventsRejected"
     """Events refused, with a ``reason`` dimension (invalid_event, event_too_large, …)."""
     EVENTS_REPAIRED: Final = "EventsRepaired"
@@ -99,6 +101,8 @@ class MetricName:
     """Requests answered 401 in closed mode."""
     CLIENT_TELEMETRY: Final = "ClientTelemetry"
     """analytics.js telemetry posts to /v1/m (answered, not forwarded)."""
+    CUSTOM_EVENTS_FORWARDED: Final = "CustomEventsForwarded"
+    """MetaRouter custom events MetaRouter accepted (in EventsForwarded too)."""
     EVENTS_FORWARDED: Final = "EventsForwarded"
     """Events the upstream accepted (2xx, or not named as failed in a 207)."""
     UPSTREAM_RESPONSES: Final = "UpstreamResponses"
@@ -146,6 +150,8 @@ class ForwardTally:
 
     requests: int = 0
     forwarded: int = 0
+    custom_forwarded: int = 0
+    """Of ``forwarded``, MetaRouter custom events."""
     retries: int = 0
     auth_failures: int = 0
     skipped: int = 0
@@ -179,6 +185,7 @@ class ForwardTally:
         """The invocation's metrics, and its ``messages forwarded`` log line."""
         metrics.add_metric(MetricName.EVENTS_FORWARDED, MetricUnit.Count, self.forwarded)
         for name, value in (
+            (MetricName.CUSTOM_EVENTS_FORWARDED, self.custom_forwarded),
             (MetricName.UPSTREAM_RETRIES, self.retries),
             (MetricName.MESSAGES_NOT_FORWARDED, failed),
             (MetricName.EVENTS_REQUEUED, requeued),
@@ -196,6 +203,7 @@ class ForwardTally:
             "messages": messages,
             "failed_messages": failed,
             "events_forwarded": self.forwarded,
+            "custom_events_forwarded": self.custom_forwarded,
             "dead_lettered": sum(parked.values()),
             "dead_letter_reasons": dict(parked),
             "retries": self.retries,

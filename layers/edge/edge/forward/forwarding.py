@@ -363,6 +363,7 @@ class _Invocation:
         match decide(request, answer):
             case Accept():
                 self._accept(request.items)
+                self.tally.custom_forwarded += request.custom
             case Partial(parked, retry):
                 failed = set(retry).union(index for index, _ in parked)
                 self._accept([item for i, item in enumerate(request.items) if i not in failed])

@@ -229,6 +229,7 @@ class Ingestor:
             outcome.anonymous_id = anonymous_id
         metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, 1)
         metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, 1)
+        metrics.add_metric(MetricName.CUSTOM_EVENTS_ACCEPTED, MetricUnit.Count, 1)
         return outcome
 
     def _prepare(
