@@ -588,6 +588,64 @@ def scenarios() -> dict[str, dict[str, Any]]:
         source_ip="66.249.84.1",
     )
 
+    # ---- MetaRouter custom events: any JSON, its metadata in the body, a header or the query
+    ev["custom-event-body-metadata"] = api_event(
+        "custom-event-body-metadata",
+        "POST",
+        "/v1/custom/event",
+        headers=browser("application/json"),
+        body={
+            "_metarouter": {
+                "writeKey": WEB_KEY,
+                "eventName": "video_progress",
+                "anonymousID": ANON,
+                "eventID": uid("custom-body"),
+            },
+            "video": {"id": "v-77", "title": "Unboxing", "percent": 75},
+            "page": {"path": "/videos/unboxing"},
+        },
+    )
+    ev["custom-event-header-metadata"] = api_event(
+        "custom-event-header-metadata",
+        "POST",
+        "/v1/custom/event",
+        headers=server(
+            "okhttp/4.12.0",
+            auth=basic(WEB_KEY),
+            **{"x-event-metadata": json.dumps({"eventName": "subscription_renewed", "userID": "u-123"})},
+        ),
+        source_ip=SERVER_IP,
+        body={"subscription": {"id": "sub-9", "plan": "pro", "amount": 19.0}, "renewedAt": TS},
+    )
+    # A payment provider's webhook: its own JSON; the URL configured there carries the metadata.
+    ev["custom-event-webhook-query"] = api_event(
+        "custom-event-webhook-query",
+        "POST",
+        "/v1/custom/event",
+        headers=server("Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
+        source_ip="54.187.174.169",
+        query=[
+            ("writeKey", WEB_KEY),
+            ("eventName", "$.type"),
+            ("eventID", "$.id"),
+            ("userID", "$.data.object.customer"),
+        ],
+        body={
+            "id": "evt_1OBq2LJ2eZvKYlo2",
+            "type": "invoice.paid",
+            "created": 1700000000,
+            "data": {"object": {"id": "in_1OBq2L", "customer": "cus_P0abc", "amount_paid": 1900}},
+        },
+    )
+    ev["custom-event-missing-event-name"] = api_event(
+        "custom-event-missing-event-name",
+        "POST",
+        "/v1/custom/event",
+        headers=server("curl/8.4.0", auth=basic(WEB_KEY)),
+        source_ip=SERVER_IP,
+        body={"_metarouter": {"userID": "u-123"}, "cart": {"items": 2}},
+    )
+
     # ---- analytics.js client telemetry: answered 200, counted, never queued
     ev["telemetry"] = api_event(
         "telemetry",

@@ -14,6 +14,7 @@ EXPECTED = {
     "apigw-track-missing-identity.json": (400, "invalid_event"),
     "apigw-type-mismatch.json": (400, "type_mismatch"),
     "apigw-oversized-body.json": (413, "payload_too_large"),
+    "apigw-custom-event-missing-event-name.json": (400, "invalid_metadata"),
 }
 SAMPLES = sorted(p.name for p in EVENTS_DIR.glob("apigw-*.json"))
 
@@ -21,7 +22,15 @@ SAMPLES = sorted(p.name for p in EVENTS_DIR.glob("apigw-*.json"))
 def test_there_is_a_sample_for_every_route_kind():
     assert len(SAMPLES) >= 20
     paths = {load_event(name)["rawPath"] for name in SAMPLES}
-    assert {"/v1/track", "/v1/batch", "/v1/b", "/v1/p", "/v1/m", "/v1/pixel/track"} <= paths
+    assert {
+        "/v1/track",
+        "/v1/batch",
+        "/v1/b",
+        "/v1/p",
+        "/v1/m",
+        "/v1/pixel/track",
+        "/v1/custom/event",
+    } <= paths
 
 
 @pytest.mark.parametrize("name", SAMPLES)
