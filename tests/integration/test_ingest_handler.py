@@ -53,13 +53,14 @@ def test_the_handler_answers_every_route_of_the_table_as_its_kind(ingest, aws_st
             response = ingest(api_event("POST", path, {"batch": [{**TRACK, "type": "track"}]}))
         case RouteKind.TELEMETRY:
             response = ingest(api_event("POST", path, {"series": []}))
+        case RouteKind.CUSTOM:
+            response = ingest(api_event("POST", path, {"order": 1}, query={"eventName": "paid"}))
         case event_type:
             response = ingest(api_event("POST", path, SAMPLES[event_type]))
     assert response["statusCode"] == 200
     queued = [event["type"] for event in aws_stack.queued_events()]
-    assert queued == {RouteKind.TELEMETRY: [], RouteKind.BATCH: ["track"], RouteKind.PIXEL: ["track"]}.get(
-        route.target, [route.target]
-    )
+    kinds = {RouteKind.TELEMETRY: [], RouteKind.BATCH: ["track"], RouteKind.PIXEL: ["track"]}
+    assert queued == kinds.get(route.target, [route.target])
 
 
 @pytest.mark.parametrize(
