@@ -72,7 +72,7 @@ def test_every_operation_answers_as_described_and_never_5xx(fuzzed: LocalStack, 
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     result = json.loads(report.read_text())
     operations = result["operations"]
-    assert operations["tested"] == operations["total"] == 32, operations  # every route and its preflight
+    assert operations["tested"] == operations["total"] == 34, operations  # every route and its preflight
     assert result["test_cases"]["generated"] >= MIN_REQUESTS, result["test_cases"]
     assert result["test_cases"]["with_failures"] == 0
     assert result["test_cases"]["errored"] == 0
