@@ -91,6 +91,7 @@ class IngestApi:
             headers=request.headers,
             query=request.query(),
             facts=request.facts(len(raw), self.first_party),
+            cookies=event.cookies,
         )
         self.tally.accepted = outcome.accepted
         for rejection in outcome.rejected:
@@ -113,7 +114,12 @@ class IngestApi:
                 raise RequestError(404, "not_found", "The pixel API takes one event type.")
             facts = request.facts(len(request.event.raw_query_string or ""), self.first_party)
             outcome = self.ingestor.accept(
-                event_type, event_from_query(query), headers=request.headers, query=query, facts=facts
+                event_type,
+                event_from_query(query),
+                headers=request.headers,
+                query=query,
+                facts=facts,
+                cookies=request.event.cookies,
             )
             self.tally.accepted = outcome.accepted
         except RequestError as exc:

@@ -8,7 +8,7 @@ limit holds for the event as it will be forwarded, however it was built.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -20,6 +20,7 @@ from edge.core.observability import MetricName, MetricUnit, add_counts, logger, 
 from edge.core.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, pack_events, serialize
 from edge.core.secret import EdgeSecret, SecretStore
 from edge.core.timestamps import format_timestamp
+from edge.ingest.consent import ConsentCount
 from edge.ingest.decoding import json_problem, write_key_from
 from edge.ingest.enrichment import NO_BATCH, BatchDefaults, RequestFacts, enrich
 from edge.ingest.limits import (
@@ -72,6 +73,9 @@ class Outcome:
     rejected: list[Rejection] = field(default_factory=list)
     #: Events answered as accepted but not forwarded (``edge.ingest.privacy``), by reason.
     filtered: Counter[str] = field(default_factory=Counter)
+    #: What the consent control did to the forwarded events (``edge.ingest.consent.ConsentCount``),
+    #: and ``cookie_unreadable`` (1) when the request's consent cookie could not be read.
+    consent: Counter[str] = field(default_factory=Counter)
 
     def body(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"success": True}
@@ -106,6 +110,7 @@ class Ingestor:
         headers: Mapping[str, str],
         query: Mapping[str, str],
         facts: RequestFacts,
+        cookies: Iterable[str] = (),
     ) -> Outcome:
         """Authorize, repair, validate, enrich and queue a decoded request; raise for a 4xx or 503."""
         secret = self._secrets.get()
@@ -120,7 +125,7 @@ class Ingestor:
         else:  # pragma: no cover - the handler answers telemetry, and a pixel names its type
             raise RequestError(404, "not_found", "Not an event route.")
 
-        privacy = self._privacy.for_request(headers, self._ip_policy)
+        privacy = self._privacy.for_request(headers, self._ip_policy, cookies)
         if self._privacy.hash_paths and defaults.context:
             repairs["hashed"] += hash_fields({"context": defaults.context}, self._privacy.hash_paths)
         request = _Request(route_type, defaults, facts, secret, request_key, source, privacy)
@@ -138,7 +143,9 @@ class Ingestor:
                 accepted.setdefault(item_source, []).append(data)
 
         self._quarantine_all(outcome.rejected, route, facts, source)
-        self._count(repairs, outcome.filtered)
+        if privacy.consent.unreadable:
+            outcome.consent[COOKIE_UNREADABLE] = 1
+        self._count(repairs, outcome)
         if route_type is not None and outcome.rejected:
             raise _single_rejection(outcome.rejected[0])
         if items and not accepted and not outcome.filtered:
@@ -210,6 +217,7 @@ class Ingestor:
         )
         if request.privacy.flag(event):
             repairs["bot_flagged"] += 1
+        request.privacy.consent.stamp(event, repairs)
         problem = json_problem(event)
         if problem is not None:
             reason, error = problem
@@ -223,17 +231,24 @@ class Ingestor:
         return request.source_of(item), data
 
     @staticmethod
-    def _count(repairs: Counter[str], filtered: Counter[str]) -> None:
-        """EventsRepaired, EventsFlaggedAsBots, FieldsHashed and EventsFiltered of one request."""
+    def _count(repairs: Counter[str], outcome: Outcome) -> None:
+        """EventsRepaired, EventsFiltered (dimensioned: one record each), EventsFlaggedAsBots,
+        FieldsHashed and the consent metrics (plain counts in the request's one record)."""
         flagged, hashed = repairs.pop("bot_flagged", 0), repairs.pop("hashed", 0)
+        for _, key in _CONSENT_METRICS:
+            if key in repairs:
+                outcome.consent[key] = repairs.pop(key)
         if repairs:
             add_counts(MetricName.EVENTS_REPAIRED, "repair", repairs)
-        if filtered:
-            add_counts(MetricName.EVENTS_FILTERED, "reason", filtered)
-        if flagged:
-            metrics.add_metric(MetricName.EVENTS_FLAGGED_AS_BOTS, MetricUnit.Count, flagged)
-        if hashed:
-            metrics.add_metric(MetricName.FIELDS_HASHED, MetricUnit.Count, hashed)
+        if outcome.filtered:
+            add_counts(MetricName.EVENTS_FILTERED, "reason", outcome.filtered)
+        for name, count in (
+            (MetricName.EVENTS_FLAGGED_AS_BOTS, flagged),
+            (MetricName.FIELDS_HASHED, hashed),
+            *((name, outcome.consent[key]) for name, key in _CONSENT_METRICS),
+        ):
+            if count:
+                metrics.add_metric(name, MetricUnit.Count, count)
 
     def _quarantine_all(
         self,
@@ -267,6 +282,15 @@ class Ingestor:
         logger.info("events quarantined", extra={"count": len(rejected), "route": route_name})
 
 
+#: ``Outcome.consent``'s key for a request whose consent cookie could not be read.
+COOKIE_UNREADABLE: Final = "cookie_unreadable"
+#: The consent control's counts (``Outcome.consent``) and their metrics.
+_CONSENT_METRICS: Final = (
+    (MetricName.EVENTS_CONSENT_FROM_COOKIE, ConsentCount.FROM_COOKIE),
+    (MetricName.EVENTS_GPC_OPTED_OUT, ConsentCount.GPC),
+    (MetricName.EVENTS_OPTED_OUT, ConsentCount.OPTED_OUT),
+    (MetricName.CONSENT_COOKIES_UNREADABLE, COOKIE_UNREADABLE),
+)
 _TOO_LARGE: Final = f"exceeds {MAX_EVENT_BYTES // 1024} KB"
 _MERGED_TOO_LARGE: Final = f"{_TOO_LARGE} once the batch's context and integrations are merged in"
 

@@ -11,7 +11,9 @@ refuses only what cannot be forwarded meaningfully. Each repair is counted (metr
 - ``time_dropped``: a timestamp that is neither → removed (``receivedAt`` stands in, and an
   unusable ``sentAt`` is left out of the clock-skew correction); the original value is kept
   in ``context.edgeRepairs``;
-- ``empty_array``: ``[]`` where an object belongs (PHP's empty array) → ``{}``.
+- ``empty_array``: ``[]`` where an object belongs (PHP's empty array) → ``{}``;
+- ``consent_string``: ``"true"``/``"false"`` strings in MetaRouter's ``context.consent.optOut`` →
+  the booleans they name (``edge.ingest.consent``; one per event).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Repair:
     EPOCH_TIME: Final = "epoch_time"
     TIME_DROPPED: Final = "time_dropped"
     EMPTY_ARRAY: Final = "empty_array"
+    CONSENT_STRING: Final = "consent_string"
 
 
 def repair_event(event: dict[str, Any]) -> list[str]:

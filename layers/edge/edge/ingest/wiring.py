@@ -58,6 +58,8 @@ def build_ingestor(
             required_consent=settings.required_consent,
             consent_when_missing=settings.consent_when_missing,
             hash_fields=settings.hash_fields,
+            consent_cookie=settings.consent_cookie,
+            gpc_opt_out=settings.gpc_opt_out,
         ),
     )
 
