@@ -18,13 +18,16 @@ from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from edge_local.functions import LocalFunction
 from edge_local.live import LiveFeed
 from edge_local.live_entries import request_entry
 from edge_local.template import TemplateSettings
+
+if TYPE_CHECKING:
+    from edge.ingest.privacy import PrivacyPolicy
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 # Lambda's synchronous invocation payload limit: the whole event, the body base64-encoded when
@@ -102,6 +105,7 @@ class Gateway(ThreadingHTTPServer):
         path_prefix: str = "",
         origin_verify: str | None = None,
         static_dir: Path | None = None,
+        privacy: PrivacyPolicy | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.function = function
@@ -114,6 +118,8 @@ class Gateway(ThreadingHTTPServer):
         self.origin_verify = origin_verify
         # Tests only: files served for GET on paths no route takes (a page on the API's origin).
         self.static_dir = static_dir
+        # Ingest's privacy controls: the live page shows what they decided for each event.
+        self.privacy = privacy
 
     @property
     def url(self) -> str:
@@ -186,8 +192,20 @@ class _Handler(BaseHTTPRequestHandler):
         live = self.server.live
         if live is not None and live.watching:
             encoding = self.headers.get("Content-Encoding")
+            policy, privacy = self.server.privacy, None
+            if policy is not None and status < 300:
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                cookies = [c.strip() for h in self.headers.get_all("Cookie") or () for c in h.split(";")]
+                privacy = policy.for_request(headers, "keep", cookies)
             entry = request_entry(
-                self.command, path, query=query, body=body, encoding=encoding, status=status, answer=answer
+                self.command,
+                path,
+                query=query,
+                body=body,
+                encoding=encoding,
+                status=status,
+                answer=answer,
+                privacy=privacy,
             )
             live.publish(entry)
 
