@@ -170,13 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
         event = None if body is None else self._event(path, url.query, body, front_door=stripped is not None)
         if event is None or _invocation_too_large(event):
             self._send(413, {**cors, "Content-Type": "application/json"}, _TOO_LARGE)
-            self._observe(url.path, url.query, b"", 413, _TOO_LARGE)
+            self._observe(url.path, url.query, b"", 413, _TOO_LARGE, api_path=path)
             return
         try:
             response = self.server.function.invoke(event)
         except Exception:  # noqa: BLE001 - a crashed function is API Gateway's 500
             self._send(500, {**cors, "Content-Type": "application/json"}, _CRASHED)
-            self._observe(url.path, url.query, body or b"", 500, _CRASHED)
+            self._observe(url.path, url.query, body or b"", 500, _CRASHED, api_path=path)
             return
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
@@ -185,10 +185,13 @@ class _Handler(BaseHTTPRequestHandler):
         # Payload v2: API Gateway turns the function's cookies into Set-Cookie headers, one each.
         cookies = [str(c) for c in response.get("cookies") or []]
         self._send(status, {**headers, **cors}, data, cookies)
-        self._observe(url.path, url.query, body or b"", status, data)
+        self._observe(url.path, url.query, body or b"", status, data, api_path=path)
 
-    def _observe(self, path: str, query: str, body: bytes, status: int, answer: bytes) -> None:
-        """Tell the live events page, after the client has its answer (only while someone watches)."""
+    def _observe(
+        self, path: str, query: str, body: bytes, status: int, answer: bytes, *, api_path: str | None = None
+    ) -> None:
+        """Tell the live events page, after the client has its answer (only while someone watches).
+        ``api_path``: the path the API saw, once a front door's prefix is stripped from ``path``."""
         live = self.server.live
         if live is not None and live.watching:
             encoding = self.headers.get("Content-Encoding")
@@ -199,7 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
                 privacy = policy.for_request(headers, "keep", cookies)
             entry = request_entry(
                 self.command,
-                path,
+                api_path or path,
+                shown_path=path,
                 query=query,
                 body=body,
                 encoding=encoding,

@@ -55,9 +55,11 @@ def request_entry(
     status: int,
     answer: bytes,
     privacy: RequestPrivacy | None = None,
+    shown_path: str | None = None,
 ) -> dict[str, Any]:
     """A request the gateway answered: its events, and for each what ingest did with it
-    (``privacy``: ingest's controls for this request, which say what was dropped and why)."""
+    (``privacy``: ingest's controls for this request, which say what was dropped and why).
+    ``path`` is the API's route; ``shown_path`` the path as sent, under a front door's prefix."""
     route = path.removeprefix("/v1/")
     pixel = route.startswith("pixel/")
     route_type = event_type_of(route.removeprefix("pixel/"))
@@ -81,7 +83,7 @@ def request_entry(
     entry: dict[str, Any] = {
         "kind": "request",
         "method": method,
-        "route": path[:_TEXT_CHARS],
+        "route": (shown_path or path)[:_TEXT_CHARS],
         "status": status,
         "outcome": outcome,
         "events": events,

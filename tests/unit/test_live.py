@@ -345,3 +345,14 @@ def test_a_forwarded_event_shows_its_consent() -> None:
     [event] = upstream_entry("/v1/batch", 200, [forwarded, {"type": "page"}], {})["events"][:1]
     assert event["consent"] == "opts out of C0004 (not explicit)"
     assert "consent" not in upstream_entry("/v1/batch", 200, [{"type": "page"}], {})["events"][0]
+
+
+def test_a_request_under_a_front_door_s_prefix_is_read_as_the_api_saw_it_and_shown_as_sent() -> None:
+    body = json.dumps({"userId": "u-1", "event": "Prefixed", "messageId": "m-p"}).encode()
+    entry = request_entry(
+        "POST", "/v1/t", shown_path="/mr/v1/t", query="", body=body, encoding=None, status=200, answer=b"{}"
+    )
+    assert entry["route"] == "/mr/v1/t"
+    assert [(e["type"], e["messageId"], e["outcome"]) for e in entry["events"]] == [
+        ("track", "m-p", "accepted")
+    ]
