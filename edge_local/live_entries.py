@@ -208,7 +208,7 @@ def _decided(item: dict[str, Any], batch_context: Any, privacy: RequestPrivacy) 
     merged = {**(batch_context or {}), **(context if isinstance(context, dict) else {})}
     probe = {"context": merged}
     counts: Counter[str] = Counter()
-    privacy.consent.stamp(probe, counts)  # on a copy: the request's own context stays as sent
+    privacy.consent.stamp(probe, counts, counts)  # on a copy: the request's own context stays as sent
     if counts[ConsentCount.FROM_COOKIE]:
         source = f"{privacy.consent.policy.platform} cookie"
     summary = consent_summary(probe["context"].get("consent"))

@@ -200,8 +200,7 @@ def test_a_first_party_page_event_is_forwarded_with_the_cookie_s_consent_and_gpc
     assert event["context"]["consent"] == {"explicit": True, "optOut": SAMPLE_OPT_OUT}
     counted = _metrics(capsys)
     assert counted[("EventsConsentFromCookie", "")] == 1
-    assert counted[("EventsGpcOptedOut", "")] == 1
-    assert counted[("EventsOptedOut", "")] == 1
+    assert ("EventsGpcOptedOut", "") not in counted  # GPC's marks count as opt-outs
     assert ("ConsentCookiesUnreadable", "") not in counted
 
 
@@ -247,7 +246,6 @@ def test_in_a_batch_each_item_keeps_its_own_consent_else_the_batch_s_else_the_co
     assert counted[("EventsFiltered", "consent")] == 2
     assert counted[("EventsRepaired", "consent_string")] == 1  # once, for the one event with strings
     assert counted[("EventsConsentFromCookie", "")] == 1
-    assert counted[("EventsOptedOut", "")] == 2
 
     # The batch's own consent stands for every item without one, before the cookie's.
     batch = {"batch": [item("batch-1"), item("batch-2")], "context": {"consent": {"optOut": {"C0003": True}}}}
@@ -274,6 +272,21 @@ def test_a_consent_cookie_that_cannot_be_read_is_ignored_and_counted(
     assert "consent" not in event["context"]
     expected = 0 if cookie == "OptanonConsent" else 1  # a name without a value is no cookie at all
     assert _metrics(capsys).get(("ConsentCookiesUnreadable", ""), 0) == expected
+
+
+def test_the_largest_consent_a_cookie_may_stamp_never_makes_a_batch_of_tiny_events_too_large(
+    ingest, aws_stack, configure
+):
+    configure(CONSENT_COOKIE="onetrust", GPC_OPT_OUT="C0004,C0005,C0006,C0007")
+    groups = "%2C".join(f"CAT{n:05}%3A0" for n in range(46))
+    cookie = f"OptanonConsent=interactionCount=1&groups={groups}"
+    body = {"batch": [{"type": "track", "anonymousId": "a", "event": "e"}] * 2500}
+    headers = {"sec-gpc": "1", "user-agent": "Mozilla/5.0 " + "x" * 600}
+    response = ingest(api_event("POST", "/v1/batch", body, headers=headers, cookies=[cookie]))
+    assert (response["statusCode"], json.loads(response["body"])) == (200, {"success": True})
+    events = aws_stack.queued_events()
+    assert len(events) == 2500
+    assert len(events[0]["context"]["consent"]["optOut"]) == 50
 
 
 def test_gpc_opt_outs_apply_whatever_the_gpc_policy(ingest, aws_stack, configure):

@@ -3,6 +3,7 @@ consent object and its string repair, and which consent wins (event, batch, cook
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 from urllib.parse import quote
@@ -140,6 +141,7 @@ UNREADABLE_ONETRUST = [
     "",
     "&&&===",
     "groups=" + "%2C".join(f"C{n:04}%3A1" for n in range(200)),  # more groups than any site has
+    "groups=" + "%2C".join(f"C{n:04}%3A0" for n in range(80)),  # more than an event may carry
     ONETRUST_CHOSEN + "&x=" + "y" * MAX_CONSENT_COOKIE_CHARS,  # larger than a browser keeps
 ]
 UNREADABLE_COOKIEBOT = [
@@ -154,6 +156,13 @@ UNREADABLE_COOKIEBOT = [
     "{" + "a:1," * 2000 + "}",
     "",
 ]
+
+
+def test_a_cookie_s_consent_is_read_up_to_what_an_event_may_carry() -> None:
+    most = read_onetrust("groups=" + "%2C".join(f"C{n:04}%3A0" for n in range(50)))
+    assert most is not None
+    assert len(most.opt_out) == 50
+    assert most.size <= 896
 
 
 @pytest.mark.parametrize("value", UNREADABLE_ONETRUST)
@@ -204,7 +213,7 @@ def _stamped(request: Any, event: dict[str, Any]) -> tuple[Any, Counter[str]]:
     """``event`` as enriched (its context a copy) and stamped; its consent and the counts."""
     counts: Counter[str] = Counter()
     enriched = {**event, "context": dict(event.get("context") or {})}
-    request.stamp(enriched, counts)
+    request.stamp(enriched, counts, counts)
     return enriched["context"].get("consent"), counts
 
 
@@ -408,3 +417,23 @@ def test_gpc_is_no_consent_when_events_without_consent_are_dropped() -> None:
 def test_without_the_header_or_without_categories_gpc_marks_nothing() -> None:
     assert _stamped(_policy(**GPC).for_request([], gpc=False), _event()) == (None, Counter())
     assert _stamped(_policy().for_request([], gpc=True), _event()) == (None, Counter())
+
+
+def test_a_cookie_is_read_once_for_the_requests_carrying_it_and_what_it_stamps_is_never_changed() -> None:
+    policy = _policy("C0002", platform="onetrust", gpc_opt_out="C0005")
+    cookies = [f"OptanonConsent={ONETRUST_CHOSEN}"]
+    first, again, with_gpc = (
+        policy.for_request(cookies, gpc=False),
+        policy.for_request(list(cookies), gpc=False),
+        policy.for_request(cookies, gpc=True),
+    )
+    assert first is again
+    assert first.stamped == {
+        "explicit": True,
+        "optOut": {"C0001": False, "C0002": True, "C0003": False, "C0004": True, "C0005": False},
+    }
+    before = json.dumps([first.stamped, with_gpc.stamped])
+    for request in (first, with_gpc):
+        for own in (None, {"gdprApplies": True}, {"optOut": {"C0001": "true"}}, {"categoryPreferences": {}}):
+            _stamped(request, _event(own))
+    assert json.dumps([first.stamped, with_gpc.stamped]) == before

@@ -94,8 +94,7 @@ class IngestApi:
             cookies=event.cookies,
         )
         self.tally.accepted = outcome.accepted
-        self.tally.filtered.update(outcome.filtered)
-        self.tally.consent.update(outcome.consent)
+        self.tally.filtered, self.tally.consent = outcome.filtered, outcome.consent
         for rejection in outcome.rejected:
             self.tally.reject(rejection.reason)
         # A request none of whose events is forwarded (a privacy control filtered them) gets no cookie.
@@ -124,8 +123,7 @@ class IngestApi:
                 cookies=request.event.cookies,
             )
             self.tally.accepted = outcome.accepted
-            self.tally.filtered.update(outcome.filtered)
-            self.tally.consent.update(outcome.consent)
+            self.tally.filtered, self.tally.consent = outcome.filtered, outcome.consent
         except RequestError as exc:
             self.tally.reject(exc.code)
             metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)

@@ -16,7 +16,7 @@ from pydantic_core import ValidationError
 
 from edge.core.config import IpPolicy
 from edge.core.errors import RequestError
-from edge.core.observability import MetricName, MetricUnit, add_counts, logger, metrics
+from edge.core.observability import MetricName, MetricUnit, add_counts, count, logger, metrics
 from edge.core.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, pack_events, serialize
 from edge.core.secret import EdgeSecret, SecretStore
 from edge.core.timestamps import format_timestamp
@@ -128,9 +128,9 @@ class Ingestor:
         privacy = self._privacy.for_request(headers, self._ip_policy, cookies)
         if self._privacy.hash_paths and defaults.context:
             repairs["hashed"] += hash_fields({"context": defaults.context}, self._privacy.hash_paths)
-        request = _Request(route_type, defaults, facts, secret, request_key, source, privacy)
-        budget = _Budget(facts.body_bytes, len(items))
         outcome = Outcome()
+        request = _Request(route_type, defaults, facts, secret, request_key, source, privacy, outcome.consent)
+        budget = _Budget(facts.body_bytes, len(items), privacy.consent.allowance)
         accepted: dict[str | None, list[bytes]] = {}
         for index, item in enumerate(items):
             result = self._prepare(index, item, request, repairs, budget)
@@ -164,8 +164,8 @@ class Ingestor:
             ]
             self._events.send(messages)
             outcome.accepted = sum(len(events) for events in accepted.values())
-            metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, len(messages))
-        metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, outcome.accepted)
+            count(MetricName.SQS_MESSAGES_SENT, len(messages))
+        count(MetricName.EVENTS_ACCEPTED, outcome.accepted)
         return outcome
 
     def _prepare(
@@ -217,11 +217,13 @@ class Ingestor:
         )
         if request.privacy.flag(event):
             repairs["bot_flagged"] += 1
-        request.privacy.consent.stamp(event, repairs)
         problem = json_problem(event)
         if problem is not None:
             reason, error = problem
             return Rejection(index, reason, [error], _without_key(item), _message_id(item))
+        # After the walk: what the consent control adds is booleans under category codes, a few
+        # levels deep, and the consent it repairs or merges into was walked with the event.
+        request.privacy.consent.stamp(event, repairs, request.consent)
         data = serialize(event)
         budget.spend(len(data))
         if len(data) > MAX_EVENT_BYTES:
@@ -235,20 +237,18 @@ class Ingestor:
         """EventsRepaired, EventsFiltered (dimensioned: one record each), EventsFlaggedAsBots,
         FieldsHashed and the consent metrics (plain counts in the request's one record)."""
         flagged, hashed = repairs.pop("bot_flagged", 0), repairs.pop("hashed", 0)
-        for _, key in _CONSENT_METRICS:
-            if key in repairs:
-                outcome.consent[key] = repairs.pop(key)
         if repairs:
             add_counts(MetricName.EVENTS_REPAIRED, "repair", repairs)
         if outcome.filtered:
             add_counts(MetricName.EVENTS_FILTERED, "reason", outcome.filtered)
-        for name, count in (
-            (MetricName.EVENTS_FLAGGED_AS_BOTS, flagged),
-            (MetricName.FIELDS_HASHED, hashed),
-            *((name, outcome.consent[key]) for name, key in _CONSENT_METRICS),
-        ):
-            if count:
-                metrics.add_metric(name, MetricUnit.Count, count)
+        if flagged:
+            count(MetricName.EVENTS_FLAGGED_AS_BOTS, flagged)
+        if hashed:
+            count(MetricName.FIELDS_HASHED, hashed)
+        if outcome.consent:
+            for name, key in _CONSENT_METRICS:
+                if key in outcome.consent:
+                    count(name, outcome.consent[key])
 
     def _quarantine_all(
         self,
@@ -287,8 +287,6 @@ COOKIE_UNREADABLE: Final = "cookie_unreadable"
 #: The consent control's counts (``Outcome.consent``) and their metrics.
 _CONSENT_METRICS: Final = (
     (MetricName.EVENTS_CONSENT_FROM_COOKIE, ConsentCount.FROM_COOKIE),
-    (MetricName.EVENTS_GPC_OPTED_OUT, ConsentCount.GPC),
-    (MetricName.EVENTS_OPTED_OUT, ConsentCount.OPTED_OUT),
     (MetricName.CONSENT_COOKIES_UNREADABLE, COOKIE_UNREADABLE),
 )
 _TOO_LARGE: Final = f"exceeds {MAX_EVENT_BYTES // 1024} KB"
@@ -306,6 +304,8 @@ class _Request:
     key: str | None
     source: str | None
     privacy: RequestPrivacy
+    #: What the consent control did to the events (``Outcome.consent``).
+    consent: Counter[str]
 
     def source_refusal(self, item: dict[str, Any]) -> tuple[str, str, str] | None:
         """In closed mode, an item presenting its own key that is not listed is refused."""
@@ -335,8 +335,9 @@ class _Budget:
     Events that are too large count too, so the work a request causes stays bounded as well.
     """
 
-    def __init__(self, body_bytes: int, events: int) -> None:
-        self.left = QUEUED_PER_BODY_BYTE * body_bytes + ENRICHMENT_ALLOWANCE * events
+    def __init__(self, body_bytes: int, events: int, consent_allowance: int = 0) -> None:
+        self.per_event = ENRICHMENT_ALLOWANCE + consent_allowance
+        self.left = QUEUED_PER_BODY_BYTE * body_bytes + self.per_event * events
 
     def spend(self, size: int) -> None:
         self.left -= size
@@ -346,7 +347,7 @@ class _Budget:
                 "payload_too_large",
                 f"With the batch's context and integrations merged into each event, the events would "
                 f"total more than {QUEUED_PER_BODY_BYTE} times the request body plus "
-                f"{ENRICHMENT_ALLOWANCE} bytes per event.",
+                f"{self.per_event} bytes per event.",
             )
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 
 from edge.core.observability import logger
@@ -23,6 +24,7 @@ __all__ = ["REQUEST_OUTCOME", "OutcomeLog", "RequestTally"]
 #: The message of the ingest outcome line (``make tail`` filters on it).
 REQUEST_OUTCOME: Final = "request outcome"
 _ROUTE_CHARS: Final = 64
+_NOTHING: Final[Mapping[str, int]] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -32,15 +34,14 @@ class RequestTally:
     accepted: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     #: Events answered as accepted but not forwarded, by reason (``edge.ingest.privacy.Filtered``).
-    filtered: Counter[str] = field(default_factory=Counter)
+    filtered: Mapping[str, int] = _NOTHING
     #: What the consent control did (``edge.ingest.ingestion.Outcome.consent``).
-    consent: Counter[str] = field(default_factory=Counter)
+    consent: Mapping[str, int] = _NOTHING
 
     def reset(self) -> None:
         self.accepted = 0
         self.reasons.clear()
-        self.filtered.clear()
-        self.consent.clear()
+        self.filtered = self.consent = _NOTHING
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.reasons[reason] += count
