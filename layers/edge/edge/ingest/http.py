@@ -95,8 +95,10 @@ class IngestApi:
             headers=request.headers,
             query=request.query(),
             facts=request.facts(len(raw.data), raw.wire),
+            cookies=event.cookies,
         )
         self.tally.accepted = outcome.accepted
+        self.tally.filtered, self.tally.consent = outcome.filtered, outcome.consent
         for rejection in outcome.rejected:
             self.tally.reject(rejection.reason)
         # A request none of whose events is forwarded (a privacy control filtered them) gets no cookie.
@@ -118,9 +120,15 @@ class IngestApi:
                 raise RequestError(404, "not_found", "The pixel API takes one event type.")
             facts = request.facts(len(request.event.raw_query_string or ""))
             outcome = self.ingestor.accept(
-                event_type, event_from_query(query), headers=request.headers, query=query, facts=facts
+                event_type,
+                event_from_query(query),
+                headers=request.headers,
+                query=query,
+                facts=facts,
+                cookies=request.event.cookies,
             )
             self.tally.accepted = outcome.accepted
+            self.tally.filtered, self.tally.consent = outcome.filtered, outcome.consent
         except RequestError as exc:
             self.tally.reject(exc.code)
             metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)
