@@ -54,7 +54,7 @@ def run(arguments: argparse.Namespace, out: TextIO) -> list[Figure]:
     quick = arguments.quick
     figures: list[Figure] = []
     if "sqs" in groups or "warm" in groups:
-        from bench.ingest import IngestHarness, ingest_figures, privacy_figures, sqs_figures
+        from bench.ingest import IngestHarness, consent_figures, ingest_figures, privacy_figures, sqs_figures
 
         harness = IngestHarness()
         if "sqs" in groups:
@@ -64,6 +64,7 @@ def run(arguments: argparse.Namespace, out: TextIO) -> list[Figure]:
             _progress("ingest, warm")
             figures += ingest_figures(harness, rounds=5 if quick else 15)
             figures += privacy_figures(rounds=5 if quick else 15)
+            figures += consent_figures(rounds=5 if quick else 15)
     if "compressed" in groups:
         from bench.compressed import compressed_figures
 

@@ -21,17 +21,38 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["IngestHarness", "ingest_figures", "privacy_figures", "queued_messages", "sqs_figures"]
+__all__ = [
+    "IngestHarness",
+    "consent_figures",
+    "ingest_figures",
+    "privacy_figures",
+    "queued_messages",
+    "sqs_figures",
+]
 
 BUDGET = 3.0
 #: Every privacy control on costs a one-event request at most this much more.
 PRIVACY_BUDGET = 1.2
+#: Every consent setting on costs a one-event request at most this much more.
+CONSENT_BUDGET = 1.1
+#: The consent control: required categories, OneTrust's cookie read, GPC's opt-outs.
+CONSENT_ON = {"REQUIRED_CONSENT": "C0002,C0003", "CONSENT_COOKIE": "onetrust", "GPC_OPT_OUT": "C0004,C0005"}
 PRIVACY_ON = {
     "BOT_POLICY": "flag",
     "GPC_POLICY": "anonymize",
     "REQUIRED_CONSENT": "analytics,marketing",
     "HASH_FIELDS": "traits.email,context.traits.email,properties.email,properties.phone",
 }
+#: What a page's beacon carries on the first-party path: the site's cookies, OneTrust's among them
+#: (the visitor consented to C0002 and C0003, not to C0004), and the Global Privacy Control.
+SITE_COOKIES = [
+    "ajs_anonymous_id=2f183a4e-6449-4af3-b377-f745eda50236",
+    "OptanonAlertBoxClosed=2023-11-14T22:13:58.412Z",
+    "OptanonConsent=isGpcEnabled=1&datestamp=Tue+Nov+14+2023+23%3A13%3A58+GMT%2B0100+(Central+European+"
+    "Standard+Time)&version=202310.2.0&browserGpcFlag=1&isIABGlobal=false&hosts=&consentId=0b7c4a12-5d1e-"
+    "4c8e-9f3a-2e6d8b1c4f70&interactionCount=1&isAnonUser=1&landingPath=NotLandingPage&groups=C0001%3A1%2C"
+    "C0002%3A1%2CC0003%3A1%2CC0004%3A0%2CC0005%3A1&AwaitingReconsent=false&geolocation=US%3BCA",
+]
 BATCH = 100
 SOURCE_ID = "BENCH_SOURCE"
 
@@ -147,6 +168,51 @@ def privacy_figures(*, rounds: int) -> list[Figure]:
             f"cached; a User-Agent never seen before costs {first_look / len(agents) * 1e6:.0f} µs once",
         )
     ]
+
+
+def _site_beacon() -> dict[str, Any]:
+    """The sample track request as a page on the first-party path sends it: cookies and Sec-GPC."""
+    event = api_track_event()
+    event["headers"]["sec-gpc"] = "1"
+    event["cookies"] = list(SITE_COOKIES)
+    return event
+
+
+def consent_figures(*, rounds: int) -> list[Figure]:
+    """A one-event request from a page with OneTrust's cookie and Sec-GPC: 1, with every consent
+    setting on (the cookie read and stamped, GPC's opt-outs marked, two categories required),
+    against the same request with them off, in the same run."""
+    off, on = IngestHarness({"BOT_POLICY": "keep"}), IngestHarness({"BOT_POLICY": "keep", **CONSENT_ON})
+    event = _site_beacon()
+    samples = alternate({"off": (off.invoker(event), 600), "on": (on.invoker(event), 600)}, rounds)
+    cost = ratio(samples["on"], samples["off"])
+    return [
+        Figure(
+            "ingest warm, one event, every consent setting on",
+            f"{cost:.2f}x ({median(samples['on']) * 1e6:.0f} µs vs {median(samples['off']) * 1e6:.0f} µs "
+            "with them off)",
+            f"≤ {CONSENT_BUDGET:g}x",
+            cost <= CONSENT_BUDGET,
+            f"OneTrust's cookie ({len(SITE_COOKIES)} cookies, {sum(map(len, SITE_COOKIES))} B) read and "
+            "stamped as context.consent, Sec-GPC: 1 marking 2 categories, 2 required categories checked; "
+            f"the cookie's reading remembered{_first_reading()}",
+        )
+    ]
+
+
+def _first_reading() -> str:
+    """What reading a consent cookie never seen before costs, once (nothing in an older tree)."""
+    try:
+        from edge.ingest.consent import ConsentPolicy
+    except ImportError:
+        return ""
+    values = [f"{SITE_COOKIES[-1]}&n={n}" for n in range(300)]
+    # A fresh memory, as CONSENT_ON configures it: every value is new to it.
+    policy = ConsentPolicy.configure(required="C0002,C0003", platform="onetrust", gpc_opt_out="C0004,C0005")
+    first = median(
+        alternate({"first": (lambda: [policy.for_request([v], gpc=True) for v in values], 1)}, 1)["first"]
+    )
+    return f"; a cookie never seen before costs {first / len(values) * 1e6:.0f} µs once"
 
 
 def sqs_figures(harness: IngestHarness) -> list[Figure]:

@@ -10,7 +10,7 @@ Environment:
   EDGE_SOURCES           closed mode: JSON map of inbound write key -> Source ID
   ALLOWED_ORIGINS        comma-separated CORS origins (default: the template's AllowedOrigins)
   IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
-  BOT_POLICY, GPC_POLICY, REQUIRED_CONSENT, CONSENT_WHEN_MISSING, HASH_FIELDS
+  BOT_POLICY, GPC_POLICY, REQUIRED_CONSENT, CONSENT_WHEN_MISSING, CONSENT_COOKIE, GPC_OPT_OUT, HASH_FIELDS
                          the privacy controls (default: the template's parameters)
   PATH_PREFIX            serve the API under this path too (/mr/v1/t), as the CloudFront front door does:
                          prefixed requests carry CloudFront-Viewer-Address and x-origin-verify (a
@@ -58,7 +58,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_local.aws import EmbeddedAws, SeparateMoto, create_delivered_table, edge_secret
 from edge_local.clients import CREDENTIALS, STATE_FILE, client
@@ -69,6 +69,9 @@ from edge_local.live import DeadLetterWatch, LiveFeed, LiveServer
 from edge_local.poller import Poller
 from edge_local.template import FIRST_PARTY_VARIABLES, PRIVACY_VARIABLES, ROOT, load
 from edge_local.upstream import Recorder, Upstream
+
+if TYPE_CHECKING:
+    from edge.ingest.privacy import PrivacyPolicy
 
 
 def main() -> int:
@@ -99,20 +102,21 @@ def main() -> int:
         env.get("PATH_PREFIX") or "", resources.endpoint
     )
     proxy = PausableProxy.start_if_enabled(env, resources.endpoint)
+    ingest_env = {
+        **aws_env,
+        **({"AWS_ENDPOINT_URL": proxy.url} if proxy else {}),
+        **settings.ingest_environment,
+        "EVENTS_QUEUE_URL": resources.events_queue_url,
+        "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
+        "EDGE_SECRET_ID": resources.secret_id,
+        "IP_POLICY": env.get("IP_POLICY") or settings.ip_policy,
+        **{name: env[name] for name in (*PRIVACY_VARIABLES, *FIRST_PARTY_VARIABLES) if name in env},
+        "ORIGIN_VERIFY_SECRET_ID": origin_verify_secret,
+    }
     ingest = LocalFunction(
         "ingest",
         "ingest.app",
-        {
-            **aws_env,
-            **({"AWS_ENDPOINT_URL": proxy.url} if proxy else {}),
-            **settings.ingest_environment,
-            "EVENTS_QUEUE_URL": resources.events_queue_url,
-            "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
-            "EDGE_SECRET_ID": resources.secret_id,
-            "IP_POLICY": env.get("IP_POLICY") or settings.ip_policy,
-            **{name: env[name] for name in (*PRIVACY_VARIABLES, *FIRST_PARTY_VARIABLES) if name in env},
-            "ORIGIN_VERIFY_SECRET_ID": origin_verify_secret,
-        },
+        ingest_env,
         concurrency=int(env.get("INGEST_CONCURRENCY") or 2),
         timeout=settings.ingest_timeout,
         log=log_dir / "ingest.log",
@@ -153,6 +157,7 @@ def main() -> int:
         path_prefix=prefix,
         origin_verify=origin_verify,
         static_dir=Path(env["LOCAL_STATIC_DIR"]) if env.get("LOCAL_STATIC_DIR") else None,
+        privacy=_privacy(ingest_env),
     )
     poller = Poller(
         client("sqs", resources.endpoint),
@@ -209,6 +214,15 @@ def main() -> int:
         if server:
             server.stop()
     return 0
+
+
+def _privacy(ingest_env: dict[str, str]) -> PrivacyPolicy:
+    """Ingest's privacy controls, as its workers configure them: the live page asks them what
+    ingest decided for each event (a filtered event is answered like a queued one)."""
+    from edge.core.config import IngestSettings
+    from edge.ingest.wiring import build_privacy
+
+    return build_privacy(IngestSettings.from_env(ingest_env))
 
 
 def _start_upstream(

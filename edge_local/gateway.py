@@ -18,13 +18,16 @@ from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from edge_local.functions import LocalFunction
 from edge_local.live import LiveFeed
 from edge_local.live_entries import request_entry
 from edge_local.template import TemplateSettings
+
+if TYPE_CHECKING:
+    from edge.ingest.privacy import PrivacyPolicy
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 # Lambda's synchronous invocation payload limit: the whole event, the body base64-encoded when
@@ -102,6 +105,7 @@ class Gateway(ThreadingHTTPServer):
         path_prefix: str = "",
         origin_verify: str | None = None,
         static_dir: Path | None = None,
+        privacy: PrivacyPolicy | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.function = function
@@ -114,6 +118,8 @@ class Gateway(ThreadingHTTPServer):
         self.origin_verify = origin_verify
         # Tests only: files served for GET on paths no route takes (a page on the API's origin).
         self.static_dir = static_dir
+        # Ingest's privacy controls: the live page shows what they decided for each event.
+        self.privacy = privacy
 
     @property
     def url(self) -> str:
@@ -164,13 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
         event = None if body is None else self._event(path, url.query, body, front_door=stripped is not None)
         if event is None or _invocation_too_large(event):
             self._send(413, {**cors, "Content-Type": "application/json"}, _TOO_LARGE)
-            self._observe(url.path, url.query, b"", 413, _TOO_LARGE)
+            self._observe(url.path, url.query, b"", 413, _TOO_LARGE, api_path=path)
             return
         try:
             response = self.server.function.invoke(event)
         except Exception:  # noqa: BLE001 - a crashed function is API Gateway's 500
             self._send(500, {**cors, "Content-Type": "application/json"}, _CRASHED)
-            self._observe(url.path, url.query, body or b"", 500, _CRASHED)
+            self._observe(url.path, url.query, body or b"", 500, _CRASHED, api_path=path)
             return
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
@@ -179,15 +185,31 @@ class _Handler(BaseHTTPRequestHandler):
         # Payload v2: API Gateway turns the function's cookies into Set-Cookie headers, one each.
         cookies = [str(c) for c in response.get("cookies") or []]
         self._send(status, {**headers, **cors}, data, cookies)
-        self._observe(url.path, url.query, body or b"", status, data)
+        self._observe(url.path, url.query, body or b"", status, data, api_path=path)
 
-    def _observe(self, path: str, query: str, body: bytes, status: int, answer: bytes) -> None:
-        """Tell the live events page, after the client has its answer (only while someone watches)."""
+    def _observe(
+        self, path: str, query: str, body: bytes, status: int, answer: bytes, *, api_path: str | None = None
+    ) -> None:
+        """Tell the live events page, after the client has its answer (only while someone watches).
+        ``api_path``: the path the API saw, once a front door's prefix is stripped from ``path``."""
         live = self.server.live
         if live is not None and live.watching:
             encoding = self.headers.get("Content-Encoding")
+            policy, privacy = self.server.privacy, None
+            if policy is not None and status < 300:
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                cookies = [c.strip() for h in self.headers.get_all("Cookie") or () for c in h.split(";")]
+                privacy = policy.for_request(headers, "keep", cookies)
             entry = request_entry(
-                self.command, path, query=query, body=body, encoding=encoding, status=status, answer=answer
+                self.command,
+                api_path or path,
+                shown_path=path,
+                query=query,
+                body=body,
+                encoding=encoding,
+                status=status,
+                answer=answer,
+                privacy=privacy,
             )
             live.publish(entry)
 

@@ -1,23 +1,39 @@
 """The live events page's entries: pure functions of what each hook of the local stack saw.
 
-An entry holds chosen fields only (type, names, ids, statuses, field errors, reasons) and, for
-a request the upstream stand-in answered, the events as forwarded: never a write key, an
-Authorization header or a Source ID.
+An entry holds chosen fields only (type, names, ids, statuses, field errors, reasons, the
+consent an event carries) and, for a request the upstream stand-in answered, the events as
+forwarded: never a write key, an Authorization header or a Source ID.
+
+Ingest answers an event a privacy control dropped exactly as one it queued (200), so the gateway
+asks ingest's own code (``edge.ingest.privacy``, with ingest's settings) what it decided for each
+event of a request it answered: dropped and why, or with which consent it goes on.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
 from edge.core.errors import RequestError
+from edge.ingest.consent import ConsentCount
 from edge.ingest.decoding import inflate
 from edge.ingest.routes import event_type_of
 
-__all__ = ["MAX_SHOWN_EVENT_BYTES", "batch_entry", "dead_letter_entry", "request_entry", "upstream_entry"]
+if TYPE_CHECKING:
+    from edge.ingest.privacy import RequestPrivacy
+
+__all__ = [
+    "MAX_SHOWN_EVENT_BYTES",
+    "batch_entry",
+    "consent_summary",
+    "dead_letter_entry",
+    "request_entry",
+    "upstream_entry",
+]
 
 #: Event fields an entry may show; nothing else of a request is ever copied.
 _SHOWN: Final = ("type", "event", "name", "userId", "anonymousId", "messageId", "groupId", "previousId")
@@ -48,27 +64,33 @@ def request_entry(
     encoding: str | None,
     status: int,
     answer: bytes,
+    privacy: RequestPrivacy | None = None,
+    shown_path: str | None = None,
 ) -> dict[str, Any]:
-    """A request the gateway answered: its events, and for each what ingest did with it."""
+    """A request the gateway answered: its events, and for each what ingest did with it
+    (``privacy``: ingest's controls for this request, which say what was dropped and why).
+    ``path`` is the API's route; ``shown_path`` the path as sent, under a front door's prefix."""
     route = path.removeprefix("/v1/")
     pixel = route.startswith("pixel/")
     route_type = _CUSTOM if route == _CUSTOM_ROUTE else event_type_of(route.removeprefix("pixel/"))
     if pixel:
-        items: list[Any] = [_pixel_event(dict(parse_qsl(query)))]
+        items, batch_context = [_pixel_event(dict(parse_qsl(query)))], None
     else:
-        items = _items(_read(body, encoding), route_type)
+        items, batch_context = _items(_read(body, encoding), route_type)
     events = [_summary(item, route_type) for item in items]
     if route_type == _CUSTOM and events:  # its metadata may be in the query instead
         events[0] = {**_custom_summary(dict(parse_qsl(query))), **events[0]}
     error = _error(answer) if status >= 400 else None
     rejected, count = _rejected(answer, status)
     outcome = _mark(events, status, rejected, count, every=bool(route_type), error=error)
+    if status < 300 and privacy is not None:
+        outcome = _decide(events, items, batch_context, privacy, outcome)
     if status == 503:
         outcome = "unavailable"
     entry: dict[str, Any] = {
         "kind": "request",
         "method": method,
-        "route": path[:_TEXT_CHARS],
+        "route": (shown_path or path)[:_TEXT_CHARS],
         "status": status,
         "outcome": outcome,
         "events": events,
@@ -124,6 +146,10 @@ def upstream_entry(path: str, status: int, events: list[Any], failed: Mapping[in
         item_status = failed.get(index, status)
         summary["status"] = item_status
         summary["outcome"] = _upstream_outcome(item_status)
+        context = event.get("context") if isinstance(event, dict) else None
+        consent = consent_summary(context.get("consent")) if isinstance(context, dict) else None
+        if consent:
+            summary["consent"] = consent
         summary["body"] = _forwarded(event)
         shown.append(summary)
     outcomes = {e["outcome"] for e in shown} or {_upstream_outcome(status)}
@@ -176,6 +202,65 @@ def dead_letter_entry(body: str, attributes: Mapping[str, str]) -> dict[str, Any
     return entry
 
 
+def _decide(
+    events: list[dict[str, Any]],
+    items: list[Any],
+    batch_context: dict[str, Any] | None,
+    privacy: RequestPrivacy,
+    outcome: str,
+) -> str:
+    """What ingest's privacy controls decided for each event a 2xx accepted (dropped and why, or
+    the consent it goes on with); the request's outcome, ``dropped`` if none went on."""
+    for index, event in enumerate(events):
+        if event["outcome"] == "accepted" and isinstance(items[index], dict):
+            event.update(_decided(items[index], batch_context, privacy))
+    outcomes = {event["outcome"] for event in events}
+    if outcome == "accepted" and "dropped" in outcomes and not outcomes & {"accepted", "unlisted"}:
+        return "dropped"
+    return outcome
+
+
+def consent_summary(consent: Any) -> str | None:
+    """An event's ``context.consent`` in a few words: the categories it opts out of (MetaRouter's
+    ``optOut``) or denies (Segment's ``categoryPreferences``), and whether the visitor chose."""
+    if not isinstance(consent, dict):
+        return None
+    opt_out, preferences = consent.get("optOut"), consent.get("categoryPreferences")
+    names = {str(k) for k, v in opt_out.items() if v is True} if isinstance(opt_out, dict) else set()
+    if isinstance(preferences, dict):
+        names |= {str(k) for k, v in preferences.items() if v is False}
+    text = f"opts out of {', '.join(sorted(names))}" if names else "opts out of nothing"
+    explicit = consent.get("explicit")
+    if isinstance(explicit, bool):
+        text += " (explicit)" if explicit else " (not explicit)"
+    return text[:_TEXT_CHARS]
+
+
+def _decided(item: dict[str, Any], batch_context: Any, privacy: RequestPrivacy) -> dict[str, Any]:
+    """What ingest's privacy controls decided for one event: dropped and why, or the consent it
+    is forwarded with and where that came from (its own, its batch's, the cookie, GPC)."""
+    context = item.get("context")
+    own = isinstance(context, dict) and "consent" in context
+    source = (
+        "event" if own else "batch" if isinstance(batch_context, dict) and "consent" in batch_context else ""
+    )
+    merged = {**(batch_context or {}), **(context if isinstance(context, dict) else {})}
+    probe = {"context": merged}
+    counts: Counter[str] = Counter()
+    privacy.consent.stamp(probe, counts, counts)  # on a copy: the request's own context stays as sent
+    if counts[ConsentCount.FROM_COOKIE]:
+        source = f"{privacy.consent.policy.platform} cookie"
+    summary = consent_summary(probe["context"].get("consent"))
+    shown: dict[str, Any] = {}
+    if summary:
+        gpc = " · GPC" if counts[ConsentCount.GPC] else ""
+        shown["consent"] = f"{source + ': ' if source else ''}{summary}{gpc}"
+    reason = privacy.filtered(item, batch_context)
+    if reason is not None:
+        shown.update(outcome="dropped", reason=reason)
+    return shown
+
+
 def _upstream_outcome(status: int) -> str:
     if 200 <= status < 300:
         return "forwarded"
@@ -207,12 +292,14 @@ def _pixel_event(query: dict[str, str]) -> Any:
         return None
 
 
-def _items(body: Any, route_type: str | None) -> list[Any]:
+def _items(body: Any, route_type: str | None) -> tuple[list[Any], dict[str, Any] | None]:
+    """A request's events, and the batch's ``context`` they inherit."""
     if route_type is not None:
-        return [body] if body is not None else []
+        return ([body] if body is not None else []), None
     if isinstance(body, dict) and isinstance(body.get("batch"), list):
-        return list(body["batch"])
-    return []
+        context = body.get("context")
+        return list(body["batch"]), context if isinstance(context, dict) else None
+    return [], None
 
 
 def _summary(item: Any, route_type: str | None) -> dict[str, Any]:

@@ -13,7 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The ingest function's privacy controls: template parameters, and the same variables locally.
 #: The ingest function's first-party cookie settings, passed through from the shell.
 FIRST_PARTY_VARIABLES = ("COOKIE_DOMAIN", "COOKIE_MAX_AGE_SECONDS", "REQUIRE_ORIGIN_VERIFY")
-PRIVACY_VARIABLES = ("BOT_POLICY", "GPC_POLICY", "REQUIRED_CONSENT", "CONSENT_WHEN_MISSING", "HASH_FIELDS")
+PRIVACY_VARIABLES = (
+    "BOT_POLICY",
+    "GPC_POLICY",
+    "REQUIRED_CONSENT",
+    "CONSENT_WHEN_MISSING",
+    "CONSENT_COOKIE",
+    "GPC_OPT_OUT",
+    "HASH_FIELDS",
+)
 TEMPLATE = ROOT / "template.yaml"
 
 

@@ -1,7 +1,8 @@
 """``make tail STACK=…``: a deployed stack's outcomes, live, one compact line each.
 
-The functions log one outcome line per ingest request (``request outcome``) and one per
-forwarder invocation (``messages forwarded``): codes and counts, never an event or a key.
+The functions log one outcome line per ingest request (``request outcome``: events accepted,
+rejected and why, dropped by a privacy control and why, what the consent control did) and one
+per forwarder invocation (``messages forwarded``): codes and counts, never an event or a key.
 CloudWatch Logs Live Tail streams exactly those lines from the two functions' log groups, which
 are found among the stack's resources. A session ends after three hours; a new one starts.
 """
@@ -57,6 +58,11 @@ def format_line(message: str, timestamp_ms: int | None = None) -> str | None:
         )
         if line.get("rejected") or line.get("reasons"):
             text += f"  rejected {line.get('rejected', 0)}{_counts(line.get('reasons'))}"
+        filtered = line.get("filtered")
+        if isinstance(filtered, Mapping) and filtered:
+            text += f"  dropped {sum(_number(v) for v in filtered.values())}{_counts(filtered)}"
+        if isinstance(line.get("consent"), Mapping) and line["consent"]:
+            text += "  consent" + _counts(line["consent"])
         return text
     if line.get("message") == FORWARD_OUTCOME:
         text = (
@@ -105,6 +111,10 @@ def _clock(timestamp_ms: int | None) -> str:
     if timestamp_ms is None:
         return "--:--:--"
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%H:%M:%S")
+
+
+def _number(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _counts(counts: Any) -> str:

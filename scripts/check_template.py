@@ -83,6 +83,9 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
         "LogLevel": "ERROR",
         "SnapStart": "off",
         "IpPolicy": "anonymize",
+        "RequiredConsentCategories": "C0002",
+        "ConsentCookie": "onetrust",
+        "GpcOptOutCategories": "C0004,C0005",
     },
 }
 

@@ -57,6 +57,7 @@ function eventBody(entry, e) {
   const body = e.body || (e.messageId && forwarded.get(e.messageId))
   if (body) return el('pre', { class: 'json' }, JSON.stringify(body, null, 2))
   if (e.outcome === 'rejected') return el('p', { class: 'note' }, 'Rejected at ingest: never forwarded.')
+  if (e.outcome === 'dropped') return el('p', { class: 'note' }, `Dropped at ingest (${e.reason}): answered 200, never forwarded.`)
   return el('p', { class: 'note' }, 'Not forwarded yet: the event as forwarded appears here once MetaRouter has it.')
 }
 
@@ -70,7 +71,7 @@ function details(entry) {
   }
   if (!entry.events.length) return box
   const table = el('table', {}, el('thead', {}, el('tr', {},
-    ...['#', 'type', 'name', 'user', 'messageId', 'outcome', 'why'].map((h) => el('th', {}, h)))))
+    ...['#', 'type', 'name', 'user', 'messageId', 'outcome', 'consent', 'why'].map((h) => el('th', {}, h)))))
   const body = el('tbody')
   entry.events.forEach((e, index) => {
     const why = e.errors?.length
@@ -79,8 +80,8 @@ function details(entry) {
     const row = el('tr', { class: 'event', 'data-message-id': e.messageId || '', 'data-outcome': e.outcome || '' },
       el('td', {}, String(index)), el('td', {}, badge(e.type, 't')), el('td', {}, nameOf(e)),
       el('td', { class: 'mono' }, e.userId || e.anonymousId || ''), el('td', { class: 'mono' }, e.messageId || ''),
-      el('td', {}, badge(e.outcome, `o-${e.outcome}`)), el('td', {}, why))
-    const more = el('tr', { class: 'json-row', hidden: true }, el('td', { colSpan: 7 }))
+      el('td', {}, badge(e.outcome, `o-${e.outcome}`)), el('td', { class: 'consent' }, e.consent || ''), el('td', {}, why))
+    const more = el('tr', { class: 'json-row', hidden: true }, el('td', { colSpan: 8 }))
     row.addEventListener('click', (ev) => {
       ev.stopPropagation()
       more.hidden = !more.hidden

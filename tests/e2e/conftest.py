@@ -42,8 +42,9 @@ def first_party_stack(
     tmp_path_factory: pytest.TempPathFactory, first_party_logs: Path
 ) -> Iterator[LocalStack]:
     """The local stack in open mode with the API under PATH_PREFIX too, the ajs_anonymous_id cookie
-    set for pages of localhost, and the test page (with analytics-next's UMD build) served by the
-    gateway itself at / on the API's own origin."""
+    set for pages of localhost, OneTrust's consent cookie read (C0002 required, C0004 opted out by
+    GPC; events without consent are forwarded as before), and the test page (with analytics-next's
+    UMD build) served by the gateway itself at / on the API's own origin."""
     site = tmp_path_factory.mktemp("site")
     for name in ("index.html", "page.js"):
         shutil.copy(JS_DIR / "page" / name, site / name)
@@ -54,6 +55,9 @@ def first_party_stack(
             "METAROUTER_WRITE_KEY": "LOCAL_SOURCE_ID",
             "PATH_PREFIX": PATH_PREFIX,
             "COOKIE_DOMAIN": "localhost",
+            "CONSENT_COOKIE": "onetrust",
+            "REQUIRED_CONSENT": "C0002",
+            "GPC_OPT_OUT": "C0004",
             "LOCAL_STATIC_DIR": str(site),
             "LOCAL_LOG_DIR": str(first_party_logs),
         }

@@ -5,6 +5,7 @@ Chromium on a page served from the API's origin (``http://localhost:<port>/``)."
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -17,7 +18,7 @@ import pytest
 from edge_local.clients import client
 from support.analytics_node import every_type_calls, run_node_client
 from support.first_party import PATH_PREFIX
-from support.js import CHROMIUM, PLAYWRIGHT, UMD_DIR, node_with, run_script
+from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with, run_script
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
@@ -151,6 +152,100 @@ def test_analytics_next_on_the_site_s_origin_gets_its_anonymous_id_back_from_the
     received = first_party_stack.wait_for(set(first["messageIds"] + second["messageIds"]))
     assert {e["anonymousId"] for e in received} == {first["anonymousId"]}
     assert {e["context"]["page"]["url"] for e in received} == {f"{site}/"}
+
+
+def _onetrust(groups: str) -> str:
+    """OneTrust's OptanonConsent after the visitor saved a choice, as its script writes it."""
+    return (
+        "isGpcEnabled=0&datestamp=Tue+Nov+14+2023+23%3A13%3A20+GMT%2B0100+(Central+European+Standard+Time)"
+        f"&version=202310.2.0&browserGpcFlag=0&isIABGlobal=false&hosts=&consentId={uuid.uuid4()}"
+        "&interactionCount=2&isAnonUser=1&landingPath=NotLandingPage"
+        f"&groups={groups}&AwaitingReconsent=false&geolocation=US%3BCA"
+    )
+
+
+def test_a_browser_s_consent_cookie_goes_with_each_beacon_and_decides_what_metarouter_gets(
+    node: str, first_party_stack: LocalStack
+) -> None:
+    """The stack reads OneTrust's cookie, requires C0002 and has GPC opt out of C0004. A visitor
+    who consents to all but C0003, then opts out of C0002, then consents again with GPC on."""
+    assert first_party_stack.live is not None
+    site = _site(first_party_stack)
+    consented = _onetrust("C0001%3A1%2CC0002%3A1%2CC0003%3A0%2CC0004%3A1")
+    opted_out = _onetrust("C0001%3A1%2CC0002%3A0%2CC0003%3A0%2CC0004%3A1")
+    steps = [
+        {"cookie": {"name": "OptanonConsent", "value": consented}, "gpc": False, "event": "Consented"},
+        {"cookie": {"name": "OptanonConsent", "value": opted_out}, "gpc": False, "event": "Opted Out"},
+        {"cookie": {"name": "OptanonConsent", "value": consented}, "gpc": True, "event": "With GPC"},
+    ]
+    watcher = subprocess.Popen(  # noqa: S603 - our own script
+        [node, str(JS_DIR / "live-page.mjs"), first_party_stack.live],
+        cwd=JS_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None
+        assert json.loads(watcher.stdout.readline() or "{}") == {"connected": True}, watcher.stderr
+        api = f"{site}{PATH_PREFIX}"
+        write_key = f"wk_consent_{uuid.uuid4().hex}"
+        result = run_script(
+            node, "first-party-consent.mjs", f"{site}/", api, write_key, calls=steps, timeout=120
+        )
+        ids = {step["event"]: step["messageId"] for step in result["steps"]}
+        expect = [
+            {"kind": "request", "messageId": ids["Consented"], "outcome": "accepted"},
+            {"kind": "request", "messageId": ids["Opted Out"], "outcome": "dropped"},
+            {"kind": "request", "messageId": ids["With GPC"], "outcome": "accepted"},
+            {"kind": "upstream", "messageId": ids["With GPC"], "outcome": "forwarded"},
+        ]
+        out, err = watcher.communicate(json.dumps({"expect": expect}), timeout=90)
+    finally:
+        watcher.kill()
+    assert result["pageErrors"] == []
+    assert [step["failed"] for step in result["steps"]] == [None, None, None]
+
+    # Each beacon went to the site's own origin with the cookie as it stood, and was answered 200.
+    tracks = [p for p in result["posts"] if urlsplit(p["url"]).path == f"{PATH_PREFIX}/v1/t"]
+    assert [p["status"] for p in tracks] == [200, 200, 200]
+    assert [
+        f"OptanonConsent={step['cookie']['value']}" in (p["cookie"] or "")
+        for p, step in zip(tracks, steps, strict=True)
+    ] == [True] * 3
+    assert [p["gpc"] for p in tracks] == [None, None, "1"]
+
+    # MetaRouter gets the cookie's consent in its own format, GPC's opt-out over it; never the
+    # event of the visitor who opted out of the required category.
+    received = {e["messageId"]: e for e in first_party_stack.wait_for({ids["Consented"], ids["With GPC"]})}
+    assert received[ids["Consented"]]["context"]["consent"] == {
+        "explicit": True,
+        "optOut": {"C0001": False, "C0002": False, "C0003": True, "C0004": False},
+    }
+    assert received[ids["With GPC"]]["context"]["consent"] == {
+        "explicit": True,
+        "optOut": {"C0001": False, "C0002": False, "C0003": True, "C0004": True},
+    }
+    assert ids["Opted Out"] not in {e.get("messageId") for e in first_party_stack.received()["events"]}
+
+    # The live page says what ingest did and why.
+    assert watcher.returncode == 0, err
+    seen = json.loads(out)
+    assert seen["found"], json.dumps(seen["entries"], indent=1)[:4000]
+    shown = {
+        (entry["kind"], event["messageId"]): event for entry in seen["entries"] for event in entry["events"]
+    }
+    assert shown["request", ids["Consented"]]["consent"] == "onetrust cookie: opts out of C0003 (explicit)"
+    assert shown["request", ids["Opted Out"]]["why"] == "consent"
+    assert (
+        shown["request", ids["Opted Out"]]["consent"]
+        == "onetrust cookie: opts out of C0002, C0003 (explicit)"
+    )
+    assert shown["request", ids["With GPC"]]["consent"] == (
+        "onetrust cookie: opts out of C0003, C0004 (explicit) · GPC"
+    )
+    assert shown["upstream", ids["With GPC"]]["consent"] == "opts out of C0003, C0004 (explicit)"
 
 
 def test_server_sdks_reach_the_upstream_through_the_prefix(first_party_stack: LocalStack) -> None:

@@ -69,6 +69,37 @@ def test_a_pixel_and_an_unavailable_queue_get_their_lines_too(ingest, aws_stack,
     ]
 
 
+def test_a_line_says_what_privacy_controls_dropped_and_what_consent_the_events_went_on_with(
+    ingest, ingest_settings, monkeypatch, log_output
+):
+    from dataclasses import replace
+
+    from edge.ingest.wiring import build_ingestor
+    from ingest import app
+
+    settings = replace(
+        ingest_settings, consent_cookie="onetrust", required_consent="C0002", gpc_opt_out="C0004"
+    )
+    monkeypatch.setattr(app.api, "ingestor", build_ingestor(settings))
+    onetrust = "OptanonConsent=interactionCount=1&groups=C0001%3A1%2CC0002%3A1%2CC0004%3A1"
+    batch = {
+        "batch": [
+            {**TRACK, "type": "track"},
+            {**TRACK, "type": "track", "context": {"consent": {"optOut": {"C0002": True}}}},
+        ]
+    }
+    gpc = {"sec-gpc": "1"}
+    ingest(api_event("POST", "/v1/batch", batch, headers=gpc, cookies=[onetrust]))
+    ingest(api_event("POST", "/v1/track", TRACK, cookies=["OptanonConsent=groups%3DC0001"]))
+    ingest(api_event("POST", "/v1/track", TRACK))
+    lines = _lines(log_output.getvalue(), REQUEST_OUTCOME)
+    assert [(line["accepted"], line.get("filtered"), line.get("consent")) for line in lines] == [
+        (1, {"consent": 1}, {"from_cookie": 1, "gpc": 1, "opted_out": 1}),
+        (1, None, {"cookie_unreadable": 1}),
+        (1, None, None),
+    ]
+
+
 def test_sampling_drops_clean_successes_only(ingest, sampled, log_output):
     sampled(0.4)  # the draw, 0.5, is above it: a clean success is not logged
     ingest(api_event("POST", "/v1/track", TRACK))

@@ -28,6 +28,7 @@ def api_event(
     gzip_body: bool = False,
     source_ip: str = "203.0.113.7",
     time_epoch: int = FIXED_EPOCH_MS,
+    cookies: list[str] | None = None,
 ) -> dict[str, Any]:
     """An HTTP API v2 event; a dict/list body is JSON-encoded, bytes are sent base64 as API GW does."""
     all_headers = {"content-type": "application/json", "user-agent": "test-agent/1.0"}
@@ -71,6 +72,8 @@ def api_event(
     }
     if query:
         event["queryStringParameters"] = dict(query)
+    if cookies is not None:  # payload 2.0 carries the Cookie header split, in its own list
+        event["cookies"] = list(cookies)
     if payload is not None:
         event["body"] = base64.b64encode(payload).decode() if isinstance(payload, bytes) else payload
     return event

@@ -300,6 +300,109 @@ def test_a_compressed_bomb_is_read_no_further_than_the_page_shows() -> None:
     assert peak < 8 * 1024 * 1024  # was the whole 64 MB
 
 
+# -- what the privacy controls decided: dropped and why, the consent each event goes on with ------
+
+ONETRUST = (
+    "OptanonConsent=isGpcEnabled=0&version=202310.2.0&interactionCount=1&landingPath=NotLandingPage"
+    "&groups=C0001%3A1%2CC0002%3A0%2CC0004%3A1"
+)
+
+
+def _decided(body: Any, cookies: list[str], headers: dict[str, str] | None = None, **settings: str) -> Any:
+    from edge.ingest.privacy import PrivacyPolicy
+
+    policy = PrivacyPolicy.configure(
+        bot_policy="keep",
+        gpc_policy="ignore",
+        required_consent=settings.get("required", ""),
+        consent_when_missing="forward",
+        hash_fields="",
+        consent_cookie="onetrust",
+        gpc_opt_out=settings.get("gpc", ""),
+    )
+    path = "/v1/batch" if "batch" in body else "/v1/t"
+    return request_entry(
+        "POST",
+        path,
+        query="",
+        body=json.dumps(body).encode(),
+        encoding=None,
+        status=200,
+        answer=b'{"success": true}',
+        privacy=policy.for_request(headers or {}, "keep", cookies),
+    )
+
+
+def test_an_event_a_control_dropped_says_so_and_why() -> None:
+    entry = _decided({"userId": "u-1", "event": "Viewed", "messageId": "m-1"}, [ONETRUST], required="C0002")
+    assert entry["outcome"] == "dropped"
+    [event] = entry["events"]
+    assert (event["outcome"], event["reason"]) == ("dropped", "consent")
+    assert event["consent"] == "onetrust cookie: opts out of C0002 (explicit)"
+
+
+def test_each_event_shows_the_consent_it_is_forwarded_with_and_where_it_came_from() -> None:
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "userId": "u",
+                "event": "A",
+                "messageId": "own",
+                "context": {"consent": {"optOut": {"C0004": "true"}}},
+            },
+            {"type": "track", "userId": "u", "event": "B", "messageId": "cookie"},
+            {
+                "type": "track",
+                "userId": "u",
+                "event": "C",
+                "messageId": "denied",
+                "context": {"consent": {"categoryPreferences": {"C0001": False}}},
+            },
+        ]
+    }
+    entry = _decided(body, [ONETRUST], {"sec-gpc": "1"}, required="C0001", gpc="C0005")
+    shown = {e["messageId"]: (e["outcome"], e.get("consent"), e.get("reason")) for e in entry["events"]}
+    assert shown == {
+        "own": ("accepted", "event: opts out of C0004, C0005 · GPC", None),
+        "cookie": ("accepted", "onetrust cookie: opts out of C0002, C0005 (explicit) · GPC", None),
+        "denied": ("dropped", "event: opts out of C0001, C0005 · GPC", "consent"),
+    }
+    assert entry["outcome"] == "accepted"
+    assert body["batch"][0]["context"]["consent"] == {"optOut": {"C0004": "true"}}  # shown, not changed
+
+
+def test_the_batch_s_consent_is_shown_as_the_batch_s() -> None:
+    body = {
+        "batch": [{"type": "track", "userId": "u", "event": "A"}],
+        "context": {"consent": {"optOut": {"C0004": False}}},
+    }
+    [event] = _decided(body, [ONETRUST])["events"]
+    assert event["consent"] == "batch: opts out of nothing"
+
+
+def test_a_forwarded_event_shows_its_consent() -> None:
+    forwarded = {
+        "type": "track",
+        "messageId": "m-1",
+        "context": {"consent": {"explicit": False, "optOut": {"C0004": True, "C0001": False}}},
+    }
+    [event] = upstream_entry("/v1/batch", 200, [forwarded, {"type": "page"}], {})["events"][:1]
+    assert event["consent"] == "opts out of C0004 (not explicit)"
+    assert "consent" not in upstream_entry("/v1/batch", 200, [{"type": "page"}], {})["events"][0]
+
+
+def test_a_request_under_a_front_door_s_prefix_is_read_as_the_api_saw_it_and_shown_as_sent() -> None:
+    body = json.dumps({"userId": "u-1", "event": "Prefixed", "messageId": "m-p"}).encode()
+    entry = request_entry(
+        "POST", "/v1/t", shown_path="/mr/v1/t", query="", body=body, encoding=None, status=200, answer=b"{}"
+    )
+    assert entry["route"] == "/mr/v1/t"
+    assert [(e["type"], e["messageId"], e["outcome"]) for e in entry["events"]] == [
+        ("track", "m-p", "accepted")
+    ]
+
+
 def test_a_custom_event_is_shown_by_its_metadata_from_the_body_or_the_query_and_never_its_key() -> None:
     body = json.dumps(
         {"order": 1, "type": "webhook", "_metarouter": {"writeKey": "pk_web", "eventName": "paid"}}

@@ -99,6 +99,24 @@ def test_a_request_outcome_is_one_compact_line() -> None:
     assert format_line(json.dumps(clean), T) == "01:04:38 ingest  200 POST /v1/t             accepted 1"
 
 
+def test_a_request_outcome_says_what_was_dropped_and_what_consent_the_events_went_on_with() -> None:
+    line = {
+        **REQUEST,
+        "route": "POST /v1/p",
+        "accepted": 1,
+        "rejected": 0,
+        "reasons": {},
+        "filtered": {"consent": 2, "gpc": 1},
+        "consent": {"from_cookie": 1, "gpc": 1, "opted_out": 1},
+    }
+    assert format_line(json.dumps(line), T) == (
+        "01:04:38 ingest  200 POST /v1/p             accepted 1  dropped 3 (consent 2, gpc 1)"
+        "  consent (from_cookie 1, gpc 1, opted_out 1)"
+    )
+    unreadable = {**line, "filtered": {}, "consent": {"cookie_unreadable": 1}}
+    assert format_line(json.dumps(unreadable), T).endswith("accepted 1  consent (cookie_unreadable 1)")
+
+
 def test_a_forwarder_outcome_is_one_compact_line() -> None:
     assert format_line(json.dumps(FORWARD), T) == (
         "01:04:38 forward 10 messages  forwarded 97  dead-lettered 2 (upstream_rejected 2)"

@@ -10,7 +10,7 @@
 // clicks the "open" entry and its event (as a person would), applies each filter in turn, and
 // prints one JSON object (``filtered``: the entries left visible by each filter):
 //   {"found": bool, "entries": [{"kind", "outcome", "status", "events": [{"messageId", "outcome",
-//    "why"}...]}...], "opened": "<the text shown for the clicked event>", "html", "text",
+//    "consent", "why"}...]}...], "opened": "<the text shown for the clicked event>", "html", "text",
 //    "pageErrors": [...], "console": [...]}
 
 import { chromium } from 'playwright-core'
@@ -61,6 +61,7 @@ async function main() {
       events: [...li.querySelectorAll('tr.event')].map((tr) => ({
         messageId: tr.dataset.messageId,
         outcome: tr.dataset.outcome,
+        consent: tr.querySelector('td.consent')?.textContent ?? null,
         why: tr.lastElementChild.textContent,
       })),
     })))

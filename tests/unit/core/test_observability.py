@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from edge.core.observability import ForwardTally, metrics
+from edge.core.observability import ForwardTally, MetricUnit, count, metrics
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +66,31 @@ def test_a_quiet_invocation_counts_what_it_forwarded_and_nothing_it_did_not_do(c
     assert {name: entry["Value"] for name, entry in metrics.metric_set.items()} == {"EventsForwarded": [5.0]}
     [line] = [r for r in _records(capsys, log_output) if r.get("message") == "messages forwarded"]
     assert (line["log_reads"], line["log_writes"], line["log_ms"], line["mode"]) == (5, 5, 12.3, "per-call")
+
+
+def _counts_recorded(
+    add: Callable[[str, float], None], capsys: pytest.CaptureFixture[str]
+) -> tuple[Any, ...]:
+    """What ``add`` leaves in the invocation's record, and the records published early, when it
+    counts three metrics, then 120 more (past Powertools' 100 per record), then one 120 times."""
+    for name, value in (("EventsAccepted", 1), ("EventsAccepted", 2), ("SqsMessagesSent", 1)):
+        add(name, value)
+    for n in range(120):
+        add(f"Count{n}", n)
+    for _ in range(120):
+        add("EventsAccepted", 1)
+    kept = {name: (dict(entry), list(entry["Value"])) for name, entry in metrics.metric_set.items()}
+    serialized = metrics.serialize_metric_set()
+    serialized["_aws"].pop("Timestamp")
+    early = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for record in early:
+        record["_aws"].pop("Timestamp")
+    metrics.clear_metrics()
+    return kept, serialized, early
+
+
+def test_a_count_is_recorded_exactly_as_powertools_records_it(capsys):
+    ours = _counts_recorded(count, capsys)
+    theirs = _counts_recorded(lambda name, value: metrics.add_metric(name, MetricUnit.Count, value), capsys)
+    assert ours == theirs
+    assert ours[2]  # the limits were reached: records were published early, the same ones

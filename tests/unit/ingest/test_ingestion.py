@@ -832,7 +832,15 @@ def test_a_bot_s_custom_event_is_flagged_in_its_metadata_and_its_own_fields_stay
 
 
 def test_a_custom_event_denying_a_required_consent_category_is_not_forwarded() -> None:
-    setup = rig(privacy=PrivacyPolicy(required_consent=frozenset({"ads"})))
+    setup = rig(
+        privacy=PrivacyPolicy.configure(
+            bot_policy="keep",
+            gpc_policy="ignore",
+            required_consent="ads",
+            consent_when_missing="forward",
+            hash_fields="",
+        )
+    )
     body = {**custom(), "context": {"consent": {"categoryPreferences": {"ads": False}}}}
     outcome = setup.accept(RouteKind.CUSTOM, body)
     assert outcome.filtered == Counter({"consent": 1})

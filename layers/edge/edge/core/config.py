@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "ENDPOINT_PATTERN",
     "BotPolicy",
+    "ConsentPlatform",
     "ConsentWhenMissing",
     "ForwardMode",
     "ForwardSettings",
@@ -60,6 +61,8 @@ IpPolicy = Literal["keep", "anonymize", "drop"]
 BotPolicy = Literal["keep", "flag", "drop"]
 GpcPolicy = Literal["ignore", "anonymize", "drop"]
 ConsentWhenMissing = Literal["forward", "drop"]
+#: The consent platform whose cookie ingest reads (``edge.ingest.consent``), or none.
+ConsentPlatform = Literal["none", "onetrust", "cookiebot"]
 
 
 def _setting(variable: str, schema: CoreSchema, default: Any = MISSING) -> Any:
@@ -151,6 +154,8 @@ class IngestSettings(_Settings):
     consent_when_missing: ConsentWhenMissing = _setting(
         "CONSENT_WHEN_MISSING", _choice(ConsentWhenMissing), "forward"
     )
+    consent_cookie: ConsentPlatform = _setting("CONSENT_COOKIE", _choice(ConsentPlatform), "none")
+    gpc_opt_out: str = _setting("GPC_OPT_OUT", _text(), "")
     hash_fields: str = _setting("HASH_FIELDS", _text(), "")
     # Share of clean successes given an outcome log line; rejections and errors always get one.
     # 1% by default: a line for every beacon would be ~$0.24 of a ~$2 bill per million beacons

@@ -96,9 +96,15 @@ class IngestApi:
             )
         else:
             outcome = self.ingestor.accept(
-                target, body, headers=request.headers, query=request.query(), facts=facts
+                target,
+                body,
+                headers=request.headers,
+                query=request.query(),
+                facts=facts,
+                cookies=event.cookies,
             )
         self.tally.accepted = outcome.accepted
+        self.tally.filtered, self.tally.consent = outcome.filtered, outcome.consent
         for rejection in outcome.rejected:
             self.tally.reject(rejection.reason)
         if target is RouteKind.CUSTOM:  # its anonymous id is in its metadata, not in its fields
@@ -122,9 +128,15 @@ class IngestApi:
                 raise RequestError(404, "not_found", "The pixel API takes one event type.")
             facts = request.facts(len(request.event.raw_query_string or ""))
             outcome = self.ingestor.accept(
-                event_type, event_from_query(query), headers=request.headers, query=query, facts=facts
+                event_type,
+                event_from_query(query),
+                headers=request.headers,
+                query=query,
+                facts=facts,
+                cookies=request.event.cookies,
             )
             self.tally.accepted = outcome.accepted
+            self.tally.filtered, self.tally.consent = outcome.filtered, outcome.consent
         except RequestError as exc:
             self.tally.reject(exc.code)
             metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)

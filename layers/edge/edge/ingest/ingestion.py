@@ -8,7 +8,7 @@ limit holds for the event as it will be forwarded, however it was built.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -16,10 +16,11 @@ from pydantic_core import ValidationError
 
 from edge.core.config import IpPolicy
 from edge.core.errors import RequestError
-from edge.core.observability import MetricName, MetricUnit, add_counts, logger, metrics
+from edge.core.observability import MetricName, MetricUnit, add_counts, count, logger, metrics
 from edge.core.queueing import PARKING_ROOM, QueueWriter, message_prefix, pack, pack_events, serialize
 from edge.core.secret import EdgeSecret, SecretStore
 from edge.core.timestamps import format_timestamp
+from edge.ingest.consent import ConsentCount
 from edge.ingest.custom import METADATA_HEADER, queued, read_metadata, without_write_key
 from edge.ingest.decoding import basic_auth_user, check_inflation, json_problem, write_key_from
 from edge.ingest.enrichment import NO_BATCH, BatchDefaults, RequestFacts, enrich
@@ -86,6 +87,9 @@ class Outcome:
     rejected: list[Rejection] = field(default_factory=list)
     #: Events answered as accepted but not forwarded (``edge.ingest.privacy``), by reason.
     filtered: Counter[str] = field(default_factory=Counter)
+    #: What the consent control did to the forwarded events (``edge.ingest.consent.ConsentCount``),
+    #: and ``cookie_unreadable`` (1) when the request's consent cookie could not be read.
+    consent: Counter[str] = field(default_factory=Counter)
     #: A custom event's ``anonymousID`` (none when a JSONPath): what the first-party cookie keeps.
     anonymous_id: str | None = None
 
@@ -123,28 +127,23 @@ class Ingestor:
         headers: Mapping[str, str],
         query: Mapping[str, str],
         facts: RequestFacts,
+        cookies: Iterable[str] = (),
     ) -> Outcome:
         """Authorize, repair, validate, enrich and queue a decoded request; raise for a 4xx or 503."""
         secret = self._secrets.get()
         request_key = write_key_from(headers, body, query)
         source = secret.authorize(request_key)
         repairs: Counter[str] = Counter()
-        if route is RouteKind.BATCH:
-            items, defaults = _batch_items(body, repairs)
-            route_type = None
-        elif not isinstance(route, RouteKind):
-            items, defaults, route_type = [_single_event(body)], NO_BATCH, route
-        else:  # pragma: no cover - the handler answers telemetry and custom events, a pixel names its type
-            raise RequestError(404, "not_found", "Not an event route.")
+        items, defaults, route_type = _route_items(route, body, repairs)
         if facts.wire_bytes is not None:  # compressed: its events follow its size on the wire too
             check_inflation(facts.body_bytes, len(items), facts.wire_bytes)
 
-        privacy = self._privacy.for_request(headers, self._ip_policy)
+        privacy = self._privacy.for_request(headers, self._ip_policy, cookies)
         if self._privacy.hash_paths and defaults.context:
             repairs["hashed"] += hash_fields({"context": defaults.context}, self._privacy.hash_paths)
-        request = _Request(route_type, defaults, facts, secret, request_key, source, privacy)
-        budget = _Budget(facts.body_bytes, len(items))
         outcome = Outcome()
+        request = _Request(route_type, defaults, facts, secret, request_key, source, privacy, outcome.consent)
+        budget = _Budget(facts.body_bytes, len(items), privacy.consent.allowance)
         accepted: dict[str | None, list[bytes]] = {}
         for index, item in enumerate(items):
             result = self._prepare(index, item, request, repairs, budget)
@@ -157,7 +156,9 @@ class Ingestor:
                 accepted.setdefault(item_source, []).append(data)
 
         self._quarantine_all(outcome.rejected, route, facts, source)
-        self._count(repairs, outcome.filtered)
+        if privacy.consent.unreadable:
+            outcome.consent[COOKIE_UNREADABLE] = 1
+        self._count(repairs, outcome)
         if route_type is not None and outcome.rejected:
             raise _single_rejection(outcome.rejected[0])
         if items and not accepted and not outcome.filtered:
@@ -179,8 +180,8 @@ class Ingestor:
             ]
             self._events.send(messages)
             outcome.accepted = sum(len(events) for events in accepted.values())
-            metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, len(messages))
-        metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, outcome.accepted)
+            count(MetricName.SQS_MESSAGES_SENT, len(messages))
+        count(MetricName.EVENTS_ACCEPTED, outcome.accepted)
         return outcome
 
     def accept_custom(
@@ -206,8 +207,8 @@ class Ingestor:
         filtered = privacy.filtered(body, None)
         if filtered is not None:
             outcome.filtered[filtered] += 1
-            self._count(repairs, outcome.filtered)
-            metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, 0)
+            self._count(repairs, outcome)
+            count(MetricName.EVENTS_ACCEPTED, 0)
             return outcome
         bot = privacy.policy.bot_policy == "flag" and privacy.is_bot(body, None)
         event = queued(body, metadata, facts=facts, ip_policy=privacy.ip_policy, bot=bot)
@@ -218,18 +219,18 @@ class Ingestor:
         if isinstance(data, Rejection):
             rejection = data
             self._quarantine_all([rejection], RouteKind.CUSTOM, facts, source)
-            self._count(repairs, outcome.filtered)
+            self._count(repairs, outcome)
             raise _single_rejection(rejection)
         room = self._events.max_bytes - PARKING_ROOM
         self._events.send(list(pack_events(source, [data], room)))
-        self._count(repairs, outcome.filtered)
+        self._count(repairs, outcome)
         outcome.accepted = 1
         anonymous_id = metadata.get("anonymousID")
         if isinstance(anonymous_id, str) and not anonymous_id.startswith("$"):
             outcome.anonymous_id = anonymous_id
-        metrics.add_metric(MetricName.SQS_MESSAGES_SENT, MetricUnit.Count, 1)
-        metrics.add_metric(MetricName.EVENTS_ACCEPTED, MetricUnit.Count, 1)
-        metrics.add_metric(MetricName.CUSTOM_EVENTS_ACCEPTED, MetricUnit.Count, 1)
+        count(MetricName.SQS_MESSAGES_SENT, 1)
+        count(MetricName.EVENTS_ACCEPTED, 1)
+        count(MetricName.CUSTOM_EVENTS_ACCEPTED, 1)
         return outcome
 
     def _prepare(
@@ -285,6 +286,9 @@ class Ingestor:
         if problem is not None:
             reason, error = problem
             return Rejection(index, reason, [error], _without_key(item), _message_id(item))
+        # After the walk: what the consent control adds is booleans under category codes, a few
+        # levels deep, and the consent it repairs or merges into was walked with the event.
+        request.privacy.consent.stamp(event, repairs, request.consent)
         data = serialize(event)
         budget.spend(len(data))
         if len(data) > MAX_EVENT_BYTES:
@@ -294,17 +298,22 @@ class Ingestor:
         return request.source_of(item), data
 
     @staticmethod
-    def _count(repairs: Counter[str], filtered: Counter[str]) -> None:
-        """EventsRepaired, EventsFlaggedAsBots, FieldsHashed and EventsFiltered of one request."""
+    def _count(repairs: Counter[str], outcome: Outcome) -> None:
+        """EventsRepaired, EventsFiltered (dimensioned: one record each), EventsFlaggedAsBots,
+        FieldsHashed and the consent metrics (plain counts in the request's one record)."""
         flagged, hashed = repairs.pop("bot_flagged", 0), repairs.pop("hashed", 0)
         if repairs:
             add_counts(MetricName.EVENTS_REPAIRED, "repair", repairs)
-        if filtered:
-            add_counts(MetricName.EVENTS_FILTERED, "reason", filtered)
+        if outcome.filtered:
+            add_counts(MetricName.EVENTS_FILTERED, "reason", outcome.filtered)
         if flagged:
-            metrics.add_metric(MetricName.EVENTS_FLAGGED_AS_BOTS, MetricUnit.Count, flagged)
+            count(MetricName.EVENTS_FLAGGED_AS_BOTS, flagged)
         if hashed:
-            metrics.add_metric(MetricName.FIELDS_HASHED, MetricUnit.Count, hashed)
+            count(MetricName.FIELDS_HASHED, hashed)
+        if outcome.consent:
+            for name, key in _CONSENT_METRICS:
+                if key in outcome.consent:
+                    count(name, outcome.consent[key])
 
     def _quarantine_all(
         self,
@@ -352,6 +361,13 @@ def _custom_data(body: dict[str, Any], event: dict[str, Any], budget: _Budget) -
     return data
 
 
+#: ``Outcome.consent``'s key for a request whose consent cookie could not be read.
+COOKIE_UNREADABLE: Final = "cookie_unreadable"
+#: The consent control's counts (``Outcome.consent``) and their metrics.
+_CONSENT_METRICS: Final = (
+    (MetricName.EVENTS_CONSENT_FROM_COOKIE, ConsentCount.FROM_COOKIE),
+    (MetricName.CONSENT_COOKIES_UNREADABLE, COOKIE_UNREADABLE),
+)
 _TOO_LARGE: Final = f"exceeds {MAX_EVENT_BYTES // 1024} KB"
 _MERGED_TOO_LARGE: Final = f"{_TOO_LARGE} once the batch's context and integrations are merged in"
 
@@ -367,6 +383,8 @@ class _Request:
     key: str | None
     source: str | None
     privacy: RequestPrivacy
+    #: What the consent control did to the events (``Outcome.consent``).
+    consent: Counter[str]
 
     def source_refusal(self, item: dict[str, Any]) -> tuple[str, str, str] | None:
         """In closed mode, an item presenting its own key that is not listed is refused."""
@@ -396,8 +414,9 @@ class _Budget:
     Events that are too large count too, so the work a request causes stays bounded as well.
     """
 
-    def __init__(self, body_bytes: int, events: int) -> None:
-        self.left = QUEUED_PER_BODY_BYTE * body_bytes + ENRICHMENT_ALLOWANCE * events
+    def __init__(self, body_bytes: int, events: int, consent_allowance: int = 0) -> None:
+        self.per_event = ENRICHMENT_ALLOWANCE + consent_allowance
+        self.left = QUEUED_PER_BODY_BYTE * body_bytes + self.per_event * events
 
     def spend(self, size: int) -> None:
         self.left -= size
@@ -407,7 +426,7 @@ class _Budget:
                 "payload_too_large",
                 f"With the batch's context and integrations merged into each event, the events would "
                 f"total more than {QUEUED_PER_BODY_BYTE} times the request body plus "
-                f"{ENRICHMENT_ALLOWANCE} bytes per event.",
+                f"{self.per_event} bytes per event.",
             )
 
 
@@ -450,6 +469,19 @@ def _storable(value: Any, depth: int) -> Any:
     if json_problem([value]) is not None:
         return str(value)
     return value
+
+
+def _route_items(
+    route: str | RouteKind, body: Any, repairs: Counter[str]
+) -> tuple[list[Any], BatchDefaults, str | None]:
+    """A request's items, the batch's defaults, and the route's event type (None for a batch)."""
+    if route is RouteKind.BATCH:
+        items, defaults = _batch_items(body, repairs)
+        return items, defaults, None
+    if not isinstance(route, RouteKind):
+        return [_single_event(body)], NO_BATCH, route
+    # Not reached: the handler answers telemetry and custom events itself, and a pixel names its type.
+    raise RequestError(404, "not_found", "Not an event route.")
 
 
 def _batch_items(body: Any, repairs: Counter[str]) -> tuple[list[Any], BatchDefaults]:

@@ -3,6 +3,7 @@
 from typing import Final
 
 __all__ = [
+    "CONSENT_ALLOWANCE",
     "ENRICHMENT_ALLOWANCE",
     "INFLATION_FLOOR",
     "INFLATION_PER_EVENT",
@@ -22,6 +23,9 @@ MAX_EVENT_BYTES: Final = 32 * 1024
 QUEUED_PER_BODY_BYTE: Final = 4
 #: ... plus this much per event, for what enrichment adds (ids, clocks, IP, a capped user agent).
 ENRICHMENT_ALLOWANCE: Final = 1024
+#: ... and this much more per event when the consent control stamps its consent (the consent
+#: platform's cookie, GPC's opt-outs): a cookie whose consent would not fit is not read.
+CONSENT_ALLOWANCE: Final = 1024
 #: One request body after decompression (Segment's 500 KB per batch); a compressed body larger
 #: than this is refused unread, since no JSON body within the limit compresses to more.
 MAX_BODY_BYTES: Final = 500 * 1024

@@ -1,7 +1,9 @@
 """One compact outcome line per request: what ``make tail`` streams from a deployed stack.
 
-Route, status, how many events were accepted and rejected, and the rejection reasons, as codes
-and counts: never an event, a key or a Source ID. Successes without a rejection are sampled at
+Route, status, how many events were accepted and rejected, and the rejection reasons; the events
+a privacy control dropped, by reason, and what the consent control did (consent from the
+cookie, GPC's opt-outs, events forwarded opting out, an unreadable cookie), as codes and counts:
+never an event, a key or a Source ID. Successes without a rejection are sampled at
 ``OUTCOME_LOG_SAMPLE_RATE``; a request with any rejection, a 4xx or a 5xx is always logged.
 (The forwarder's line, ``messages forwarded``, is one per invocation: not sampled.)
 """
@@ -10,8 +12,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 
 from edge.core.observability import logger
@@ -21,6 +24,7 @@ __all__ = ["REQUEST_OUTCOME", "OutcomeLog", "RequestTally"]
 #: The message of the ingest outcome line (``make tail`` filters on it).
 REQUEST_OUTCOME: Final = "request outcome"
 _ROUTE_CHARS: Final = 64
+_NOTHING: Final[Mapping[str, int]] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -29,10 +33,15 @@ class RequestTally:
 
     accepted: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    #: Events answered as accepted but not forwarded, by reason (``edge.ingest.privacy.Filtered``).
+    filtered: Mapping[str, int] = _NOTHING
+    #: What the consent control did (``edge.ingest.ingestion.Outcome.consent``).
+    consent: Mapping[str, int] = _NOTHING
 
     def reset(self) -> None:
         self.accepted = 0
         self.reasons.clear()
+        self.filtered = self.consent = _NOTHING
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.reasons[reason] += count
@@ -48,14 +57,16 @@ class OutcomeLog:
     def request(self, route: str, status: int, tally: RequestTally) -> None:
         if status < 400 and not tally.reasons and self._draw() >= self.sample_rate:
             return
-        logger.info(
-            REQUEST_OUTCOME,
-            extra={
-                "route": route[:_ROUTE_CHARS],
-                "status": status,
-                "accepted": tally.accepted,
-                "rejected": sum(tally.reasons.values()),
-                "reasons": dict(tally.reasons),
-                "sample_rate": self.sample_rate,
-            },
-        )
+        figures = {
+            "route": route[:_ROUTE_CHARS],
+            "status": status,
+            "accepted": tally.accepted,
+            "rejected": sum(tally.reasons.values()),
+            "reasons": dict(tally.reasons),
+            "sample_rate": self.sample_rate,
+        }
+        if tally.filtered:
+            figures["filtered"] = dict(tally.filtered)
+        if tally.consent:
+            figures["consent"] = dict(tally.consent)
+        logger.info(REQUEST_OUTCOME, extra=figures)

@@ -6,9 +6,11 @@
   never flagged or dropped, whatever their HTTP client calls itself.
 - **Global Privacy Control** (``Sec-GPC: 1``): the request's IP is anonymized, or the request is
   answered and nothing is queued.
-- **Consent**: an event whose ``context.consent.categoryPreferences`` sets a required category to
-  ``false`` is answered as accepted and not forwarded (so is one without a consent object, if
-  configured so).
+- **Consent** (``edge.ingest.consent``): an event denying or opting out of a required category,
+  in Segment's or MetaRouter's format, its own or its batch's, else as the consent platform's
+  cookie says, is answered as accepted and not forwarded (so is one without any consent, if
+  configured so); events without a consent object get the cookie's, and ``Sec-GPC: 1`` marks the
+  configured categories as opted out.
 - **PII hashing**: string values at configured dotted paths become the lower-case hex SHA-256 of
   the trimmed, lower-cased value (what ad platforms' conversion APIs expect); a value that already
   is 64 lower-case hex characters is left alone, so nothing is hashed twice.
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
-from edge.core.config import BotPolicy, ConsentWhenMissing, GpcPolicy, IpPolicy
+from edge.core.config import BotPolicy, ConsentPlatform, ConsentWhenMissing, GpcPolicy, IpPolicy
+from edge.ingest.consent import NO_CONSENT, ConsentPolicy, RequestConsent
 
 __all__ = [
     "NON_BROWSER_LIBRARIES",
@@ -141,8 +144,7 @@ class PrivacyPolicy:
 
     bot_policy: BotPolicy = "keep"
     gpc_policy: GpcPolicy = "ignore"
-    required_consent: frozenset[str] = frozenset()
-    consent_when_missing: ConsentWhenMissing = "forward"
+    consent: ConsentPolicy = NO_CONSENT
     hash_paths: tuple[tuple[str, ...], ...] = ()
     is_crawler: Callable[[str], bool] | None = field(default=None, compare=False)
 
@@ -155,25 +157,36 @@ class PrivacyPolicy:
         required_consent: str,
         consent_when_missing: ConsentWhenMissing,
         hash_fields: str,
+        consent_cookie: ConsentPlatform = "none",
+        gpc_opt_out: str = "",
     ) -> PrivacyPolicy:
         """The policy from its settings; the crawler list is loaded only when bots matter."""
         return cls(
             bot_policy=bot_policy,
             gpc_policy=gpc_policy,
-            required_consent=frozenset(_names(required_consent)),
-            consent_when_missing=consent_when_missing,
+            consent=ConsentPolicy.configure(
+                required=required_consent,
+                when_missing=consent_when_missing,
+                platform=consent_cookie,
+                gpc_opt_out=gpc_opt_out,
+            ),
             hash_paths=tuple(tuple(path.split(".")) for path in _names(hash_fields)),
             is_crawler=crawler_detector() if bot_policy != "keep" else None,
         )
 
-    def for_request(self, headers: Mapping[str, str], ip_policy: IpPolicy) -> RequestPrivacy:
-        """What the controls decide from a request's headers, once for all its events."""
+    def for_request(
+        self, headers: Mapping[str, str], ip_policy: IpPolicy, cookies: Iterable[str] = ()
+    ) -> RequestPrivacy:
+        """What the controls decide from a request's headers and cookies, once for all its events."""
         gpc = (headers.get("sec-gpc") or "").strip() == "1"
         if gpc and self.gpc_policy == "anonymize" and ip_policy == "keep":
             ip_policy = "anonymize"
         user_agent = headers.get("user-agent") or ""
         bot = self.is_crawler is not None and bool(user_agent) and self.is_crawler(user_agent[:512])
-        return RequestPrivacy(self, ip_policy, drop_all=gpc and self.gpc_policy == "drop", bot=bot)
+        consent = self.consent.for_request(cookies, gpc=gpc)
+        return RequestPrivacy(
+            self, ip_policy, drop_all=gpc and self.gpc_policy == "drop", bot=bot, consent=consent
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,13 +197,14 @@ class RequestPrivacy:
     ip_policy: IpPolicy
     drop_all: bool
     bot: bool
+    consent: RequestConsent
 
     def filtered(self, item: Mapping[str, Any], batch_context: Mapping[str, Any] | None) -> str | None:
         """Why an item is answered as accepted but not forwarded, or None. Decided before the
         item is validated, so a filtered event is never quarantined either."""
         if self.drop_all:
             return Filtered.GPC
-        if self.policy.required_consent and _denies_consent(item, batch_context, self.policy):
+        if self.consent.denies(item, batch_context):
             return Filtered.CONSENT
         if self.policy.bot_policy == "drop" and self.is_bot(item, batch_context):
             return Filtered.BOT
@@ -241,12 +255,3 @@ def _context_value(
         if isinstance(outer, dict):
             return outer.get(inner)
     return None
-
-
-def _denies_consent(
-    item: Mapping[str, Any], batch_context: Mapping[str, Any] | None, policy: PrivacyPolicy
-) -> bool:
-    preferences = _context_value(item, batch_context, "consent", "categoryPreferences")
-    if not isinstance(preferences, dict):
-        return policy.consent_when_missing == "drop"
-    return any(preferences.get(category) is False for category in policy.required_consent)

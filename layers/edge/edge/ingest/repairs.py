@@ -15,6 +15,8 @@ refuses only what cannot be forwarded meaningfully. Each repair is counted (metr
 - ``ip_replaced``: a ``context.ip`` that is not an IP address (markup, a SQL fragment, a long
   string) → removed, so the address the edge observed stands in (under the IP policy). Server
   SDKs set their end users' addresses there: those are kept.
+- ``consent_string``: ``"true"``/``"false"`` strings in MetaRouter's ``context.consent.optOut`` →
+  the booleans they name (``edge.ingest.consent``; one per event).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Repair:
     TIME_DROPPED: Final = "time_dropped"
     EMPTY_ARRAY: Final = "empty_array"
     IP_REPLACED: Final = "ip_replaced"
+    CONSENT_STRING: Final = "consent_string"
 
 
 def repair_event(event: dict[str, Any]) -> list[str]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["build_first_party", "build_ingestor"]
+__all__ = ["build_first_party", "build_ingestor", "build_privacy"]
 
 
 # The API Gateway integration times out at 30 s; two attempts of (1 s + 3 s) stay well inside it.
@@ -52,13 +52,20 @@ def build_ingestor(
             SecretsProvider(boto3_client=secretsmanager), settings.edge_secret_id, settings.secret_max_age
         ),
         ip_policy=settings.ip_policy,
-        privacy=PrivacyPolicy.configure(
-            bot_policy=settings.bot_policy,
-            gpc_policy=settings.gpc_policy,
-            required_consent=settings.required_consent,
-            consent_when_missing=settings.consent_when_missing,
-            hash_fields=settings.hash_fields,
-        ),
+        privacy=build_privacy(settings),
+    )
+
+
+def build_privacy(settings: IngestSettings) -> PrivacyPolicy:
+    """The privacy and data-quality controls as configured (the crawler list only if bots matter)."""
+    return PrivacyPolicy.configure(
+        bot_policy=settings.bot_policy,
+        gpc_policy=settings.gpc_policy,
+        required_consent=settings.required_consent,
+        consent_when_missing=settings.consent_when_missing,
+        hash_fields=settings.hash_fields,
+        consent_cookie=settings.consent_cookie,
+        gpc_opt_out=settings.gpc_opt_out,
     )
 
 
