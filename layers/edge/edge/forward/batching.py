@@ -17,7 +17,7 @@ from edge.core.queueing import chunks
 from edge.core.secret import EdgeSecret
 from edge.forward.upstream import BATCH_PATH, Answer, batch_body, batch_overhead
 
-__all__ = ["MAX_BATCH_BYTES", "BatchLimits", "Item", "Request", "memo", "plan", "split"]
+__all__ = ["MAX_BATCH_BYTES", "BatchLimits", "Item", "Request", "memo", "plan", "resolver", "split"]
 
 #: The upstream's request size limit (Segment's 500 KB per batch).
 MAX_BATCH_BYTES: Final = 500 * 1024
@@ -42,6 +42,11 @@ class Item:
     """Its key in the delivery log, when there is one."""
     last_answer: Answer | None = None
     """The last retryable answer to it."""
+    kind: str | None = None
+    """Its message's kind: None for live events, ``replay`` or ``replay-undelivered`` for events
+    sent again from the archive (``source`` is then the archive's label of the Source)."""
+    archived: bool = False
+    """Its copy is on the archive queue (or it needs none: it was sent again from the archive)."""
     _fields: tuple[str | None, str | None] | None = None
 
     @property
@@ -123,9 +128,10 @@ def plan(items: Iterable[Item], secret: EdgeSecret, limits: BatchLimits) -> tupl
     """Batch requests per Source ID (first-seen order), and the items whose source maps to none."""
     groups: dict[str, list[Item]] = {}
     unmapped: list[Item] = []
-    source_id_for = memo(secret.source_id_for)
+    by_fingerprint = memo(secret.source_id_for)
+    by_label = memo(secret.source_id_for_label)
     for item in items:
-        source_id = source_id_for(item.source)
+        source_id = by_label(item.source) if item.kind else by_fingerprint(item.source)
         if source_id is None:
             unmapped.append(item)
         else:
@@ -134,6 +140,18 @@ def plan(items: Iterable[Item], secret: EdgeSecret, limits: BatchLimits) -> tupl
         Request(chunk, source_id) for source_id, group in groups.items() for chunk in split(group, limits)
     ]
     return requests, unmapped
+
+
+def resolver(secret: EdgeSecret) -> Callable[[Item], str | None]:
+    """The Source ID of an item, remembered per source: a live event's source is its inbound key's
+    fingerprint, a replayed one's the archive's label of the Source."""
+    by_fingerprint = memo(secret.source_id_for)
+    by_label = memo(secret.source_id_for_label)
+
+    def source_id_for(item: Item) -> str | None:
+        return by_label(item.source) if item.kind else by_fingerprint(item.source)
+
+    return source_id_for
 
 
 def memo(lookup: Callable[[str | None], str | None]) -> Callable[[str | None], str | None]:

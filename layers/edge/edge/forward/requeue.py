@@ -115,10 +115,12 @@ def next_step(
     attempts: int,
     max_attempts: int,
     max_bytes: int,
+    kind: str | None = None,
 ) -> Step:
     """What to do with the message ``origin`` whose serialized ``events`` are ``done`` or not.
 
-    ``attempts`` counts this delivery; at ``max_attempts`` the events not done are exhausted.
+    ``attempts`` counts this delivery; at ``max_attempts`` the events not done are exhausted. The
+    rest sent back keeps its message's ``kind`` (events replayed from the archive stay so).
     """
     pending = tuple(index for index, finished in enumerate(done) if not finished)
     if not pending:
@@ -127,7 +129,7 @@ def next_step(
         return Exhausted(attempts, pending)
     if len(pending) == len(events):
         return Redeliver()
-    bodies = pack_events(source, (events[i] for i in pending), max_bytes - _ATTRIBUTE_ROOM)
+    bodies = pack_events(source, (events[i] for i in pending), max_bytes - _ATTRIBUTE_ROOM, kind=kind)
     return Requeue(origin, tuple(bodies), attempts, len(pending))
 
 
@@ -147,6 +149,10 @@ class Requeuer:
         crash, they would not come back (the event source mapping deletes them again, harmlessly).
         How many could not be deleted."""
         return self._queue.delete(receipt_handles, time_left=time_left)
+
+    def send_bodies(self, bodies: Sequence[str], *, time_left: Callable[[], float]) -> list[int]:
+        """Send ``bodies`` as they are, at once (no delay); the positions of those not sent."""
+        return self._queue.send([Entry(body) for body in bodies], time_left=time_left)
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
         """Send every remainder; the origins of those not (wholly) sent, which SQS must redeliver."""
