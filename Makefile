@@ -142,7 +142,7 @@ validate: $(STAMP) $(SAM_STAMP)
 		--layer .aws-sam/build/EdgeLayer/python
 	@ls .aws-sam/build/EdgeLayer/python/pydantic_core/*aarch64-linux-gnu.so >/dev/null \
 		|| { echo "sam build did not package the layer for arm64" >&2; exit 1; }
-	@for folder in edge edge/core edge/ingest edge/forward; do \
+	@for folder in edge edge/core edge/ingest edge/forward edge/archive; do \
 		ls .aws-sam/build/EdgeLayer/python/$$folder/__pycache__/*.cpython-313.pyc >/dev/null \
 			|| { echo "sam build did not compile the layer's bytecode ($$folder)" >&2; exit 1; }; \
 	done

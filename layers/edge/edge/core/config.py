@@ -24,6 +24,7 @@ __all__ = [
     "COOKIE_DOMAIN_PATTERN",
     "DEFAULT_ENDPOINT",
     "ENDPOINT_PATTERN",
+    "ArchiveSettings",
     "BotPolicy",
     "ConsentWhenMissing",
     "ForwardMode",
@@ -210,3 +211,10 @@ class ForwardSettings(_Settings):
     # The archive: what MetaRouter confirmed goes to this queue, for the archive function to
     # write to the bucket (unset: no archive).
     archive_queue_url: str | None = _setting("ARCHIVE_QUEUE_URL", _optional(_text()), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings(_Settings):
+    """Environment of the archive function."""
+
+    bucket: str = _setting("ARCHIVE_BUCKET_NAME", _text())
