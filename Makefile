@@ -14,7 +14,7 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: help run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit mutants
+.PHONY: help run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local replay replay-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit mutants
 .DEFAULT_GOAL := help
 
 # $(call require,TARGET,VARIABLE,EXAMPLE): when TARGET is asked for without VARIABLE, stop before
@@ -200,6 +200,28 @@ redrive: $(STAMP)
 ## Move the local stack's dead-letter queue back into its events queue (the stack `make run` started).
 redrive-local: $(STAMP)
 	$(BIN)/python -m edge_ops.redrive --local
+
+# The replay's options, as make passes them on (EVENT may hold spaces).
+REPLAY_ARGS = --from '$(FROM)' --to '$(TO)' $(if $(SOURCE),--source '$(SOURCE)') $(if $(TYPE),--type '$(TYPE)') \
+	$(if $(EVENT),--event '$(EVENT)') $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run) \
+	$(if $(filter 1 yes true,$(ONLY_UNDELIVERED)),--only-undelivered) $(if $(RATE),--rate $(RATE))
+
+## Send a deployed stack's archived events of a window to MetaRouter again (original messageIds).
+## Through the forwarder (batching, retries, dead letters), paced at RATE events/s (1000), resumable:
+## the same command again goes on after an interruption. DRY_RUN=1 counts per day and type.
+##   make replay STACK=metarouter-edge FROM=2026-12-01T00:00Z TO=2026-12-02T00:00Z [SOURCE=web] [TYPE=track] [EVENT="Order Completed"] [DRY_RUN=1] [ONLY_UNDELIVERED=1] [RATE=1000]
+$(call require,replay,STACK,make replay STACK=<stack name> FROM=<ISO-8601> TO=<ISO-8601>)
+$(call require,replay,FROM,make replay STACK=<stack name> FROM=2026-12-01T00:00Z TO=2026-12-02T00:00Z)
+$(call require,replay,TO,make replay STACK=<stack name> FROM=2026-12-01T00:00Z TO=2026-12-02T00:00Z)
+replay: $(STAMP)
+	$(BIN)/python -m edge_ops.replay --stack $(STACK) $(REPLAY_ARGS)
+
+## The same against the local stack (the one `make run` started) and its embedded S3.
+##   make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z [SOURCE=…] [TYPE=…] [EVENT=…] [DRY_RUN=1] [ONLY_UNDELIVERED=1] [RATE=…]
+$(call require,replay-local,FROM,make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z)
+$(call require,replay-local,TO,make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z)
+replay-local: $(STAMP)
+	$(BIN)/python -m edge_ops.replay --local $(REPLAY_ARGS)
 
 ## What ingest rejected on a deployed stack, with the reasons (the quarantine queue).
 ##   make quarantine STACK=metarouter-edge
