@@ -156,11 +156,20 @@ def _keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
 
 
 @dataclass
+class Sent:
+    """How far an object was sent: the first line not sent yet, the events sent, all of it or not."""
+
+    line: int = 0
+    events: int = 0
+    complete: bool = False
+
+
+@dataclass
 class Progress:
     """What a run has done; the state file keeps ``done`` between runs."""
 
-    done: dict[str, int | bool] = field(default_factory=dict)
-    """Per object: True when all of it was sent, else how many of its lines were."""
+    done: dict[str, Sent] = field(default_factory=dict)
+    """Per object: how far it was sent."""
     sent: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Events sent (or, in a dry run, to send) per (day, type)."""
     sources: Counter[str] = field(default_factory=Counter)
@@ -183,18 +192,18 @@ class StateFile:
                                filters.event, kind])  # fmt: skip
         return cls(directory / f"{hashlib.sha256(identity.encode()).hexdigest()[:20]}.json")
 
-    def load(self) -> dict[str, int | bool]:
+    def load(self) -> dict[str, Sent]:
         try:
-            done: dict[str, int | bool] = json.loads(self.path.read_text())["done"]
-        except (OSError, ValueError, KeyError):
+            done = json.loads(self.path.read_text())["done"]
+            return {key: Sent(**value) for key, value in done.items()}
+        except (OSError, ValueError, KeyError, TypeError):
             return {}
-        return done
 
-    def save(self, filters: Filters, done: dict[str, int | bool]) -> None:
+    def save(self, filters: Filters, done: dict[str, Sent]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         window = {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in asdict(filters).items()}
         partial = self.path.with_suffix(".tmp")
-        partial.write_text(json.dumps({"window": window, "done": done}))
+        partial.write_text(json.dumps({"window": window, "done": {k: asdict(v) for k, v in done.items()}}))
         partial.replace(self.path)
 
 
@@ -248,10 +257,12 @@ class Replayer:
         progress = Progress(done=self.state.load() if self.state and not dry_run else {})
         for position, item in enumerate(objects):
             self.report(progress, len(objects) - position)
-            already = progress.done.get(item.key, 0)
-            if already is True:
+            earlier = progress.done.setdefault(item.key, Sent())
+            if earlier.complete:
+                progress.skipped += earlier.events
                 progress.objects += 1
                 continue
+            already = earlier.line
             lines = read_lines(
                 self.target.s3.get_object(Bucket=self.target.bucket, Key=item.key)["Body"].read()
             )
@@ -259,6 +270,8 @@ class Replayer:
             selected = list(_selected(lines, self.filters))
             chosen = [entry for entry in selected if entry[0] >= already]
             progress.skipped += len(selected) - len(chosen)
+            if dry_run:
+                progress.done.pop(item.key)
             if dry_run:
                 _count(progress, item, [event for _, _, event in chosen])
             else:
@@ -287,12 +300,13 @@ class Replayer:
                     "to go on from here"
                 )
             _count(progress, item, [event for _, _, event in events])
-            last = events[-1][0] + 1
-            progress.done[item.key] = True if last >= total else last
+            sent = progress.done[item.key]
+            sent.line, sent.events = events[-1][0] + 1, sent.events + len(events)
+            sent.complete = sent.line >= total
             if self.state is not None:
                 self.state.save(self.filters, progress.done)
             self.report(progress, -1)
-        progress.done[item.key] = True
+        progress.done[item.key].complete = True
         if self.state is not None:
             self.state.save(self.filters, progress.done)
 
@@ -355,9 +369,10 @@ def _stack(name: str) -> Target:
 
 
 def _local() -> Target:
-    if not STATE_FILE.exists():
-        raise SystemExit(f"no local stack: start one with `make run` ({STATE_FILE} is missing)")
-    state = json.loads(STATE_FILE.read_text())
+    path = Path(os.environ.get("LOCAL_STATE_FILE") or STATE_FILE)  # where `make run` says it listens
+    if not path.exists():
+        raise SystemExit(f"no local stack: start one with `make run` ({path} is missing)")
+    state = json.loads(path.read_text())
     if not state.get("archive_bucket"):
         raise SystemExit("the local stack keeps no archive (it was started with ARCHIVE_RETENTION_DAYS=0)")
     return Target(
