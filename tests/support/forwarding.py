@@ -296,7 +296,6 @@ def forward_rig(
         max_deliveries=max_deliveries,
         delivery_log=delivery_log,
         archive=archive,
-        archive_executors=(InlineExecutor(), InlineExecutor()) if archive is not None else None,
         sleep=clock.sleep,
         clock=clock,
     )

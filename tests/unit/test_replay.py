@@ -70,7 +70,7 @@ class FakeSqs:
             json.loads(e)["messageId"]
             for call in self.calls
             for body in call
-            for e in read_message(body).events
+            for e in read_message(body)[1]
         ]
 
 

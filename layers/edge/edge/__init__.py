@@ -9,5 +9,6 @@
 - ``edge.archive``: the archive function's side — archive-queue messages written to the bucket.
 
 Imports flow one way: ``ingest``, ``forward`` and ``archive`` import ``core`` and never each
-other; ``core`` imports none of them. The package ``__init__`` files import nothing, so a function loads only its side.
+other; ``core`` imports none of them. The package ``__init__`` files import nothing, so a
+function loads only its side.
 """

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic_core import from_json, to_json
 
@@ -131,13 +131,10 @@ def pack_events(
         yield events_message(source, run, prefix=prefix)
 
 
-class QueuedEvents(NamedTuple):
-    """What an events message holds: its source, its serialized events, and its kind."""
-
-    source: str | None
-    events: list[bytes]
-    kind: str | None = None
-    """None for live events; ``replay`` or ``replay-undelivered`` for events sent again."""
+#: What an events message holds: its source, its serialized events, and its kind (None for live
+#: events; ``replay`` or ``replay-undelivered`` for events sent again). A plain tuple: one per
+#: message, on the forwarder's hottest path.
+type QueuedEvents = tuple[str | None, list[bytes], str | None]
 
 
 def read_events(body: str) -> tuple[str | None, list[bytes]]:
@@ -155,14 +152,15 @@ def read_message(body: str) -> QueuedEvents:
     if packed is not None:
         if _WRITE_KEY not in data:  # one scan of the body rather than one per event
             return packed
+        source, events, kind = packed
         try:
-            return packed._replace(events=[_without_write_key(event) for event in packed.events])
+            return source, [_without_write_key(event) for event in events], kind
         except ValueError:
             pass  # an event that is not JSON: the full decoding says what is wrong
     source, decoded, kind = _decode(body)
     for event in decoded:
         event.pop("writeKey", None)  # ingest removes it; a hand-made or old message may not have
-    return QueuedEvents(source, [serialize(event) for event in decoded], kind)
+    return source, [serialize(event) for event in decoded], kind
 
 
 def _cut(data: bytes) -> QueuedEvents | None:
@@ -173,28 +171,42 @@ def _cut(data: bytes) -> QueuedEvents | None:
     if head is None or tail < head.end() - 1 or not data.endswith(_SUFFIX):
         return None
     listed = data[tail + len(_SIZES) : -len(_SUFFIX)]
+    position = head.end()
+    if listed.isdigit():  # a lone event, as every beacon's message holds: its size is its length
+        lone = int(listed) == tail - position and _an_object(data, position, tail)
+        return _queued(head, [data[position:tail]]) if lone else None
+    events = _slices(data, position, tail, listed)
+    return None if events is None else _queued(head, events)
+
+
+def _slices(data: bytes, position: int, tail: int, listed: bytes) -> list[bytes] | None:
+    """The events between ``position`` and ``tail`` by their listed sizes, if they tile it exactly."""
     try:
         sizes = [int(size) for size in listed.split(b",")] if listed else []
     except ValueError:
         return None
     events: list[bytes] = []
-    position = head.end()
     for size in sizes:
         if events:
             if data[position : position + 1] != b",":
                 return None
             position += 1
         end = position + size
-        if size < 2 or end > tail or data[position] != 0x7B or data[end - 1] != 0x7D:  # {…}
+        if end > tail or not _an_object(data, position, end):
             return None
         events.append(data[position:end])
         position = end
-    if position != tail:
-        return None
+    return events if position == tail else None
+
+
+def _an_object(data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` can be a JSON object: ``{…}``."""
+    return end - start >= 2 and data[start] == 0x7B and data[end - 1] == 0x7D
+
+
+def _queued(head: re.Match[bytes], events: list[bytes]) -> QueuedEvents:
     source, kind = head[1], head[2]
-    return QueuedEvents(
-        None if source == b"null" else source[1:-1].decode(), events, kind.decode() if kind else None
-    )
+    return (None if source == b"null" else source[1:-1].decode()), events, (kind.decode() if kind else None)
 
 
 def _without_write_key(event: bytes) -> bytes:

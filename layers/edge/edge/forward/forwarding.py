@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Protocol
 
-from edge.core.archive import is_archive_message
+from edge.core.archive import ARCHIVE_HEAD
 from edge.core.errors import Reason, TransientError, UndeliverableError
 from edge.core.observability import ForwardTally, MetricName, MetricUnit, logger, metrics
 from edge.core.queueing import MAX_MESSAGE_BYTES, REPLAY_KINDS, read_message
@@ -41,7 +41,7 @@ from edge.core.secret import EdgeSecret, SecretStore
 from edge.core.timestamps import format_timestamp
 from edge.forward.batching import BatchLimits, Item, Request, plan, resolver
 from edge.forward.deadletter import LetterBox, Parking
-from edge.forward.requeue import Exhausted, Redeliver, Requeue, Step, next_step
+from edge.forward.requeue import Acknowledge, Exhausted, Redeliver, Requeue, Step, next_step
 from edge.forward.retrying import Deadline, Retrier, RetryPolicy, Round
 from edge.forward.upstream import (
     CALL_TYPES,
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = ["ForwardResult", "Forwarder", "Mode", "QueuedMessage"]
 
 _UNMAPPED: Final = "The source maps to no Source ID in the secret."
+_ACKNOWLEDGE: Final = Acknowledge()
 
 
 class Mode(StrEnum):
@@ -101,7 +102,7 @@ class ForwardResult:
     """Events whose archive copy went to the archive queue."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, and one is built per message
 class _Message:
     """A decoded message and its items, in order."""
 
@@ -116,10 +117,12 @@ def _decode(message: QueuedMessage) -> _Message:
     if kind is not None and kind not in REPLAY_KINDS:
         detail = f"Events messages of kind {kind!r} are not forwarded."
         raise UndeliverableError(Reason.INVALID_MESSAGE, detail)
-    replayed = kind is not None
     origin = message.message_id
+    if kind is None:  # live events, nearly every message: positional arguments are the cheapest
+        return _Message(message, source, [Item(origin, source, data) for data in events])
+    # Sent again from the archive: not archived again.
     return _Message(
-        message, source, [Item(origin, source, data, kind=kind, archived=replayed) for data in events], kind
+        message, source, [Item(origin, source, data, kind=kind, archived=True) for data in events], kind
     )
 
 
@@ -163,7 +166,6 @@ class Forwarder:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         delivery_log: DeliveryLog | None = None,
         archive: Sink | None = None,
-        archive_executors: tuple[Executor, Executor] | None = None,
         checkpoint_after: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -186,7 +188,6 @@ class Forwarder:
         self.delivery_log = delivery_log
         self.archive = archive
         """The archive queue (None: no archive)."""
-        self._archive_executors = archive_executors
         self.checkpoint_after = checkpoint_after
         """Seconds into an invocation after which, and then as often, the messages all of whose
         events were delivered are deleted at once, on a thread of their own: an invocation killed
@@ -220,7 +221,7 @@ class Forwarder:
         undecodable: list[tuple[QueuedMessage, UndeliverableError]] = []
         relays: list[QueuedMessage] = []
         for message in messages:
-            if is_archive_message(message.body):
+            if message.body.startswith(ARCHIVE_HEAD):  # an archive message: relayed
                 relays.append(message)
                 continue
             try:
@@ -274,6 +275,8 @@ class Forwarder:
     def _next_step(self, entry: _Message, parking: Parking) -> Step:
         """What becomes of a message (``edge.forward.requeue``); at its last delivery, what is not done yet
         is parked with the last answer it got."""
+        if all(item.done for item in entry.items):  # nearly every message: nothing to look at
+            return _ACKNOWLEDGE
         step = next_step(
             entry.message.message_id,
             entry.source,
@@ -304,24 +307,14 @@ class Forwarder:
         """One invocation's archive copies, or None without an archive."""
         if self.archive is None:
             return None
-        from concurrent.futures import ThreadPoolExecutor
-
         from edge.forward.archiving import Archiving
 
-        if self._archive_executors is None:
-            self._archive_executors = (
-                ThreadPoolExecutor(max_workers=2, thread_name_prefix="archive-gzip"),
-                ThreadPoolExecutor(max_workers=2, thread_name_prefix="archive-send"),
-            )
-        compressor, sender = self._archive_executors
-        return Archiving(self.archive, compressor=compressor, sender=sender, label_for=label_for)
+        return Archiving(self.archive, label_for=label_for)
 
     def close(self) -> None:
         """Release the threads and pooled connections (tests; Lambda just freezes)."""
         if self._checkpointer is not None:
             self._checkpointer.shutdown(wait=True)
-        for executor in self._archive_executors or ():
-            executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
         self.upstream.close()
 
@@ -377,7 +370,7 @@ class _Invocation:
         return secret.label_for(source_id)
 
     def archive_flush(self) -> None:
-        """Start sending what was kept for the archive so far."""
+        """Send what was kept for the archive so far."""
         if self.archiving is not None:
             self.archiving.flush(self._archive_time_left)
 
@@ -386,14 +379,14 @@ class _Invocation:
         return self.deadline.remaining() + self.f.margin / 2
 
     def archive_settled(self) -> set[str]:
-        """Wait for the archive copies; send what the archive queue refused to the events queue.
-        The origins of messages SQS must redeliver: events whose copy is on no queue, relayed
-        archive messages the archive queue did not take."""
+        """Send what the archive queue refused to the events queue. The origins of messages SQS
+        must redeliver: events whose copy is on no queue, relayed archive messages the archive
+        queue did not take."""
         if self.archiving is None:
             return set()
-        outcome: Archived = self.archiving.wait(self._archive_time_left() + self.f.margin / 4)
+        outcome: Archived = self.archiving.outcome
         self.tally.archived += outcome.events
-        lost = list(outcome.unfinished)
+        lost: list[Item] = []
         if outcome.unsent:
             requeuer = self.f.requeuer
             refused = (
@@ -408,7 +401,7 @@ class _Invocation:
                 else:
                     for item in items:
                         item.archived = True
-        errors = sum(len(items) for items in outcome.unsent_items) + len(outcome.unfinished)
+        errors = sum(len(items) for items in outcome.unsent_items)
         failed = {item.origin for item in lost} | outcome.not_relayed
         if errors or outcome.not_relayed:
             logger.warning(

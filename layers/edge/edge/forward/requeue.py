@@ -85,10 +85,14 @@ def delivery_attempts(record: Mapping[str, Any]) -> int:
     """The deliveries of an SQS record's events, this one included: SQS's receive count plus the
     attempts its events carried from earlier messages."""
     attributes = record.get("attributes") or {}
-    try:
-        received = max(1, int(str(attributes.get("ApproximateReceiveCount", 1))))
-    except ValueError:
+    count = attributes.get("ApproximateReceiveCount", 1)
+    if count == "1":  # the first delivery, nearly every record: no conversion
         received = 1
+    else:
+        try:
+            received = max(1, int(str(count)))
+        except ValueError:
+            received = 1
     return received + carried_attempts(record.get("messageAttributes"))
 
 
@@ -97,7 +101,9 @@ def carried_attempts(attributes: Mapping[str, Any] | None) -> int:
 
     Anything unreadable counts as 0: at worst a message gets SQS's own count again.
     """
-    value = (attributes or {}).get(ATTEMPTS_ATTRIBUTE) or {}
+    value = (attributes or {}).get(ATTEMPTS_ATTRIBUTE)
+    if not value:  # nearly every record: no exception raised and caught for it
+        return 0
     text = value.get("stringValue") if isinstance(value, Mapping) else None
     try:
         attempts = int(str(text))
