@@ -67,10 +67,7 @@ class FakeSqs:
 
     def ids(self) -> list[str]:
         return [
-            json.loads(e)["messageId"]
-            for call in self.calls
-            for body in call
-            for e in read_message(body)[1]
+            json.loads(e)["messageId"] for call in self.calls for body in call for e in read_message(body)[1]
         ]
 
 
