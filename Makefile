@@ -201,11 +201,6 @@ redrive: $(STAMP)
 redrive-local: $(STAMP)
 	$(BIN)/python -m edge_ops.redrive --local
 
-# The replay's options, as make passes them on (EVENT may hold spaces).
-REPLAY_ARGS = --from '$(FROM)' --to '$(TO)' $(if $(SOURCE),--source '$(SOURCE)') $(if $(TYPE),--type '$(TYPE)') \
-	$(if $(EVENT),--event '$(EVENT)') $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run) \
-	$(if $(filter 1 yes true,$(ONLY_UNDELIVERED)),--only-undelivered) $(if $(RATE),--rate $(RATE))
-
 ## Send a deployed stack's archived events of a window to MetaRouter again (original messageIds).
 ## Through the forwarder (batching, retries, dead letters), paced at RATE events/s (1000), resumable:
 ## the same command again goes on after an interruption. DRY_RUN=1 counts per day and type.
@@ -214,14 +209,18 @@ $(call require,replay,STACK,make replay STACK=<stack name> FROM=<ISO-8601> TO=<I
 $(call require,replay,FROM,make replay STACK=<stack name> FROM=2026-12-01T00:00Z TO=2026-12-02T00:00Z)
 $(call require,replay,TO,make replay STACK=<stack name> FROM=2026-12-01T00:00Z TO=2026-12-02T00:00Z)
 replay: $(STAMP)
-	$(BIN)/python -m edge_ops.replay --stack $(STACK) $(REPLAY_ARGS)
+	$(BIN)/python -m edge_ops.replay --stack $(STACK) --from '$(FROM)' --to '$(TO)' $(if $(SOURCE),--source '$(SOURCE)') \
+		$(if $(TYPE),--type '$(TYPE)') $(if $(EVENT),--event '$(EVENT)') $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run) \
+		$(if $(filter 1 yes true,$(ONLY_UNDELIVERED)),--only-undelivered) $(if $(RATE),--rate $(RATE))
 
 ## The same against the local stack (the one `make run` started) and its embedded S3.
 ##   make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z [SOURCE=…] [TYPE=…] [EVENT=…] [DRY_RUN=1] [ONLY_UNDELIVERED=1] [RATE=…]
 $(call require,replay-local,FROM,make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z)
 $(call require,replay-local,TO,make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z)
 replay-local: $(STAMP)
-	$(BIN)/python -m edge_ops.replay --local $(REPLAY_ARGS)
+	$(BIN)/python -m edge_ops.replay --local --from '$(FROM)' --to '$(TO)' $(if $(SOURCE),--source '$(SOURCE)') \
+		$(if $(TYPE),--type '$(TYPE)') $(if $(EVENT),--event '$(EVENT)') $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run) \
+		$(if $(filter 1 yes true,$(ONLY_UNDELIVERED)),--only-undelivered) $(if $(RATE),--rate $(RATE))
 
 ## What ingest rejected on a deployed stack, with the reasons (the quarantine queue).
 ##   make quarantine STACK=metarouter-edge

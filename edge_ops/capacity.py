@@ -104,7 +104,7 @@ class Costs:
     upstream_request_overhead: int = 600
     fixed_per_month: float = 14.0
     """SnapStart cache of one version, custom metrics, alarms, dashboard, secret, idle polling."""
-    archive_fixed_per_month: float = 1.5
+    archive_fixed_per_month: float = 1.8
     """The archive's alarm (3 metrics) and metric series, and the idle polling of its queue."""
     s3_put_per_thousand: float = 0.005
     s3_gb_month: float = 0.023
