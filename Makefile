@@ -54,14 +54,14 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 sam-tools: $(SAM_STAMP)
 
 ## The whole pipeline locally: API on 127.0.0.1:3000, upstream stand-in on :3001, live page on :3003.
-## One process: embedded SQS + Secrets Manager, the gateway, the forwarder. Ctrl-C stops it.
+## One process: embedded SQS + Secrets Manager + S3, the gateway, the forwarder, the archive. Ctrl-C stops it.
 run: $(STAMP)
 	$(BIN)/python -m edge_local
 
 ## One function once on a sample event, like `sam local invoke` without Docker.
 ##   make invoke FUNCTION=ingest EVENT=events/apigw-track.json
-$(call require,invoke,FUNCTION,make invoke FUNCTION=<ingest or forward> EVENT=events/<sample>.json)
-$(call require,invoke,EVENT,make invoke FUNCTION=<ingest or forward> EVENT=events/<sample>.json)
+$(call require,invoke,FUNCTION,make invoke FUNCTION=<ingest, forward or archive> EVENT=events/<sample>.json)
+$(call require,invoke,EVENT,make invoke FUNCTION=<ingest, forward or archive> EVENT=events/<sample>.json)
 invoke: $(STAMP)
 	$(BIN)/python -m edge_local.invoke $(FUNCTION) $(EVENT)
 
