@@ -60,8 +60,8 @@ run: $(STAMP)
 
 ## One function once on a sample event, like `sam local invoke` without Docker.
 ##   make invoke FUNCTION=ingest EVENT=events/apigw-track.json
-$(call require,invoke,FUNCTION,make invoke FUNCTION=<ingest, forward or archive> EVENT=events/<sample>.json)
-$(call require,invoke,EVENT,make invoke FUNCTION=<ingest, forward or archive> EVENT=events/<sample>.json)
+$(call require,invoke,FUNCTION,make invoke FUNCTION=<ingest|forward|archive> EVENT=events/<sample>.json)
+$(call require,invoke,EVENT,make invoke FUNCTION=<ingest|forward|archive> EVENT=events/<sample>.json)
 invoke: $(STAMP)
 	$(BIN)/python -m edge_local.invoke $(FUNCTION) $(EVENT)
 
