@@ -127,17 +127,20 @@ class ArchivedObject:
 
 def plan(s3: Any, bucket: str, filters: Filters) -> list[ArchivedObject]:
     """The archive's objects that may hold events of the window, hour by hour, oldest first: one
-    ``ListObjectsV2`` per Source and hour (the listing of the Sources besides)."""
+    ``ListObjectsV2`` per Source and day (a day's objects are a few hundred at most), and one of
+    the Sources."""
     sources = [filters.source] if filters.source else _sources(s3, bucket)
+    hours = {(f"{hour:%Y-%m-%d}", f"{hour:%H}") for hour in hour_starts(filters.start, filters.end)}
     found: list[ArchivedObject] = []
-    for hour in hour_starts(filters.start, filters.end):
+    for day in sorted({dt for dt, _ in hours}):
         for source in sources:
-            prefix = Partition(source, f"{hour:%Y-%m-%d}", f"{hour:%H}").prefix
-            for key in _keys(s3, bucket, prefix):
+            for key in _keys(s3, bucket, f"{KEY_PREFIX}source={source}/dt={day}/"):
                 partition = parse_key(key)
-                if partition is not None:
+                if partition is not None and (partition.dt, partition.hour) in hours:
                     found.append(ArchivedObject(key, partition))
-    return found
+    return sorted(
+        found, key=lambda item: (item.partition.dt, item.partition.hour, item.partition.source, item.key)
+    )
 
 
 def _sources(s3: Any, bucket: str) -> list[str]:
@@ -273,7 +276,7 @@ class Replayer:
             if dry_run:
                 progress.done.pop(item.key)
             if dry_run:
-                _count(progress, item, [event for _, _, event in chosen])
+                _count(progress, item, [tally for _, _, tally in chosen])
             else:
                 self._send(item, chosen, len(lines), progress)
             progress.objects += 1
@@ -299,7 +302,7 @@ class Replayer:
                     f"the events queue refused {len(not_sent)} messages; run the same command again "
                     "to go on from here"
                 )
-            _count(progress, item, [event for _, _, event in events])
+            _count(progress, item, [tally for _, _, tally in events])
             sent = progress.done[item.key]
             sent.line, sent.events = events[-1][0] + 1, sent.events + len(events)
             sent.complete = sent.line >= total
@@ -318,11 +321,11 @@ def _selected(lines: list[bytes], filters: Filters) -> Iterator[_Chosen]:
         except ValueError:
             continue
         if isinstance(event, dict) and filters.selects(event):
-            yield index, line, event
+            yield index, line, f"{str(event.get('receivedAt', ''))[:10]} {event.get('type')}"
 
 
-type _Chosen = tuple[int, bytes, dict[str, Any]]
-"""An event to send: its line in its object, its bytes, and it decoded."""
+type _Chosen = tuple[int, bytes, str]
+"""An event to send: its line in its object, its bytes, and its day and type (``2026-12-07 track``)."""
 
 
 def _calls(chosen: list[_Chosen], label: str, kind: str) -> Iterator[list[tuple[bytes, list[_Chosen]]]]:
@@ -337,11 +340,11 @@ def _calls(chosen: list[_Chosen], label: str, kind: str) -> Iterator[list[tuple[
     yield from chunks(messages, lambda message: len(message[0]), max_bytes=MAX_MESSAGE_BYTES, max_count=10)
 
 
-def _count(progress: Progress, item: ArchivedObject, events: list[dict[str, Any]]) -> None:
-    for event in events:
-        day = str(event.get("receivedAt", ""))[:10]
-        progress.sent[(day, str(event.get("type")))] += 1
-    progress.sources[item.partition.source] += len(events)
+def _count(progress: Progress, item: ArchivedObject, tallies: list[str]) -> None:
+    for tally in tallies:
+        day, _, kind = tally.partition(" ")
+        progress.sent[(day, kind)] += 1
+    progress.sources[item.partition.source] += len(tallies)
 
 
 def _iso(when: datetime) -> str:
@@ -492,6 +495,7 @@ def main(argv: list[str] | None = None, *, out: IO[str] = sys.stdout, err: IO[st
         return 2
     kind = REPLAY_UNDELIVERED if args.only_undelivered else REPLAY
     started = time.monotonic()
+    err.write(f"replay: listing the archive's objects for {filters.describe()}\n")
     objects = plan(target.s3, target.bucket, filters)
     pending = _pending(target, filters)
     if pending:
