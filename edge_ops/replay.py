@@ -505,6 +505,12 @@ def main(argv: list[str] | None = None, *, out: IO[str] = sys.stdout, err: IO[st
         )
     if not objects:
         out.write(f"nothing archived in {filters.describe()}: nothing to send\n")
+        if filters.source and filters.source not in (known := _sources(target.s3, target.bucket)):
+            # A Source ID given in clear, or a label mistyped: name the archive's Sources.
+            out.write(
+                f"no Source is archived as {filters.source!r}; SOURCE takes an archive label: "
+                f"{', '.join(known) or 'none archived yet'}\n"
+            )
         return 0
     state = (
         None

@@ -239,6 +239,16 @@ def test_an_empty_window_says_so_and_succeeds(monkeypatch):
     assert "nothing archived in 2026-12-07T00:00:00Z to 2026-12-08T00:00:00Z" in out
 
 
+def test_a_source_the_archive_does_not_know_is_named_with_the_labels_it_does(monkeypatch):
+    s3 = FakeS3()
+    s3.put("web", T9, [event(1, "2026-12-07T09:00:00.000Z")])
+    argv = ("--from", "2026-12-07", "--to", "2026-12-08", "--source", "9e0fa8e2-source-id-in-clear")
+    code, out, _ = _main(monkeypatch, s3, FakeSqs(), *argv)
+    assert code == 0
+    assert "nothing archived in" in out
+    assert "SOURCE takes an archive label: web" in out
+
+
 def test_the_command_prints_a_summary_per_day_and_type(monkeypatch, tmp_path):
     s3, sqs = FakeS3(), FakeSqs()
     s3.put(
