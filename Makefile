@@ -14,7 +14,7 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: help run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit mutants
+.PHONY: help run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local replay replay-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit mutants
 .DEFAULT_GOAL := help
 
 # $(call require,TARGET,VARIABLE,EXAMPLE): when TARGET is asked for without VARIABLE, stop before
@@ -54,14 +54,14 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 sam-tools: $(SAM_STAMP)
 
 ## The whole pipeline locally: API on 127.0.0.1:3000, upstream stand-in on :3001, live page on :3003.
-## One process: embedded SQS + Secrets Manager, the gateway, the forwarder. Ctrl-C stops it.
+## One process: embedded SQS + Secrets Manager + S3, the gateway, the forwarder, the archive. Ctrl-C stops it.
 run: $(STAMP)
 	$(BIN)/python -m edge_local
 
 ## One function once on a sample event, like `sam local invoke` without Docker.
 ##   make invoke FUNCTION=ingest EVENT=events/apigw-track.json
-$(call require,invoke,FUNCTION,make invoke FUNCTION=<ingest or forward> EVENT=events/<sample>.json)
-$(call require,invoke,EVENT,make invoke FUNCTION=<ingest or forward> EVENT=events/<sample>.json)
+$(call require,invoke,FUNCTION,make invoke FUNCTION=<ingest|forward|archive> EVENT=events/<sample>.json)
+$(call require,invoke,EVENT,make invoke FUNCTION=<ingest|forward|archive> EVENT=events/<sample>.json)
 invoke: $(STAMP)
 	$(BIN)/python -m edge_local.invoke $(FUNCTION) $(EVENT)
 
@@ -142,7 +142,7 @@ validate: $(STAMP) $(SAM_STAMP)
 		--layer .aws-sam/build/EdgeLayer/python
 	@ls .aws-sam/build/EdgeLayer/python/pydantic_core/*aarch64-linux-gnu.so >/dev/null \
 		|| { echo "sam build did not package the layer for arm64" >&2; exit 1; }
-	@for folder in edge edge/core edge/ingest edge/forward; do \
+	@for folder in edge edge/core edge/ingest edge/forward edge/archive; do \
 		ls .aws-sam/build/EdgeLayer/python/$$folder/__pycache__/*.cpython-313.pyc >/dev/null \
 			|| { echo "sam build did not compile the layer's bytecode ($$folder)" >&2; exit 1; }; \
 	done
@@ -200,6 +200,27 @@ redrive: $(STAMP)
 ## Move the local stack's dead-letter queue back into its events queue (the stack `make run` started).
 redrive-local: $(STAMP)
 	$(BIN)/python -m edge_ops.redrive --local
+
+## Send a deployed stack's archived events of a window to MetaRouter again (original messageIds).
+## Through the forwarder (batching, retries, dead letters), paced at RATE events/s (1000), resumable:
+## the same command again goes on after an interruption. DRY_RUN=1 counts per day and type.
+##   make replay STACK=metarouter-edge FROM=2026-12-01T00:00Z TO=2026-12-02T00:00Z [SOURCE=web] [TYPE=track] [EVENT="Order Completed"] [DRY_RUN=1] [ONLY_UNDELIVERED=1] [RATE=1000]
+$(call require,replay,STACK,make replay STACK=<stack name> FROM=<ISO-8601> TO=<ISO-8601>)
+$(call require,replay,FROM,make replay STACK=<stack name> FROM=2026-12-01T00:00Z TO=2026-12-02T00:00Z)
+$(call require,replay,TO,make replay STACK=<stack name> FROM=2026-12-01T00:00Z TO=2026-12-02T00:00Z)
+replay: $(STAMP)
+	$(BIN)/python -m edge_ops.replay --stack $(STACK) --from '$(FROM)' --to '$(TO)' $(if $(SOURCE),--source '$(SOURCE)') \
+		$(if $(TYPE),--type '$(TYPE)') $(if $(EVENT),--event '$(EVENT)') $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run) \
+		$(if $(filter 1 yes true,$(ONLY_UNDELIVERED)),--only-undelivered) $(if $(RATE),--rate $(RATE))
+
+## The same against the local stack (the one `make run` started) and its embedded S3.
+##   make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z [SOURCE=…] [TYPE=…] [EVENT=…] [DRY_RUN=1] [ONLY_UNDELIVERED=1] [RATE=…]
+$(call require,replay-local,FROM,make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z)
+$(call require,replay-local,TO,make replay-local FROM=2026-12-07T09:00Z TO=2026-12-07T10:00Z)
+replay-local: $(STAMP)
+	$(BIN)/python -m edge_ops.replay --local --from '$(FROM)' --to '$(TO)' $(if $(SOURCE),--source '$(SOURCE)') \
+		$(if $(TYPE),--type '$(TYPE)') $(if $(EVENT),--event '$(EVENT)') $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run) \
+		$(if $(filter 1 yes true,$(ONLY_UNDELIVERED)),--only-undelivered) $(if $(RATE),--rate $(RATE))
 
 ## What ingest rejected on a deployed stack, with the reasons (the quarantine queue).
 ##   make quarantine STACK=metarouter-edge

@@ -23,6 +23,9 @@ _QUEUES: Final = {
     "EVENTS_QUEUE_URL": "edge-events",
     "QUARANTINE_QUEUE_URL": "edge-quarantine",
     "DEAD_LETTER_QUEUE_URL": "edge-dead-letters",
+    # The archive is on by default (ArchiveRetentionDays): the forwarder hands what was confirmed to
+    # this queue before it answers, as in Lambda.
+    "ARCHIVE_QUEUE_URL": "edge-archive",
 }
 
 
@@ -55,6 +58,10 @@ class LoopbackAws:
 
     def environment(self, function: str, **extra: str) -> dict[str, str]:
         """Lambda's variables for ``function``, its AWS endpoint and resources on loopback."""
-        unused = "QUARANTINE_QUEUE_URL" if function == "forward" else "DEAD_LETTER_QUEUE_URL"
-        mine = {name: value for name, value in self.variables.items() if name != unused}
+        unused = (
+            {"QUARANTINE_QUEUE_URL"}
+            if function == "forward"
+            else {"DEAD_LETTER_QUEUE_URL", "ARCHIVE_QUEUE_URL"}
+        )
+        mine = {name: value for name, value in self.variables.items() if name not in unused}
         return {**lambda_environment(function), **mine, **extra}

@@ -6,8 +6,9 @@ SDK doing the same calls in a fresh process, in the same run.
   the event queued with ``SendMessageBatch``. Floor: ``boto3`` reads the secret, ``send_message``
   queues the same body.
 - forward: one SQS record (the message ingest queues for that event) through ``lambda_handler``:
-  the secret read, one POST to a keep-alive server on loopback in its own process. Floor: ``boto3``
-  reads the secret, one ``urllib3`` POST of the same event.
+  the secret read, one POST to a keep-alive server on loopback in its own process, the event's
+  archive copy sent to the archive queue. Floor: ``boto3`` reads the secret, one ``urllib3`` POST
+  of the same event, ``send_message`` of the event gzip-compressed (base64) to the archive queue.
 
 Each run is a new process; the clock starts after the program has read the event from a file
 and stops when the invocation (or the floor's last call) returns, so interpreter start-up,
@@ -60,6 +61,9 @@ _answer = urllib3.PoolManager().request(
     body=_json.dumps({"batch": _json.loads(_event["Records"][0]["body"])["events"]}),
     headers={**urllib3.util.make_headers(basic_auth=_key + ":"), "Content-Type": "application/json"},
 )
+import base64, gzip
+_copy = base64.b64encode(gzip.compress(_event["Records"][0]["body"].encode(), 1)).decode()
+_archived = boto3.client("sqs").send_message(QueueUrl=_os.environ["ARCHIVE_QUEUE_URL"], MessageBody=_copy)
 """,
 }
 #: What a successful run's ``_answer`` is, per function and program.

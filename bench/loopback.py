@@ -4,10 +4,15 @@ It runs in its own process (its own interpreter lock and CPU), parses no more of
 it must (request line, headers, a ``Content-Length`` or chunked body), and counts requests,
 bytes and the ``"messageId"`` keys it saw (one per event) so a run can check nothing was lost.
 ``GET /_stats`` answers those counts (and resets them); nothing else is looked at.
+
+It also stands in for SQS's ``SendMessageBatch`` (the AWS JSON protocol, ``X-Amz-Target``), as
+the archive queue: every entry is taken, with the MD5 of its body that botocore checks, and the
+events an archive message says it holds are counted as events.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socketserver
 import subprocess
@@ -100,7 +105,7 @@ class _Handler(socketserver.StreamRequestHandler):
             if not line.strip():
                 continue
             started = time.perf_counter()
-            length, chunked = 0, False
+            length, chunked, target = 0, False, b""
             while True:
                 header = rfile.readline(_LINE)
                 if header in (b"\r\n", b"\n", b""):
@@ -111,13 +116,44 @@ class _Handler(socketserver.StreamRequestHandler):
                     length = int(value)
                 elif name == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
+                elif name == b"x-amz-target":
+                    target = value.strip()
             body = _chunked(rfile) if chunked else rfile.read(length) if length else b""
             if line.startswith(b"GET /_stats"):
                 stats = self.server.take()
                 wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(stats), stats))
                 continue
+            if target == b"AmazonSQS.SendMessageBatch":
+                answer, events = _send_message_batch(body)
+                wfile.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                )
+                self.server.record(b'"messageId"' * events, time.perf_counter() - started)
+                continue
             wfile.write(_ANSWER)
             self.server.record(body, time.perf_counter() - started)
+
+
+def _send_message_batch(body: bytes) -> tuple[bytes, int]:
+    """SQS's answer to a ``SendMessageBatch`` (every entry sent), and the events the entries hold
+    by their own count (archive messages: ``"events": <n>``)."""
+    entries = json.loads(body)["Entries"]
+    successful = [
+        {
+            "Id": entry["Id"],
+            "MessageId": f"loopback-{entry['Id']}",
+            "MD5OfMessageBody": hashlib.md5(entry["MessageBody"].encode()).hexdigest(),  # noqa: S324 - SQS's checksum
+        }
+        for entry in entries
+    ]
+    events = 0
+    for entry in entries:
+        head = entry["MessageBody"][:200]
+        if '"events":' in head:
+            count = head.split('"events":', 1)[1].split(",", 1)[0]
+            events += int(count) if count.isdigit() else 0
+    return json.dumps({"Successful": successful, "Failed": []}).encode(), events
 
 
 def _chunked(rfile: BufferedIOBase) -> bytes:

@@ -21,13 +21,19 @@ Environment:
   LOCAL_STATIC_DIR       tests only: files the gateway serves for GET on paths no route takes
   FORWARD_BATCHING_WINDOW, VISIBILITY_TIMEOUT, MAX_RECEIVE_COUNT
                          override the template's values (seconds / count), e.g. for quick demos
+  ARCHIVE_RETENTION_DAYS the archive (default: the template's ArchiveRetentionDays; 0: off): the archive
+                         queue and bucket in moto, and the archive function's worker, writing what the
+                         upstream confirmed to the bucket (the ready line names it)
+  ARCHIVE_BATCHING_WINDOW, ARCHIVE_VISIBILITY_TIMEOUT
+                         the archive function's batching window (default 5 s here, 300 s in AWS) and its
+                         queue's visibility timeout (default: the template's)
   DEDUPE_WINDOW_HOURS    effectively-once delivery: > 0 creates the delivery-log table in moto
                          (a server process of its own, as DynamoDB is a service of its own) and
                          turns the forwarder's log on (default 0: off)
   FORWARD_LOG_LEVEL      the forwarder's log level alone (DEBUG: a line per confirmed request, with
                          its messageIds: which answers it read before a kill)
-  INGEST_CONCURRENCY, FORWARD_CONCURRENCY
-                         worker processes per function (default 2 and the template's maximum)
+  INGEST_CONCURRENCY, FORWARD_CONCURRENCY, ARCHIVE_CONCURRENCY
+                         worker processes per function (default 2, the template's maximum, and 1)
   LOCAL_LOG_DIR          where the handlers' JSON logs go (default .local/logs)
   LOCAL_STATE_FILE       where the stack writes, once ready, the JSON of where it listens
                          (default .local/stack.json; edge_local.launch and edge_ops read it)
@@ -38,7 +44,8 @@ Fault injection (opt-in, for load and failure tests; off unless set):
                          and a control endpoint on loopback (its URL ends the ready line as
                          "| faults <url>") answers JSON POST /sqs/pause {"seconds": N} (SQS and Secrets
                          Manager unreachable from ingest alone) and POST /forward/kill {"wait": N}
-                         (kill the forward worker processes mid-invocation), and GET /forward/overlaps
+                         (kill the forward worker processes mid-invocation), POST /s3/pause {"seconds": N}
+                         (S3 unreachable from the archive function alone), and GET /forward/overlaps
                          (events of messages SQS handed out again while still being worked on);
                          see edge_local/faults.py
   FAULTS_PORT            the control endpoint's port (default 0: a free one)
@@ -60,7 +67,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_local.aws import EmbeddedAws, SeparateMoto, create_delivered_table, edge_secret
+from edge_local.aws import EmbeddedAws, Resources, SeparateMoto, create_delivered_table, edge_secret
 from edge_local.clients import CREDENTIALS, STATE_FILE, client
 from edge_local.faults import FaultControl, PausableProxy
 from edge_local.functions import LocalFunction
@@ -85,8 +92,15 @@ def main() -> int:
     log_dir = Path(env.get("LOCAL_LOG_DIR") or ROOT / ".local" / "logs")
     log_dir.mkdir(parents=True, exist_ok=True)
 
+    archive_days = int(env.get("ARCHIVE_RETENTION_DAYS") or settings.archive_retention_days)
     aws = EmbeddedAws(int(env.get("AWS_PORT") or 0))
-    resources = aws.start(settings, secret, visibility_timeout=visibility)
+    resources = aws.start(
+        settings,
+        secret,
+        visibility_timeout=visibility,
+        archive_days=archive_days,
+        archive_visibility_timeout=_seconds(env.get("ARCHIVE_VISIBILITY_TIMEOUT")),
+    )
     live, live_server = _start_live(env, secret, resources.dead_letter_queue_url)
     delivery_log, delivery_log_env = _delivery_log(int(env.get("DEDUPE_WINDOW_HOURS") or 0))
 
@@ -135,6 +149,7 @@ def main() -> int:
             # What the template derives from the queue: its redrive count and visibility timeout.
             "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
             "REQUEUE_DELAY_SECONDS": str(min(visibility, 900)),
+            **({"ARCHIVE_QUEUE_URL": resources.archive_queue_url} if resources.archive_queue_url else {}),
             **delivery_log_env,
             **({"POWERTOOLS_LOG_LEVEL": env["FORWARD_LOG_LEVEL"]} if env.get("FORWARD_LOG_LEVEL") else {}),
         },
@@ -142,8 +157,11 @@ def main() -> int:
         timeout=settings.forward_timeout,
         log=log_dir / "forward.log",
     )
+    archive, archive_proxy = _archive_function(env, settings, resources, aws_env, log_dir)
     ingest.warm()
     forward.warm()
+    if archive is not None:
+        archive.warm()
 
     origins = (
         tuple(o.strip() for o in env["ALLOWED_ORIGINS"].split(",")) if env.get("ALLOWED_ORIGINS") else None
@@ -171,7 +189,8 @@ def main() -> int:
         live=live,
     )
     poller.start()
-    control = FaultControl.start_if_enabled(env, proxy, forward, poller)
+    archive_poller = _archive_poller(env, settings, resources, archive, say)
+    control = FaultControl.start_if_enabled(env, proxy, forward, poller, archive_proxy)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -183,6 +202,10 @@ def main() -> int:
         f" | events {resources.events_queue_url} | dead-letter {resources.dead_letter_queue_url}"
         f" | quarantine {resources.quarantine_queue_url} | logs {log_dir} | live {live_server.url}"
         + (f" | dedupe {delivery_log_env['DEDUPE_WINDOW_HOURS']} h" if delivery_log else "")
+        + (
+            f" | archive s3://{resources.archive_bucket} ({archive_days} days)"
+            * bool(resources.archive_bucket)
+        )
         + (f" | faults {control.url}" if control else "")
     )
     state = Path(env.get("LOCAL_STATE_FILE") or STATE_FILE)
@@ -197,22 +220,18 @@ def main() -> int:
             "quarantine_queue_url": resources.quarantine_queue_url,
             "live": live_server.url,
             **({"faults": control.url} if control else {}),
+            "archive_bucket": resources.archive_bucket or "",
+            "archive_queue_url": resources.archive_queue_url or "",
+            "dedupe_window_hours": delivery_log_env["DEDUPE_WINDOW_HOURS"],
         },
     )
     stop.wait()
     state.unlink(missing_ok=True)
     say("stopping")
-    poller.stop()
-    live_server.shutdown()
-    gateway.shutdown()
-    for serving in (control, upstream):
-        if serving:
-            serving.shutdown()
-    ingest.shutdown()
-    forward.shutdown()
-    for server in (delivery_log, aws):
-        if server:
-            server.stop()
+    _shut_down(
+        [poller, archive_poller, live_server, gateway, control, upstream, ingest, forward, archive],
+        [archive_proxy if control is None else None, delivery_log, aws],
+    )
     return 0
 
 
@@ -223,6 +242,93 @@ def _privacy(ingest_env: dict[str, str]) -> PrivacyPolicy:
     from edge.ingest.wiring import build_privacy
 
     return build_privacy(IngestSettings.from_env(ingest_env))
+
+
+def _archive_function(
+    env: dict[str, str],
+    settings: Any,
+    resources: Resources,
+    aws_env: dict[str, str],
+    log_dir: Path,
+) -> tuple[LocalFunction | None, PausableProxy | None]:
+    """The archive function's workers, writing to the embedded S3 (through a proxy that can be
+    paused, with LOCAL_FAULTS=1), or None without an archive."""
+    if not resources.archive_bucket:
+        return None, None
+    proxy = PausableProxy.start_if_enabled(env, resources.endpoint)
+    function = LocalFunction(
+        "archive",
+        "archive.app",
+        {
+            **aws_env,
+            **({"AWS_ENDPOINT_URL": proxy.url} if proxy else {}),
+            **settings.archive_environment,
+            "ARCHIVE_BUCKET_NAME": resources.archive_bucket,
+        },
+        concurrency=int(env.get("ARCHIVE_CONCURRENCY") or 1),
+        timeout=settings.archive_timeout,
+        log=log_dir / "archive.log",
+    )
+    return function, proxy
+
+
+def _shut_down(serving: list[Any], servers: list[Any]) -> None:
+    """Stop what polls and serves (``stop`` or ``shutdown``), then the AWS endpoints."""
+    for part in serving:
+        if part is None:
+            continue
+        if isinstance(part, Poller):
+            part.stop()
+        else:
+            part.shutdown()
+    for server in servers:
+        if server is not None:
+            server.stop()
+
+
+def _archive_poller(
+    env: dict[str, str],
+    settings: Any,
+    resources: Resources,
+    archive: LocalFunction | None,
+    say: Callable[[str], None],
+) -> Poller | None:
+    """The archive queue's event source: batches for the archive function, as in AWS but with a
+    5-second window by default (300 s there), so `make replay-local` finds events seconds later."""
+    if archive is None or not resources.archive_queue_url:
+        return None
+    poller = Poller(
+        client("sqs", resources.endpoint),
+        resources.archive_queue_url,
+        _queue_arn(resources.endpoint, resources.archive_queue_url),
+        archive,
+        batch_size=settings.archive_batch_size,
+        batching_window=float(env.get("ARCHIVE_BATCHING_WINDOW") or 5),
+        max_concurrency=int(env.get("ARCHIVE_CONCURRENCY") or 1),
+        report=_quiet(say),
+        name="archive",
+    )
+    poller.start()
+    return poller
+
+
+def _seconds(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def _queue_arn(endpoint: str, queue_url: str) -> str:
+    attributes = client("sqs", endpoint).get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+def _quiet(say: Callable[[str], None]) -> Callable[[str], None]:
+    """The archive poller's report: only what went wrong (a line per batch would drown the console)."""
+
+    def report(line: str) -> None:
+        if "left for redelivery" in line or "could not" in line or "failed" in line:
+            say(line.replace("forwarder:", "archive:"))
+
+    return report
 
 
 def _start_upstream(

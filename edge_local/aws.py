@@ -21,6 +21,8 @@ from edge_local.template import TemplateSettings
 
 #: The Source ID every event goes to in open mode unless ``METAROUTER_WRITE_KEY`` names another.
 DEFAULT_SOURCE_ID = "LOCAL_SOURCE_ID"
+#: The local archive bucket (in AWS the stack's name is generated: the ArchiveBucketName output).
+ARCHIVE_BUCKET = "metarouter-edge-archive"
 
 
 def edge_secret(env: dict[str, str]) -> dict[str, Any]:
@@ -42,6 +44,8 @@ class Resources:
     dead_letter_queue_url: str
     quarantine_queue_url: str
     secret_id: str
+    archive_queue_url: str | None = None
+    archive_bucket: str | None = None
 
 
 class EmbeddedAws:
@@ -57,6 +61,8 @@ class EmbeddedAws:
         secret: dict[str, Any],
         *,
         visibility_timeout: int,
+        archive_days: int = 0,
+        archive_visibility_timeout: int | None = None,
     ) -> Resources:
         self._server.start()
         served = self._server._server  # werkzeug's server: it calls its ``app`` for each request
@@ -83,6 +89,13 @@ class EmbeddedAws:
         secret_arn = client("secretsmanager", endpoint).create_secret(
             Name="metarouter-edge/secret", SecretString=json.dumps(secret)
         )["ARN"]
+        archive_queue_url = archive_bucket = None
+        if archive_days:
+            attributes = dict(settings.archive_queue_attributes)
+            if archive_visibility_timeout is not None:
+                attributes["VisibilityTimeout"] = str(archive_visibility_timeout)
+            archive_queue_url = sqs.create_queue(QueueName="edge-archive", Attributes=attributes)["QueueUrl"]
+            archive_bucket = create_archive_bucket(client("s3", endpoint), archive_days)
         return Resources(
             endpoint=endpoint,
             events_queue_url=events["QueueUrl"],
@@ -90,6 +103,8 @@ class EmbeddedAws:
             dead_letter_queue_url=dead["QueueUrl"],
             quarantine_queue_url=quarantine["QueueUrl"],
             secret_id=secret_arn,
+            archive_queue_url=archive_queue_url,
+            archive_bucket=archive_bucket,
         )
 
     def stop(self) -> None:
@@ -153,6 +168,41 @@ def create_delivered_table(dynamodb: Any, name: str = "edge-delivered") -> str:
     )
     dynamodb.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"AttributeName": "expiresAt", "Enabled": True}
+    )
+    return name
+
+
+def create_archive_bucket(s3: Any, days: int, name: str = ARCHIVE_BUCKET) -> str:
+    """The archive bucket as template.yaml's ArchiveBucket declares it: private, encrypted, objects
+    expiring after ``days`` (moto keeps the settings; it enforces neither TLS nor the policy)."""
+    s3.create_bucket(Bucket=name)
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "ExpireAfterTheRetention",
+                    "Status": "Enabled",
+                    "Filter": {},
+                    "Expiration": {"Days": days},
+                }
+            ]
+        },
     )
     return name
 

@@ -14,6 +14,8 @@
   workers, as Lambda starts new execution environments. Answers ``{"killed", "inFlight",
   "messageIds"}``: the last lists the events of the invocations cut short (their duplicates
   upstream are this fault's).
+  ``POST /s3/pause {"seconds": 20}``: for that long, the archive function cannot reach S3 (its
+  connections refused and cut): the archive queue keeps what it could not write, retried.
   ``GET /forward/overlaps``: ``{"messageIds": [...]}``, the events of messages SQS handed out
   again while an invocation was still working on them or after one had finished with them
   (their duplicates are SQS's).
@@ -141,20 +143,33 @@ class FaultControl(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, proxy: PausableProxy, forward: LocalFunction, poller: Poller) -> None:
+    def __init__(
+        self,
+        port: int,
+        proxy: PausableProxy,
+        forward: LocalFunction,
+        poller: Poller,
+        archive_proxy: PausableProxy | None = None,
+    ) -> None:
         super().__init__(("127.0.0.1", port), _ControlHandler)
         self.proxy = proxy
         self.forward = forward
         self.poller = poller
+        self.archive_proxy = archive_proxy
 
     @classmethod
     def start_if_enabled(
-        cls, env: Mapping[str, str], proxy: PausableProxy | None, forward: LocalFunction, poller: Poller
+        cls,
+        env: Mapping[str, str],
+        proxy: PausableProxy | None,
+        forward: LocalFunction,
+        poller: Poller,
+        archive_proxy: PausableProxy | None = None,
     ) -> FaultControl | None:
         """The control endpoint, serving, when fault injection is on (there is a proxy), else None."""
         if proxy is None:
             return None
-        control = cls(int(env.get("FAULTS_PORT") or 0), proxy, forward, poller)
+        control = cls(int(env.get("FAULTS_PORT") or 0), proxy, forward, poller, archive_proxy)
         threading.Thread(target=control.serve_forever, name="faults", daemon=True).start()
         return control
 
@@ -165,6 +180,8 @@ class FaultControl(ThreadingHTTPServer):
     def shutdown(self) -> None:
         super().shutdown()
         self.proxy.stop()
+        if self.archive_proxy is not None:
+            self.archive_proxy.stop()
 
 
 class _ControlHandler(BaseHTTPRequestHandler):
@@ -189,6 +206,12 @@ class _ControlHandler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(content_length(self.headers)) or b"{}")
             if self.path == "/sqs/pause":
                 self.server.proxy.pause(float(body.get("seconds", 5)))
+                self._json(200, {"ok": True})
+            elif self.path == "/s3/pause":
+                if self.server.archive_proxy is None:
+                    self._json(409, {"error": "no archive (ARCHIVE_RETENTION_DAYS=0)"})
+                    return
+                self.server.archive_proxy.pause(float(body.get("seconds", 5)))
                 self._json(200, {"ok": True})
             elif self.path == "/forward/kill":
                 in_flight = self.server.forward.wait_busy(float(body.get("wait", 10)))

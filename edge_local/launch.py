@@ -50,6 +50,10 @@ class Endpoints:
     quarantine_queue_url: str
     live: str | None = None
     faults: str | None = None
+    archive_bucket: str = ""
+    """Empty without an archive (ARCHIVE_RETENTION_DAYS=0)."""
+    archive_queue_url: str = ""
+    dedupe_window_hours: str = "0"
 
 
 def launch(

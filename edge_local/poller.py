@@ -38,6 +38,7 @@ class Poller:
         max_concurrency: int,
         report: Callable[[str], None] = print,
         live: LiveFeed | None = None,
+        name: str = "forwarder",
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -53,8 +54,9 @@ class Poller:
         self._in_flight: Counter[str] = Counter()  # SQS messageId -> invocations working on it
         self._acknowledged: set[str] = set()  # SQS messageIds an invocation finished with
         self._overlaps: set[str] = set()  # events of messages handed out again (see _track)
+        self._name = name
         self._threads = [
-            threading.Thread(target=self._run, name=f"poller-{i}", daemon=True) for i in range(2)
+            threading.Thread(target=self._run, name=f"{name}-poller-{i}", daemon=True) for i in range(2)
         ]
 
     def start(self) -> None:
@@ -142,13 +144,13 @@ class Poller:
                     ],
                 )
             events = sum(_event_count(m) for m in messages)
-            line = f"forwarder: {len(messages)} messages ({events} events)"
+            line = f"{self._name}: {len(messages)} messages ({events} events)"
             self._report(line + (f", {len(failed)} left for redelivery" if failed else ", all delivered"))
             if self._live is not None and self._live.watching:
                 bodies, ids = [m["Body"] for m in messages], [m["MessageId"] for m in messages]
                 self._live.publish(batch_entry(bodies, ids, failed & set(ids)))
         except Exception as exc:  # noqa: BLE001 - keep polling whatever happened
-            self._report(f"forwarder: could not settle a batch ({type(exc).__name__})")
+            self._report(f"{self._name}: could not settle a batch ({type(exc).__name__})")
         finally:
             self._slots.release()
 
@@ -171,14 +173,18 @@ def _body_message_ids(body: str) -> list[str]:
         events = json.loads(body).get("events", [])
     except (ValueError, AttributeError):
         return []
+    if not isinstance(events, list):  # an archive message: its events are compressed
+        return []
     return [str(e.get("messageId")) for e in events if isinstance(e, dict)]
 
 
 def _event_count(message: dict[str, Any]) -> int:
+    """The events of an events message, or the count an archive message states."""
     try:
-        return len(json.loads(message["Body"]).get("events", []))
+        events = json.loads(message["Body"]).get("events", [])
     except (ValueError, AttributeError):
         return 0
+    return events if isinstance(events, int) else len(events) if isinstance(events, list) else 0
 
 
 def lambda_attributes(attributes: dict[str, Any]) -> dict[str, Any]:

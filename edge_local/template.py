@@ -75,6 +75,14 @@ class TemplateSettings:
     forward_timeout: int
     ingest_environment: dict[str, str]
     forward_environment: dict[str, str]
+    archive_retention_days: int
+    """The template's ``ArchiveRetentionDays`` default (0: no archive)."""
+    archive_queue_attributes: dict[str, str]
+    archive_timeout: int
+    archive_batch_size: int
+    archive_batching_window: float
+    archive_max_concurrency: int
+    archive_environment: dict[str, str]
 
 
 def load(path: Path = TEMPLATE) -> TemplateSettings:
@@ -94,6 +102,8 @@ def load(path: Path = TEMPLATE) -> TemplateSettings:
     forward = resources["ForwardFunction"]["Properties"]
     source = next(e["Properties"] for e in forward["Events"].values() if e["Type"] == "SQS")
     events_queue = resources["EventsQueue"]["Properties"]
+    archive = resources["ArchiveFunction"]["Properties"]
+    archive_source = next(e["Properties"] for e in archive["Events"].values() if e["Type"] == "SQS")
     origins = resolve(cors["AllowOrigins"])
     return TemplateSettings(
         routes=tuple(
@@ -119,6 +129,15 @@ def load(path: Path = TEMPLATE) -> TemplateSettings:
         forward_timeout=int(forward.get("Timeout", 3)),
         ingest_environment=_plain_env(ingest),
         forward_environment=_plain_env(forward),
+        archive_retention_days=int(params.get("ArchiveRetentionDays") or 0),
+        archive_queue_attributes=_queue_attributes(resources["ArchiveQueue"]["Properties"]),
+        archive_timeout=int(archive.get("Timeout", 3)),
+        archive_batch_size=int(resolve(archive_source["BatchSize"])),
+        archive_batching_window=float(resolve(archive_source.get("MaximumBatchingWindowInSeconds", 0))),
+        archive_max_concurrency=int(
+            resolve(archive_source.get("ScalingConfig", {}).get("MaximumConcurrency", 2))
+        ),
+        archive_environment=_plain_env(archive),
     )
 
 

@@ -42,6 +42,17 @@ class Figures:
     """Assumed: one SendMessageBatch round trip within the Region."""
     upstream_ms: float = 100.0
     """Assumed: one MetaRouter request, from the Region to the cluster and back."""
+    archive_message_bytes: int = 184
+    """The forwarder's archive copy of an event on the archive queue (gzip level 1, base64), measured
+    (``python -m bench.archive``)."""
+    archive_forward_per_event_ms: float = 0.0044
+    """Forwarder CPU to compress an event's archive copy, measured."""
+    archive_function_per_event_ms: float = 0.022
+    """Archive function CPU per event (decompress, partition, compress again), measured."""
+    archive_object_bytes: int = 109
+    """An event in the bucket (gzip level 6 JSON Lines, 12.2x), measured."""
+    s3_put_ms: float = 50.0
+    """Assumed: one PutObject of a few MB within the Region."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,9 @@ class Settings:
     ingest_memory_gb: float = 0.5
     forward_memory_gb: float = 0.5
     gzip: bool = False
+    archive_retention_days: int = 90
+    """``ArchiveRetentionDays``: 0 is no archive."""
+    archive_memory_gb: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,10 @@ class Costs:
     upstream_request_overhead: int = 600
     fixed_per_month: float = 14.0
     """SnapStart cache of one version, custom metrics, alarms, dashboard, secret, idle polling."""
+    archive_fixed_per_month: float = 1.8
+    """The archive's alarm (3 metrics) and metric series, and the idle polling of its queue."""
+    s3_put_per_thousand: float = 0.005
+    s3_gb_month: float = 0.023
 
 
 @dataclass(frozen=True)
@@ -119,6 +137,8 @@ class Plan:
     limits: tuple[Limit, ...]
     monthly: float
     per_million_events: float
+    archive_per_million_events: float = 0.0
+    """What the archive adds (its storage for the retention included), fixed costs aside."""
 
 
 def _messages_per_request(events: float, figures: Figures) -> int:
@@ -139,11 +159,21 @@ def ingest_ms(events: float, figures: Figures, memory_gb: float = 1.0) -> float:
     return math.ceil(cpu + calls * figures.sqs_send_ms)
 
 
+#: The gzip bytes one archive-queue message carries (edge.core.archive.MAX_MEMBER_BYTES), as base64.
+_ARCHIVE_MESSAGE_BYTES: Final = 190_000 * 4 / 3
+
+
+def _archive_calls(events: float, figures: Figures) -> int:
+    """SendMessageBatch calls for an invocation's archive copies: one per 256 KiB of messages."""
+    return max(1, math.ceil(events * figures.archive_message_bytes / (256 * KIB)))
+
+
 def forward_invocation(
     events_per_message: float, settings: Settings, figures: Figures
 ) -> tuple[float, float]:
     """(events per full invocation, its duration in ms): batches up to ForwardBatchSize messages or
-    Lambda's 6 MB, upstream requests of UpstreamMaxBatchEvents events (or 500 KB), 8 at a time."""
+    Lambda's 6 MB, upstream requests of UpstreamMaxBatchEvents events (or 500 KB), 8 at a time;
+    with the archive, its copies compressed and sent before the invocation answers."""
     message_bytes = events_per_message * figures.queued_event_bytes
     messages = min(settings.forward_batch_size, max(1, int(6 * KIB * KIB // message_bytes)))
     events = messages * events_per_message
@@ -152,8 +182,47 @@ def forward_invocation(
     )
     requests = math.ceil(events / per_request)
     rounds = math.ceil(requests / settings.upstream_concurrency)
-    cpu = figures.forward_per_event_ms * events * slowdown(figures, settings.forward_memory_gb)
-    return events, cpu + rounds * figures.upstream_ms
+    per_event = figures.forward_per_event_ms
+    archive_ms = 0.0
+    if settings.archive_retention_days:
+        per_event += figures.archive_forward_per_event_ms
+        archive_ms = _archive_calls(events, figures) * figures.sqs_send_ms
+    cpu = per_event * events * slowdown(figures, settings.forward_memory_gb)
+    return events, cpu + rounds * figures.upstream_ms + archive_ms
+
+
+def archive_bill(
+    events: float, events_per_message: float, settings: Settings, figures: Figures, costs: Costs
+) -> float:
+    """Dollars the archive adds for ``events`` (a month's), its variable costs: the archive queue's
+    requests, the archive function, its PUTs, and the objects' storage for the whole retention.
+    The forwarder's share (compressing, sending) is in its duration (``forward_invocation``)."""
+    if not settings.archive_retention_days:
+        return 0.0
+    per_invocation, _ = forward_invocation(events_per_message, settings, figures)
+    copies = events * figures.archive_message_bytes
+    sends = events / per_invocation * _archive_calls(per_invocation, figures)
+    send_chunks = max(sends, copies / (64 * KIB))
+    messages = max(sends, copies / _ARCHIVE_MESSAGE_BYTES)
+    # The archive function's event source receives 10 a call (billed by the 64 KiB chunks of what
+    # they return) and deletes 10 a call.
+    sqs = (
+        (send_chunks + max(messages / 10, copies / (64 * KIB)) + messages / 10) * costs.sqs_per_million / 1e6
+    )
+    batch_events = 6 * KIB * KIB / figures.archive_message_bytes  # Lambda's 6 MB per SQS batch
+    invocations = events / batch_events
+    duration = (
+        figures.archive_function_per_event_ms * batch_events * slowdown(figures, settings.archive_memory_gb)
+        + figures.s3_put_ms
+    )
+    function = invocations * (
+        costs.lambda_per_million / 1e6 + duration / 1000 * settings.archive_memory_gb * costs.lambda_gb_second
+    )
+    puts = invocations * costs.s3_put_per_thousand / 1e3  # one object per Source and hour a batch
+    storage = (
+        events * figures.archive_object_bytes / 1e9 * costs.s3_gb_month * settings.archive_retention_days / 30
+    )
+    return sqs + function + puts + storage
 
 
 def monthly_bill(
@@ -196,7 +265,10 @@ def monthly_bill(
         events * wire + upstream_requests * costs.upstream_request_overhead + requests * costs.response_bytes
     )
     egress_cost = egress / 1e9 * costs.egress_per_gb
-    return api + ingest + sqs + forward + logs + egress_cost + costs.fixed_per_month
+    per_message = events_per_request / _messages_per_request(events_per_request, figures)
+    archive = archive_bill(events, per_message, settings, figures, costs)
+    fixed = costs.fixed_per_month + (costs.archive_fixed_per_month if settings.archive_retention_days else 0)
+    return api + ingest + sqs + forward + logs + egress_cost + archive + fixed
 
 
 def plan(
@@ -261,6 +333,10 @@ def plan(
         ),
     )
     monthly = monthly_bill(rps, events_per_request, settings, figures, costs)
+    month_events = events * SECONDS_PER_MONTH
+    without = replace(settings, archive_retention_days=0)
+    archive = monthly - costs.archive_fixed_per_month * bool(settings.archive_retention_days)
+    archive -= monthly_bill(rps, events_per_request, without, figures, costs)
     return Plan(
         rps=rps,
         events_per_request=events_per_request,
@@ -274,7 +350,8 @@ def plan(
         upstream_requests_per_second=upstream_rps,
         limits=tuple(sorted(limits, key=lambda limit: limit.use, reverse=True)),
         monthly=monthly,
-        per_million_events=monthly / (events * SECONDS_PER_MONTH / 1e6),
+        per_million_events=monthly / (month_events / 1e6),
+        archive_per_million_events=archive / (month_events / 1e6),
     )
 
 
@@ -303,6 +380,11 @@ def render(result: Plan, figures: Figures) -> str:
         f"bill: ${result.monthly:,.0f} a month (30 days, fixed costs included): "
         f"${result.per_million_events:,.2f} per million events"
     )
+    if result.archive_per_million_events:
+        lines.append(
+            f"  of which the archive: ${result.archive_per_million_events:,.3f} per million events "
+            "(its queue, function, PUTs, the forwarder's share, storage for the whole retention)"
+        )
     return "\n".join(lines)
 
 
@@ -366,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throttling-rate-limit", type=int, help="the template parameter (default 1000)")
     parser.add_argument("--gzip", action="store_true", help="UpstreamGzip=true")
     parser.add_argument(
+        "--archive-retention-days", type=int, help="ArchiveRetentionDays (default 90; 0: no archive)"
+    )
+    parser.add_argument(
         "--local",
         action="store_true",
         help="predict make load on this machine: measure ingest against moto; 2 ingest worker processes",
@@ -390,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in (
             ("forward_max_concurrency", args.forward_max_concurrency),
             ("throttling_rate_limit", args.throttling_rate_limit),
+            ("archive_retention_days", args.archive_retention_days),
         )
         if value is not None
     }

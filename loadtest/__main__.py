@@ -3,7 +3,8 @@
 Starts ``python -m edge_local`` on free loopback ports, runs ``--clients`` concurrent clients
 sending ``--events`` events, waits until the forwarder has drained the queue, and compares what
 the clients got acknowledged (200) with the unique ``messageId``s the upstream stand-in
-received. With ``--faults`` it also applies loadtest/faults.py's schedule meanwhile. With
+received, and those with the archive: every delivered event must be in it (its duplicates by
+cause). With ``--faults`` it also applies loadtest/faults.py's schedule meanwhile. With
 ``DEDUPE_WINDOW_HOURS`` > 0 in the environment the stack runs with the forwarder's delivery log
 (effectively-once delivery). The stack's output and logs, and report.json, stay in ``--workdir``.
 """
@@ -21,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from edge_local.template import ROOT
-from loadtest.duplicates import by_cause, confirmations_read, forwarder_figures
+from loadtest.duplicates import (
+    archive_by_cause,
+    archive_figures,
+    by_cause,
+    confirmations_read,
+    forwarder_figures,
+)
 from loadtest.faults import FAULTS_END, READ_TIMEOUT, FaultRunner
 from loadtest.report import Report, percentiles
 from loadtest.stack import Stack, received_when_up, start
@@ -42,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         "FORWARD_BATCHING_WINDOW": "1",
         # A failed batch comes back after this; the template's 360 s would only slow the drain.
         "VISIBILITY_TIMEOUT": "20",
+        # The archive: a short window, and a batch S3 refused comes back after 10 s (660 s in AWS).
+        "ARCHIVE_BATCHING_WINDOW": "2",
+        "ARCHIVE_VISIBILITY_TIMEOUT": "10",
     }
     if args.faults:
         env |= {
@@ -113,7 +123,9 @@ def _run(stack: Stack, args: argparse.Namespace, mode: str) -> Report:
     received = _drain(stack, expected, time.monotonic() + args.drain_seconds)
     report.drain_seconds = round(time.monotonic() - max(sent, started + (FAULTS_END if faults else 0)), 1)
     _figures(report, results, acknowledged, received, sent - started)
-    _duplicates(report, stack, results, received, faults)
+    put_down = _duplicates(report, stack, results, received, faults)
+    if stack.archive_bucket:
+        _archive(report, stack, received, put_down, poison, faults is not None, time.monotonic() + 120)
     dead = _dead_letters(stack)
     report.dead_letters = dict(Counter(reason for reason, _ in dead.values()))
     report.quarantined = _queue_depth(stack, stack.quarantine_queue)
@@ -210,8 +222,8 @@ def _duplicates(
     results: list[ClientResult],
     received: dict[str, Any],
     faults: FaultRunner | None,
-) -> None:
-    """Extra deliveries by cause (loadtest/duplicates.py)."""
+) -> dict[str, list[str]]:
+    """Extra deliveries by cause (loadtest/duplicates.py); the ``messageId``s put down to each."""
     killed: set[str] = set()
     for applied in faults.applied if faults else []:
         if applied.answer and "messageIds" in applied.answer:
@@ -243,6 +255,58 @@ def _duplicates(
     # stack's output for one).
     detail = {"byCause": put_down, "explained": {k: sorted(v) for k, v in explained.items()}}
     (stack.output.parent / "duplicates.json").write_text(json.dumps(detail, indent=1, sort_keys=True))
+    return put_down
+
+
+def _archive(  # noqa: PLR0917 - one caller, every argument a different thing
+    report: Report,
+    stack: Stack,
+    received: dict[str, Any],
+    put_down: dict[str, list[str]],
+    poison: set[str],
+    traced: bool,
+    deadline: float,
+) -> None:
+    """Once the archive queue is empty: every delivered event in the archive, its duplicates by cause."""
+    while _queue_depth(stack, stack.archive_queue, in_flight=True) and time.monotonic() < deadline:
+        time.sleep(1)
+    time.sleep(3)  # the archive function's last batch, written after it left the queue
+    objects, archived = stack.archived()
+    delivered = set(received["messageIds"]) - poison
+    missing = delivered - set(archived)
+    log = stack.output.parent / "logs" / "forward.log"
+    confirmed = confirmations_read(log) if traced else None
+    if confirmed is None:  # untraced: the times the upstream got each
+        confirmed = Counter(dict.fromkeys(received["messageIds"], 1))
+        confirmed.update({m: n - 1 for m, n in received["duplicateIds"].items()})
+    duplicates = archive_by_cause(archived, confirmed, put_down)
+    report.archive = {
+        "objects": objects,
+        "events": sum(archived.values()),
+        "unique": len(archived),
+        "missing": len(missing),
+        "strays": len(set(archived) - set(received["messageIds"])),
+        "duplicates": sum(duplicates.values()),
+        "duplicates_by_cause": duplicates,
+        "queue_left": _queue_depth(stack, stack.archive_queue, in_flight=True),
+        **archive_figures(stack.output.parent / "logs" / "archive.log"),
+    }
+    report.check(
+        "every delivered event in the archive",
+        not missing,
+        f"{len(missing):,} missing, e.g. {sorted(missing)[:3]}"
+        if missing
+        else f"{len(delivered):,} archived",
+    )
+    strays = report.archive["strays"]
+    report.check("nothing archived that MetaRouter did not receive", strays == 0, f"{strays:,} events")
+    if traced:
+        refused = report.archive["archive_errors"]
+        report.check(
+            "S3 unreachable from the archive function: its objects refused, retried, none lost",
+            refused > 0 and not missing,
+            f"{refused:,} events refused by S3 and written later",
+        )
 
 
 def _checks(

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Any, Final
 
+#: Why an event is in the archive more than once (``archive_by_cause``).
+ARCHIVE_CAUSES: Final = ("confirmed_again", "archive_rewritten")
 CAUSES: Final = (
     "client_retry",
     "answered_late",
@@ -141,3 +143,52 @@ def forwarder_figures(log: Path) -> dict[str, Any]:
             "max": log_ms[-1],
         }
     return figures
+
+
+def archive_by_cause(
+    archived: Mapping[str, int],
+    confirmed: Mapping[str, int],
+    delivery_causes: Mapping[str, list[str]],
+) -> dict[str, int]:
+    """Extra archive copies per cause.
+
+    The forwarder archives an event each time MetaRouter confirms it, so an event confirmed twice
+    is archived twice: ``confirmed_again``, split by the cause of its extra delivery
+    (``confirmed_again:client_retry``, ``…:forwarder_killed``; ``by_cause``'s ``ids``). Copies
+    beyond the confirmations are the archive's own: ``archive_rewritten`` — the archive function
+    wrote a batch again (an S3 outage cut its answer short, or SQS handed the batch out twice).
+    ``confirmed`` maps a ``messageId`` to the confirmations the forwarder read (its DEBUG lines), or,
+    when those were not written, to the times the upstream received it.
+    """
+    cause_of = {m: cause for cause, ids in delivery_causes.items() for m in ids}
+    counts: dict[str, int] = {}
+    for message_id, copies in archived.items():
+        extra = copies - 1
+        if extra <= 0:
+            continue
+        again = min(extra, max(0, confirmed.get(message_id, 1) - 1))
+        if again:
+            name = f"confirmed_again:{cause_of.get(message_id, 'unknown')}"
+            counts[name] = counts.get(name, 0) + again
+        if extra > again:
+            counts["archive_rewritten"] = counts.get("archive_rewritten", 0) + extra - again
+    return counts
+
+
+def archive_figures(log: Path) -> dict[str, int]:
+    """Totals over the archive function's ``events archived`` log lines."""
+    totals = dict.fromkeys(
+        ("invocations", "objects", "events_archived", "archive_errors", "messages_failed"), 0
+    )
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("message") != "events archived":
+            continue
+        totals["invocations"] += 1
+        for name in ("objects", "events_archived", "archive_errors", "messages_failed"):
+            totals[name] += int(record.get(name) or 0)
+    return totals

@@ -1,8 +1,9 @@
 """The fault schedule of ``python -m loadtest --faults``: what breaks, when, and for how long.
 
 Offsets are seconds from the start of the load. Upstream faults are the stand-in's own
-(edge_local/upstream.py); the SQS outage and the forwarder kills go through the stack's
-fault-control endpoint (edge_local/faults.py, ``LOCAL_FAULTS=1``). Every fault ends by itself.
+(edge_local/upstream.py); the SQS outage, the archive's S3 outage and the forwarder kills go
+through the stack's fault-control endpoint (edge_local/faults.py, ``LOCAL_FAULTS=1``). Every fault
+ends by itself.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ READ_TIMEOUT: Final = 10.0
 LATE_BY: Final = READ_TIMEOUT + 2
 #: How long the SQS outage (ingest side) lasts; the clients' acknowledgements are checked against it.
 SQS_PAUSE: Final = 5.0
+#: How long the archive function cannot reach S3: several of its batching windows and retries.
+S3_PAUSE: Final = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,9 @@ SCHEDULE: Final = (
         "upstream 429 for 5 s (Retry-After: 2)",
         "upstream",
         {"status": 429, "retry_after": 2, "seconds": 5},
+    ),
+    Fault(
+        15, f"S3 unreachable from the archive function for {S3_PAUSE:g} s", "/s3/pause", {"seconds": S3_PAUSE}
     ),
     Fault(18, "forwarder killed mid-invocation", "/forward/kill", {"wait": 10}),
     Fault(

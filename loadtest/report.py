@@ -44,6 +44,7 @@ class Report:
     quarantined: int = 0
     poison: int = 0
     forwarder: dict[str, Any] = field(default_factory=dict)
+    archive: dict[str, Any] = field(default_factory=dict)
     faults: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -96,6 +97,16 @@ class Report:
                     "by another invocation; "
                     f"per invocation p50 {ms['p50']:.1f} ms, p99 {ms['p99']:.1f} ms, max {ms['max']:.1f} ms"
                 )
+        if self.archive:
+            a = self.archive
+            lines.append(
+                f"  archive       {a['objects']:,} objects, {a['events']:,} events ({a['unique']:,} unique), "
+                f"missing {a['missing']:,} of the delivered; archive function {a['invocations']:,} "
+                f"invocations, {a['archive_errors']:,} events refused by S3 and retried"
+            )
+            lines.append(
+                f"  archive dups  {a['duplicates']:,}: {_counts(a['duplicates_by_cause']) or 'none'}"
+            )
         if self.delivered_unacknowledged:
             lines.append(
                 f"  also delivered, never acknowledged to the client: {self.delivered_unacknowledged} "

@@ -7,6 +7,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ class Stack:
     dead_letter_queue: str
     quarantine_queue: str
     faults: str | None
+    archive_bucket: str = ""
+    archive_queue: str = ""
 
     def upstream_faults(self, body: dict[str, Any]) -> None:
         """POST the stand-in's ``/_faults`` (edge_local/upstream.py)."""
@@ -53,6 +56,21 @@ class Stack:
     def sqs(self) -> Any:
         return client("sqs", self.aws)
 
+    def archived(self) -> tuple[int, Counter[str]]:
+        """The archive's objects: how many, and the times each ``messageId`` is in them."""
+        from edge.core.archive import read_lines
+
+        s3 = client("s3", self.aws)
+        objects, found = 0, Counter[str]()
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.archive_bucket, Prefix="events/"
+        ):
+            for item in page.get("Contents", []):
+                objects += 1
+                data = s3.get_object(Bucket=self.archive_bucket, Key=item["Key"])["Body"].read()
+                found.update(str(json.loads(line).get("messageId")) for line in read_lines(data))
+        return objects, found
+
     def stop(self) -> int:
         return stop(self.process)
 
@@ -76,6 +94,8 @@ def start(env: dict[str, str], workdir: Path, timeout: float = 120) -> Stack:
         where.dead_letter_queue_url,
         where.quarantine_queue_url,
         where.faults,
+        where.archive_bucket,
+        where.archive_queue_url,
     )
 
 

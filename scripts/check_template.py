@@ -63,6 +63,10 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
     "front door onto the API's custom domain": _FRONT_DOOR | _API_DOMAIN,
     "existing secret under a customer-managed key": _EXISTING_SECRET,
     "delivery log": {"DedupeWindowHours": "24"},
+    "archive under a customer-managed key": {
+        "ArchiveKmsKeyArn": f"arn:aws:kms:{_REGION}:{_ACCOUNT}:key/{_ID}5"
+    },
+    "archive off": {"ArchiveRetentionDays": "0"},
     "linear deployment": {"DeploymentStrategy": "Linear10PercentEvery1Minute"},
     "all-at-once deployment": {"DeploymentStrategy": "AllAtOnce"},
     "tracing": {"Tracing": "Active"},
@@ -77,6 +81,8 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
     | _EXISTING_SECRET
     | {
         "DedupeWindowHours": "24",
+        "ArchiveRetentionDays": "3650",
+        "ArchiveKmsKeyArn": f"arn:aws:kms:{_REGION}:{_ACCOUNT}:key/{_ID}5",
         "DeploymentStrategy": "Linear10PercentEvery1Minute",
         "Tracing": "Active",
         "AlarmEmail": "ops@example.com",

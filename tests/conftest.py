@@ -18,6 +18,7 @@ os.environ.update(
         "EDGE_SECRET_ID": "unset",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unset-dlq",
         "METAROUTER_ENDPOINT": "http://127.0.0.1:9",
+        "ARCHIVE_BUCKET_NAME": "unset-archive",
         # Every request's outcome line, whatever the deployed default samples.
         "OUTCOME_LOG_SAMPLE_RATE": "1",
     }

@@ -31,6 +31,9 @@ class AwsStack:
     quarantine_url: str
     dead_letter_url: str
     secret_id: str
+    s3: Any = None
+    archive_url: str = ""
+    bucket: str = ""
 
     def set_secret(self, value: dict[str, Any]) -> None:
         self.secrets.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(value))
@@ -47,6 +50,30 @@ class AwsStack:
     def messages(self, queue_url: str) -> list[dict[str, Any]]:
         """Every message body on a queue, parsed (received once, not deleted)."""
         return [json.loads(body) for body in self.raw_bodies(queue_url)]
+
+    def records(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message on a queue as the event source mapping hands it over (received, not
+        deleted: hidden for five minutes)."""
+        records: list[dict[str, Any]] = []
+        while answer := self.sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300, AttributeNames=["All"]
+        ).get("Messages"):
+            records += [
+                {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
+                for m in answer
+            ]
+        return records
+
+    def archived(self) -> dict[str, list[dict[str, Any]]]:
+        """Every object in the archive bucket: its key and its events, decoded."""
+        from edge.core.archive import read_lines
+
+        found: dict[str, list[dict[str, Any]]] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for item in page.get("Contents", []):
+                data = self.s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
+                found[item["Key"]] = [json.loads(line) for line in read_lines(data)]
+        return found
 
     def queued_events(self) -> list[dict[str, Any]]:
         return [event for body in self.messages(self.events_url) for event in body["events"]]
@@ -101,7 +128,10 @@ def aws_stack() -> Iterator[AwsStack]:
         secret = secrets.create_secret(
             Name="edge/secret", SecretString=json.dumps({"writeKey": OPEN_SOURCE_ID})
         )
-        yield AwsStack(sqs, secrets, events, quarantine, dlq, secret["ARN"])
+        archive = sqs.create_queue(QueueName="edge-archive", Attributes=limits)["QueueUrl"]
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="edge-archive")
+        yield AwsStack(sqs, secrets, events, quarantine, dlq, secret["ARN"], s3, archive, "edge-archive")
 
 
 @pytest.fixture
@@ -169,6 +199,48 @@ class ForwardHarness:
         if self.forwarder is not None:
             self.forwarder.close()
             self.forwarder = None
+
+
+@dataclass
+class ArchiveHarness:
+    """The real archive ``lambda_handler`` wired to moto's S3; ``drain`` hands it the archive queue."""
+
+    aws: AwsStack
+    monkeypatch: pytest.MonkeyPatch
+    s3: Any = None
+    """The client the archiver writes with (a fault-injecting stand-in, if a test sets one)."""
+
+    def __call__(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        from archive import app
+
+        from edge.archive.wiring import build_archiver
+        from edge.core.config import ArchiveSettings
+
+        archiver = build_archiver(ArchiveSettings(bucket=self.aws.bucket), s3=self.s3 or self.aws.s3)
+        self.monkeypatch.setattr(app, "archiver", archiver)
+        return dict(app.lambda_handler({"Records": records}, LocalContext("edge-archive", 60)))
+
+    def drain(self) -> dict[str, Any]:
+        """Archive everything on the archive queue, deleting what was written (as the event source
+        mapping would); what failed stays, visible again at once."""
+        records = self.aws.records(self.aws.archive_url)
+        answer = self(records) if records else {"batchItemFailures": []}
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        for record in records:
+            if record["messageId"] in failed:
+                self.aws.sqs.change_message_visibility(
+                    QueueUrl=self.aws.archive_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+                )
+            else:
+                self.aws.sqs.delete_message(
+                    QueueUrl=self.aws.archive_url, ReceiptHandle=record["receiptHandle"]
+                )
+        return answer
+
+
+@pytest.fixture
+def archive(aws_stack: AwsStack, monkeypatch: pytest.MonkeyPatch) -> ArchiveHarness:
+    return ArchiveHarness(aws_stack, monkeypatch)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.core.archive import ArchiveBatch, read_archive_message
 from edge.core.errors import TransientError
 from edge.core.secret import EdgeSecret
 from edge.forward.batching import BatchLimits
@@ -25,10 +26,16 @@ def track(n: int, **fields: Any) -> dict[str, Any]:
 
 
 def queued(
-    message_id: str, events: list[dict[str, Any]], source: str | None = None, attempts: int = 1
+    message_id: str,
+    events: list[dict[str, Any]],
+    source: str | None = None,
+    attempts: int = 1,
+    kind: str | None = None,
 ) -> QueuedMessage:
-    body = json.dumps({"v": 1, "source": source, "events": events})
-    return QueuedMessage(message_id, body, attempts, f"rh-{message_id}")
+    message: dict[str, Any] = {"v": 1, "source": source, "events": events}
+    if kind is not None:
+        message["kind"] = kind
+    return QueuedMessage(message_id, json.dumps(message), attempts, f"rh-{message_id}")
 
 
 def answer(status: int | None, body: Any = b"", retry_after: float | None = None) -> Answer:
@@ -114,6 +121,9 @@ class FakeRequeuer:
     refuse: set[str] = field(default_factory=set)
     acknowledged: list[str] = field(default_factory=list)
     """Receipt handles of messages deleted before the end of their invocation."""
+    bodies: list[str] = field(default_factory=list)
+    """Bodies sent as they are (archive messages the archive queue refused)."""
+    refuse_bodies: bool = False
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
         failed: set[str] = set()
@@ -127,6 +137,12 @@ class FakeRequeuer:
     def acknowledge(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int:
         self.acknowledged.extend(receipt_handles)
         return 0
+
+    def send_bodies(self, bodies: Sequence[str], *, time_left: Callable[[], float]) -> list[int]:
+        if self.refuse_bodies:
+            return list(range(len(bodies)))
+        self.bodies.extend(bodies)
+        return []
 
     def ids(self) -> list[str]:
         return [e["messageId"] for r in self.sent for body in r.bodies for e in json.loads(body)["events"]]
@@ -183,6 +199,37 @@ class FakeDeliveryLog:
 
 
 @dataclass
+class FakeArchiveQueue:
+    """The archive queue in memory; ``refuse`` makes every send fail."""
+
+    bodies: list[str] = field(default_factory=list)
+    refuse: bool = False
+    calls: int = 0
+
+    def send(self, bodies: Sequence[str], *, time_left: Callable[[], float]) -> list[int]:
+        self.calls += 1
+        if self.refuse:
+            return list(range(len(bodies)))
+        self.bodies.extend(bodies)
+        return []
+
+    def batches(self) -> list[ArchiveBatch]:
+        return [read_archive_message(body) for body in self.bodies]
+
+    def events(self, label: str | None = None) -> list[dict[str, Any]]:
+        """Every archived event (of ``label``'s Source), decoded."""
+        return [
+            json.loads(line)
+            for batch in self.batches()
+            if label is None or batch.source == label
+            for line in batch.events
+        ]
+
+    def ids(self) -> list[str]:
+        return [event["messageId"] for event in self.events()]
+
+
+@dataclass
 class FakeClock:
     """A monotonic clock that only ``sleep`` moves."""
 
@@ -230,6 +277,7 @@ def forward_rig(
     requeuer: FakeRequeuer | None = None,
     max_deliveries: int | None = None,
     delivery_log: DeliveryLog | None = None,
+    archive: FakeArchiveQueue | None = None,
 ) -> ForwardRig:
     upstream = upstream or ScriptedUpstream()
     fake_secrets = FakeSecrets(*(secrets or (EdgeSecret(writeKey="ILoveData123"),)))
@@ -247,6 +295,7 @@ def forward_rig(
         requeuer=requeuer,
         max_deliveries=max_deliveries,
         delivery_log=delivery_log,
+        archive=archive,
         sleep=clock.sleep,
         clock=clock,
     )

@@ -30,6 +30,8 @@ class LocalStack:
     quarantine_queue: str
     fault_control: str | None = None
     live: str | None = None
+    archive_bucket: str = ""
+    archive_queue: str = ""
     output: list[str] = field(default_factory=list)
 
     def received(self) -> dict[str, Any]:
@@ -84,6 +86,32 @@ class LocalStack:
     def sqs(self) -> Any:
         return client("sqs", self.aws)
 
+    def archived(self) -> dict[str, list[dict[str, Any]]]:
+        """Every object in the archive bucket: its key and its events."""
+        from edge.core.archive import read_lines
+
+        s3 = client("s3", self.aws)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.archive_bucket):
+            for item in page.get("Contents", []):
+                data = s3.get_object(Bucket=self.archive_bucket, Key=item["Key"])["Body"].read()
+                found[item["Key"]] = [json.loads(line) for line in read_lines(data)]
+        return found
+
+    def state(self) -> dict[str, str]:
+        """What ``make run`` writes to .local/stack.json, for the operator tools' ``--local``."""
+        return {
+            "api": self.api,
+            "aws": self.aws,
+            "upstream": self.upstream,
+            "events_queue_url": self.events_queue,
+            "dead_letter_queue_url": self.dead_letter_queue,
+            "quarantine_queue_url": self.quarantine_queue,
+            "archive_bucket": self.archive_bucket,
+            "archive_queue_url": self.archive_queue,
+            "dedupe_window_hours": "0",
+        }
+
 
 def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 90) -> LocalStack:
     """The stack on free ports with short windows and timeouts, its output kept in ``output``."""
@@ -93,6 +121,8 @@ def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 90) ->
         "MAX_RECEIVE_COUNT": "3",
         "INGEST_CONCURRENCY": "2",
         "FORWARD_CONCURRENCY": "2",
+        "ARCHIVE_BATCHING_WINDOW": "1",
+        "ARCHIVE_VISIBILITY_TIMEOUT": "3",
         **(extra_env or {}),
     }
     process, where = launch(env, stdout=subprocess.PIPE, timeout=timeout)
@@ -106,6 +136,8 @@ def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 90) ->
         where.quarantine_queue_url,
         where.faults,
         where.live,
+        where.archive_bucket,
+        where.archive_queue_url,
     )
     threading.Thread(target=_drain, args=(process, stack.output), daemon=True).start()
     return stack

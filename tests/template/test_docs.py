@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from edge.core.config import ForwardSettings, IngestSettings
+from edge.core.config import ArchiveSettings, ForwardSettings, IngestSettings
 from edge.core.errors import Reason
 from edge.core.observability import MetricName
 from support.markdown import code_spans, headings, section, table
@@ -30,6 +30,7 @@ DOCS = {path.name: path.read_text() for path in [ROOT / "README.md", *sorted((RO
 ENVIRONMENTS = {
     "Ingest function environment": ("IngestFunction", IngestSettings),
     "Forward function environment": ("ForwardFunction", ForwardSettings),
+    "Archive function environment": ("ArchiveFunction", ArchiveSettings),
 }
 _NUMBER = r"\d[\d,]*(?:\.\d+)?"
 
@@ -209,7 +210,7 @@ def test_the_reference_says_what_the_template_sets_each_variable_to(cfn: dict[st
 
 
 def test_every_variable_the_template_sets_is_in_the_reference(cfn: dict[str, Any]) -> None:
-    both = {row["variable"].strip("`"): row["value"] for row in table(OPERATIONS, "Both functions")}
+    both = {row["variable"].strip("`"): row["value"] for row in table(OPERATIONS, "Every function")}
     for index, (function, settings) in enumerate(ENVIRONMENTS.values()):
         environment = _environment(cfn, function)
         assert set(environment) - set(_settings(settings)) == set(both), function
@@ -224,7 +225,9 @@ def test_every_variable_the_template_sets_is_in_the_reference(cfn: dict[str, Any
 def _metric_names() -> set[str]:
     names = {value for name, value in vars(MetricName).items() if name.isupper() and isinstance(value, str)}
     # Powertools' own, where a handler asks for it.
-    handlers = [(ROOT / "functions" / name / "app.py").read_text() for name in ("ingest", "forward")]
+    handlers = [
+        (ROOT / "functions" / name / "app.py").read_text() for name in ("ingest", "forward", "archive")
+    ]
     if any("capture_cold_start_metric=True" in handler for handler in handlers):
         names.add("ColdStart")
     return names

@@ -66,9 +66,12 @@ ALARMS = {
     "UnauthorizedRequestsAlarm",
     "QuarantineGrowthAlarm",
     "DeliveryLogErrorsAlarm",
+    "ArchiveErrorsAlarm",
 }
 # Alarms on what exists only with an option: the delivery log's (DedupeWindowHours).
 OPTIONAL_ALARMS = {"DeliveryLogErrorsAlarm": {"DedupeWindowHours": "24"}}
+# Alarms on what an option turns off: the archive's (ArchiveRetentionDays 0).
+DEFAULT_ALARMS = {"ArchiveErrorsAlarm": {"ArchiveRetentionDays": "0"}}
 
 
 def test_the_alarms_are_those_of_the_runbook(cfn: dict[str, Any]) -> None:
@@ -196,7 +199,7 @@ def test_ingest_p99_duration_alarm_is_well_under_its_timeout(cfn: dict[str, Any]
 def test_custom_metric_alarms_watch_the_dimensions_powertools_emits(cfn: dict[str, Any]) -> None:
     services = {
         _of_type(cfn, "AWS::Lambda::Function")[f]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-        for f in ("IngestFunction", "ForwardFunction")
+        for f in ("IngestFunction", "ForwardFunction", "ArchiveFunction")
     }
     for alarm in _of_type(cfn, "AWS::CloudWatch::Alarm").values():
         metrics = [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q]
@@ -217,7 +220,11 @@ def _dashboard(cfn: dict[str, Any], **overrides: str) -> dict[str, Any]:
     text, variables = resolved["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     for name, value in variables.items():  # variables chosen by a condition: text of their own
         if isinstance(value, str) or "Fn::Sub" in value:
-            text = text.replace(f"${{{name}}}", value if isinstance(value, str) else value["Fn::Sub"])
+            sub = value if isinstance(value, str) else value["Fn::Sub"]
+            if isinstance(sub, list):  # a text with variables of its own
+                sub, inner = sub
+                variables = {**variables, **inner}
+            text = text.replace(f"${{{name}}}", sub)
     names = set(re.findall(r"\$\{([^}]+)\}", text))
     assert names - set(variables) <= {
         "AWS::Region",
@@ -243,6 +250,7 @@ def test_the_dashboard_shows_the_pipeline_end_to_end(cfn: dict[str, Any]) -> Non
         "ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
         "EventsForwarded", "UpstreamResponses",
         "<DeadLetterQueueName>", "EventsDeadLettered", "<QuarantineQueueName>", "EventsQuarantined",
+        "EventsArchived", "ArchiveErrors", "<ArchiveQueueName>",
     ):  # fmt: skip
         assert needed in text, needed
     # The stack's own metrics only: its namespace, in the metrics and in every SEARCH.
@@ -264,7 +272,18 @@ def test_an_optional_alarm_exists_and_shows_on_the_dashboard_only_with_its_optio
 ) -> None:
     assert alarm not in resolve(cfn)["Resources"]
     assert alarm in resolve(cfn, **option)["Resources"]
-    assert _dashboard_alarms(_dashboard(cfn, **option)) == ALARMS
+    assert _dashboard_alarms(_dashboard(cfn, **option)) == ALARMS - set(OPTIONAL_ALARMS) | {alarm}
+
+
+@pytest.mark.parametrize(("alarm", "option"), DEFAULT_ALARMS.items())
+def test_an_alarm_an_option_turns_off_leaves_the_dashboard_with_it(
+    cfn: dict[str, Any], alarm: str, option: dict[str, str]
+) -> None:
+    assert alarm in resolve(cfn)["Resources"]
+    assert alarm not in resolve(cfn, **option)["Resources"]
+    body = _dashboard(cfn, **option)
+    assert _dashboard_alarms(body) == ALARMS - set(OPTIONAL_ALARMS) - {alarm}
+    assert "ArchiveQueueName" not in json.dumps(body)
 
 
 # ---------------------------------------------------------------- safe deploys
@@ -303,7 +322,10 @@ def test_rollback_alarms_look_at_one_minute_periods(cfn: dict[str, Any]) -> None
 # ---------------------------------------------------------------- nothing deleted by accident
 
 
-@pytest.mark.parametrize("name", ["EventsQueue", "DeadLetterQueue", "QuarantineQueue", "EdgeSecret"])
+@pytest.mark.parametrize(
+    "name",
+    ["EventsQueue", "DeadLetterQueue", "QuarantineQueue", "ArchiveQueue", "ArchiveBucket", "EdgeSecret"],
+)
 def test_queues_and_the_secret_outlive_the_stack(cfn: dict[str, Any], name: str) -> None:
     resource = cfn["Resources"][name]
     assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
@@ -498,7 +520,7 @@ def test_outputs_name_the_api_queues_functions_secret_topic_and_dashboard(cfn: d
 def test_the_sam_local_env_file_sets_only_variables_the_template_declares(cfn: dict[str, Any]) -> None:
     """`sam local invoke --env-vars` ignores a variable the function does not declare."""
     overrides = json.loads((ROOT / "events" / "sam-local-env.json").read_text())
-    assert set(overrides) == {"IngestFunction", "ForwardFunction"}
+    assert set(overrides) == {"IngestFunction", "ForwardFunction", "ArchiveFunction"}
     for function, variables in overrides.items():
         declared = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
         assert set(variables) <= set(declared), function

@@ -102,11 +102,12 @@ def test_the_stacks_metrics_are_under_their_own_namespace(cfn: dict[str, Any]) -
         assert {dimensions for _, _, dimensions in custom} <= {
             frozenset({("service", "edge-ingest")}),
             frozenset({("service", "edge-forward")}),
+            frozenset({("service", "edge-archive")}),
         }
 
 
 def test_the_functions_write_to_their_stack_s_namespace(cfn: dict[str, Any]) -> None:
-    for function in ("IngestFunction", "ForwardFunction"):
+    for function in ("IngestFunction", "ForwardFunction", "ArchiveFunction"):
         variables = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
         for stack in ("edge-production", "edge-staging"):
             namespace = _evaluate(variables["POWERTOOLS_METRICS_NAMESPACE"], stack, cfn["Parameters"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge.core.config import ForwardSettings, IngestSettings
+from edge.core.config import ArchiveSettings, ForwardSettings, IngestSettings
 from edge.core.observability import NAMESPACE
 from edge.ingest.routes import ROUTES
 from edge_local.template import load as load_template
@@ -76,7 +77,7 @@ def _statements(cfn: dict[str, Any], role: str, **parameters: str) -> list[dict[
 
 def test_every_queue_is_encrypted_at_rest(cfn: dict[str, Any]) -> None:
     queues = _of_type(cfn, "AWS::SQS::Queue")
-    assert set(queues) == {"EventsQueue", "DeadLetterQueue", "QuarantineQueue"}
+    assert set(queues) == {"EventsQueue", "DeadLetterQueue", "QuarantineQueue", "ArchiveQueue"}
     assert all(q["SqsManagedSseEnabled"] is True for q in queues.values())
 
 
@@ -111,9 +112,18 @@ def test_all_queues_take_the_message_size_ingest_packs_to(cfn: dict[str, Any]) -
 # ---------------------------------------------------------------- forwarder event source
 
 
+def _mapping(cfn: dict[str, Any], queue: str) -> dict[str, Any]:
+    [mapping] = [
+        m
+        for m in _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+        if m["EventSourceArn"] == _arn(queue)
+    ]
+    return mapping
+
+
 def test_forwarder_reports_batch_item_failures_with_tunable_batching(cfn: dict[str, Any]) -> None:
-    [mapping] = _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
-    assert mapping["EventSourceArn"] == _arn("EventsQueue")
+    assert len(_of_type(cfn, "AWS::Lambda::EventSourceMapping")) == 2  # the events and archive queues
+    mapping = _mapping(cfn, "EventsQueue")
     # The `live` alias, a published version: a rollback is moving the alias.
     assert mapping["FunctionName"] == _ref("ForwardFunctionAliaslive")
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -122,12 +132,28 @@ def test_forwarder_reports_batch_item_failures_with_tunable_batching(cfn: dict[s
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": _ref("ForwardMaxConcurrency")}
 
 
+def test_the_archive_function_writes_large_batches_and_leaves_what_failed_on_its_queue(
+    cfn: dict[str, Any],
+) -> None:
+    mapping = _mapping(cfn, "ArchiveQueue")
+    assert mapping["FunctionName"] == _ref("ArchiveFunction")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (10000, 300)
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    queue = _function(cfn, "ArchiveQueue")
+    # No redrive policy: a copy is retried until the bucket takes it, for SQS's longest retention.
+    assert "RedrivePolicy" not in queue
+    assert queue["MessageRetentionPeriod"] == FOURTEEN_DAYS
+    window = mapping["MaximumBatchingWindowInSeconds"]
+    assert queue["VisibilityTimeout"] >= 6 * _function(cfn, "ArchiveFunction")["Timeout"] + window
+
+
 # ---------------------------------------------------------------- functions and their configuration
 
 
 def test_both_functions_run_python_3_13_on_arm64_with_the_shared_layer(cfn: dict[str, Any]) -> None:
     [layer] = _of_type(cfn, "AWS::Lambda::LayerVersion")
-    for name in ("IngestFunction", "ForwardFunction"):
+    for name in ("IngestFunction", "ForwardFunction", "ArchiveFunction"):
         function = _function(cfn, name)
         assert function["Runtime"] == "python3.13"
         assert function["Architectures"] == ["arm64"]
@@ -135,6 +161,7 @@ def test_both_functions_run_python_3_13_on_arm64_with_the_shared_layer(cfn: dict
 
 
 _REQUIRED = {
+    "ARCHIVE_BUCKET_NAME": "archive",
     "EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/e",
     "QUARANTINE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/d",
@@ -181,9 +208,17 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
         "MAX_RECEIVE_COUNT": ("max_receive_count", "7", 7),
         "DEDUPE_WINDOW_HOURS": ("dedupe_window_hours", "0", 0),
         "DEDUPE_TABLE_NAME": ("dedupe_table", "delivered", "delivered"),
+        "ARCHIVE_QUEUE_URL": ("archive_queue_url", "https://sqs.example/a2", "https://sqs.example/a2"),
+    },
+    "ArchiveFunction": {
+        "ARCHIVE_BUCKET_NAME": ("bucket", "archive-2", "archive-2"),
     },
 }
-SETTINGS = {"IngestFunction": IngestSettings, "ForwardFunction": ForwardSettings}
+SETTINGS = {
+    "IngestFunction": IngestSettings,
+    "ForwardFunction": ForwardSettings,
+    "ArchiveFunction": ArchiveSettings,
+}
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 # Read by botocore, empty in AWS: declared so that `sam local invoke --env-vars` may set it.
 # Read by pydantic: no plugin is looked for.
@@ -191,7 +226,12 @@ SDK = {"AWS_ENDPOINT_URL", "PYDANTIC_DISABLE_PLUGINS"}
 
 
 @pytest.mark.parametrize(
-    ("function", "service"), [("IngestFunction", "edge-ingest"), ("ForwardFunction", "edge-forward")]
+    ("function", "service"),
+    [
+        ("IngestFunction", "edge-ingest"),
+        ("ForwardFunction", "edge-forward"),
+        ("ArchiveFunction", "edge-archive"),
+    ],
 )
 def test_every_environment_variable_is_one_the_function_reads(
     cfn: dict[str, Any], function: str, service: str
@@ -276,6 +316,7 @@ def test_each_function_logs_to_its_own_group_with_retention(cfn: dict[str, Any])
     for function, group, system in (
         ("IngestFunction", "IngestLogGroup", "WARN"),
         ("ForwardFunction", "ForwardLogGroup", "INFO"),
+        ("ArchiveFunction", "ArchiveLogGroup", "INFO"),
     ):
         assert _function(cfn, function)["LoggingConfig"] == {
             "LogGroup": _ref(group),
@@ -361,10 +402,55 @@ def test_every_parameter_of_a_function_s_configuration_is_in_its_version_descrip
     """SAM hashes a version's logical id from unresolved !Refs, so a parameter change alone would
     leave the alias on a version with the old configuration; a changed description replaces it."""
     text, variables = _version_description(cfn, function)
-    described = {part.split("}")[0] for part in text.split("${")[1:]} | _refs(variables)
-    parameters = _refs(_function(cfn, function)) & set(cfn["Parameters"])
+    named = {part.split("}")[0] for part in text.split("${")[1:]}
+    used = [value for name, value in variables.items() if name in named]  # a variable the text shows
+    described = named | _refs(used) | _condition_parameters(cfn, used)
+    configuration = _function(cfn, function)
+    parameters = (_refs(configuration) | _condition_parameters(cfn, configuration)) & set(cfn["Parameters"])
     assert parameters
     assert parameters <= described
+
+
+def _condition_parameters(cfn: dict[str, Any], value: Any) -> set[str]:
+    """The parameters the conditions of ``value``'s ``Fn::If``s depend on (a variable set only with
+    the archive on depends on ArchiveRetentionDays)."""
+    names: set[str] = set()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if "Fn::If" in item:
+                names.add(item["Fn::If"][0])
+            if "Condition" in item and isinstance(item["Condition"], str):
+                names.add(item["Condition"])
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    found: set[str] = set()
+    seen: set[str] = set()
+    while names:
+        name = names.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        condition = cfn["Conditions"][name]
+        found |= _refs(condition)
+        names |= {
+            item["Condition"]
+            for item in _dicts(condition)
+            if set(item) == {"Condition"} and isinstance(item["Condition"], str)
+        }
+    return found & set(cfn["Parameters"])
+
+
+def _dicts(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        yield value
+        for item in value.values():
+            yield from _dicts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _dicts(item)
 
 
 def _longest_variable(cfn: dict[str, Any], value: Any) -> int:
@@ -445,9 +531,21 @@ ROLES = {
         ("sqs:GetQueueAttributes", "EventsQueue"),
         ("sqs:SendMessage", "DeadLetterQueue"),
         ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:SendMessage", "ArchiveQueue"),
         ("secretsmanager:GetSecretValue", "the secret"),
     },
+    "ArchiveFunctionRole": {
+        ("logs:CreateLogStream", "ArchiveLogGroup"),
+        ("logs:PutLogEvents", "ArchiveLogGroup"),
+        ("sqs:ReceiveMessage", "ArchiveQueue"),
+        ("sqs:DeleteMessage", "ArchiveQueue"),
+        ("sqs:GetQueueAttributes", "ArchiveQueue"),
+        ("s3:PutObject", "ArchiveBucket/events/*"),
+        ("s3:PutObject", "ArchiveBucket/unreadable/*"),
+    },
 }
+#: The roles that read the secret (and get its key's kms:Decrypt).
+SECRET_READERS = ("IngestFunctionRole", "ForwardFunctionRole")
 THE_SECRET = {"Fn::If": ["CreateSecret", _ref("EdgeSecret"), _ref("ExistingSecretArn")]}
 AN_EXISTING_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:edge/sources-AbC123"
 A_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -458,7 +556,13 @@ def _target(resource: Any) -> str:
         return "the secret"
     if resource == _ref("SecretKmsKeyArn"):
         return "the key"
+    if resource == _ref("ArchiveKmsKeyArn"):
+        return "the archive key"
     assert isinstance(resource, dict), resource
+    if set(resource) == {"Fn::Sub"}:  # an object prefix of a bucket: "${Bucket.Arn}/prefix/*"
+        found = re.fullmatch(r"\$\{(\w+)\.Arn\}(/[a-z]+/\*)", resource["Fn::Sub"])
+        assert found, resource
+        return found[1] + found[2]
     assert set(resource) == {"Fn::GetAtt"}, resource
     return str(resource["Fn::GetAtt"][0])
 
@@ -484,7 +588,7 @@ def test_each_function_may_touch_only_its_own_queues_log_group_and_the_secret(
     assert _grants(_statements(resolve(cfn, ExistingSecretArn=AN_EXISTING_SECRET), role)) == ROLES[role]
 
 
-@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize("role", SECRET_READERS)
 @pytest.mark.parametrize("existing", ["", AN_EXISTING_SECRET])
 def test_a_customer_managed_key_may_decrypt_only_the_secret_through_secrets_manager(
     render: Callable[..., dict[str, Any]], role: str, existing: str
@@ -529,7 +633,9 @@ def test_no_policy_names_a_wildcard_resource_or_an_aws_managed_execution_role(cf
     assert {f["Role"]["Fn::GetAtt"][0] for f in functions} == set(ROLES)
     for name in roles:
         resources = [s["Resource"] for s in _statements(resolve(cfn, SecretKmsKeyArn=A_KEY), name)]
-        assert not [r for r in _strings(resources) if "*" in r]
+        # A wildcard only as the object part of one of the archive bucket's prefixes.
+        prefixes = r"\$\{ArchiveBucket\.Arn\}/(events|unreadable)/\*"
+        assert not [r for r in _strings(resources) if "*" in r and not re.fullmatch(prefixes, r)]
         # The only managed policy: X-Ray's writer, and only when tracing is on (X-Ray has no
         # resource-level permissions).
         assert roles[name]["ManagedPolicyArns"] == {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from edge_ops.capacity import Figures, Settings, forward_invocation, ingest_ms, plan, render
@@ -42,21 +44,44 @@ def test_with_the_throttle_raised_the_account_quotas_bind_in_order():
 
 
 def test_the_forwarder_ceiling_follows_upstream_latency_and_max_concurrency():
-    events, duration = forward_invocation(1, Settings(), Figures())
+    events, duration = forward_invocation(1, Settings(archive_retention_days=0), Figures())
     assert (events, duration) == (100, pytest.approx(105.6))  # 1.4 ms x 4 (512 MB) + one request of 100
-    slow = plan(100, 1, figures=Figures(upstream_ms=1_000))
-    fast = plan(100, 1)
+    # The archive: 0.0044 ms x 4 a copy to compress, and one 15 ms SendMessageBatch.
+    assert forward_invocation(1, Settings(), Figures()) == (100, pytest.approx(105.6 + 1.76 + 15))
+    bare = Settings(archive_retention_days=0)  # the upstream's share alone
+    slow = plan(100, 1, figures=Figures(upstream_ms=1_000), settings=bare)
+    fast = plan(100, 1, settings=bare)
     assert slow.forward_ceiling_events_per_second < fast.forward_ceiling_events_per_second / 9
-    assert plan(100, 1, settings=Settings(forward_max_concurrency=50)).forward_ceiling_events_per_second == (
-        pytest.approx(10 * fast.forward_ceiling_events_per_second)
-    )
+    assert plan(
+        100, 1, settings=replace(bare, forward_max_concurrency=50)
+    ).forward_ceiling_events_per_second == (pytest.approx(10 * fast.forward_ceiling_events_per_second))
 
 
 @pytest.mark.parametrize(
     ("events_per_request", "gzip", "docs"),
-    [(1, False, 2.25), (1, True, 2.14), (100, False, 0.156), (100, True, 0.048)],
+    [(1, False, 2.26), (1, True, 2.15), (100, False, 0.167), (100, True, 0.059)],
 )
 def test_the_bill_agrees_with_the_cost_tables_within_ten_per_cent(events_per_request, gzip, docs):
-    # At 1,000 events/s the fixed $14 a month adds $0.005 per million events.
+    # At 1,000 events/s the fixed ~$16 a month adds $0.006 per million events.
     result = plan(1_000 / events_per_request, events_per_request, settings=Settings(gzip=gzip))
-    assert result.per_million_events == pytest.approx(docs + 0.005, rel=0.1)  # the tables round
+    assert result.per_million_events == pytest.approx(docs + 0.006, rel=0.1)  # the tables round
+
+
+@pytest.mark.parametrize("events_per_request", [1, 20, 100])
+def test_the_archive_adds_at_most_five_cents_per_million_events_at_the_defaults(events_per_request):
+    result = plan(1_000 / events_per_request, events_per_request)
+    assert 0 < result.archive_per_million_events <= 0.05
+    without = plan(
+        1_000 / events_per_request, events_per_request, settings=Settings(archive_retention_days=0)
+    )
+    assert without.archive_per_million_events == 0
+    assert result.monthly - without.monthly == pytest.approx(
+        result.archive_per_million_events * 1_000 * 30 * 24 * 3600 / 1e6 + 1.8
+    )
+
+
+def test_the_archive_s_storage_is_paid_for_the_whole_retention():
+    month = plan(1_000, 1, settings=Settings(archive_retention_days=30)).archive_per_million_events
+    year = plan(1_000, 1, settings=Settings(archive_retention_days=365)).archive_per_million_events
+    # 109 B an event, $0.023 per GB-month: 11 more months of storage.
+    assert year - month == pytest.approx(109e6 / 1e9 * 0.023 * (365 - 30) / 30)

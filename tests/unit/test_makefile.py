@@ -26,6 +26,8 @@ REQUIRED = {
     "redrive": {"STACK"},
     "quarantine": {"STACK"},
     "prune-versions": {"STACK"},
+    "replay": {"STACK", "FROM", "TO"},
+    "replay-local": {"FROM", "TO"},
 }
 
 

@@ -1,5 +1,5 @@
-"""The layer's package shows the pipeline: ``edge.core`` shared, ``edge.ingest`` and
-``edge.forward`` each one function's side, imports flowing one way only."""
+"""The layer's package shows the pipeline: ``edge.core`` shared, ``edge.ingest``, ``edge.forward``
+and ``edge.archive`` each one function's side, imports flowing one way only."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ ALLOWED = {
     "core": {"core"},
     "ingest": {"core", "ingest"},
     "forward": {"core", "forward"},
+    "archive": {"core", "archive"},
 }
 
 
@@ -36,7 +37,7 @@ def _edge_imports(path: Path) -> set[str]:
     return found
 
 
-def test_every_module_sits_in_one_of_the_three_parts():
+def test_every_module_sits_in_one_of_the_parts():
     loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
     assert loose == []
     assert sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__") == sorted(
@@ -64,7 +65,10 @@ def test_each_part_says_what_it_owns(part: str):
     assert not [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
 
 
-@pytest.mark.parametrize(("function", "other"), [("forward", "ingest"), ("ingest", "forward")])
+@pytest.mark.parametrize(
+    ("function", "other"),
+    [("forward", "ingest"), ("ingest", "forward"), ("archive", "ingest"), ("archive", "forward")],
+)
 def test_a_function_loads_nothing_of_the_other_side(function: str, other: str):
     """Each handler, loaded as Lambda loads it, imports no module of the other function's side."""
     env = {
@@ -78,6 +82,7 @@ def test_a_function_loads_nothing_of_the_other_side(function: str, other: str):
         "QUARANTINE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/quarantine",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/dlq",
         "BOT_POLICY": "keep",
+        "ARCHIVE_BUCKET_NAME": "archive",
     }
     program = (
         "import json, sys, app; print(json.dumps(sorted(m for m in sys.modules if m.startswith('edge'))))"

@@ -5,8 +5,10 @@
 - ``edge.ingest``: the ingest function's side — decoding, validation and repairs, enrichment,
   privacy, first-party collection, the pixel, and the ingestor that queues what it accepts.
 - ``edge.forward``: the forward function's side — batching, upstream answers, retries, events
-  sent back or parked, the delivery log, and the forwarder.
+  sent back or parked, the delivery log, the archive copies, and the forwarder.
+- ``edge.archive``: the archive function's side — archive-queue messages written to the bucket.
 
-Imports flow one way: ``ingest`` and ``forward`` import ``core`` and never each other; ``core``
-imports neither. The package ``__init__`` files import nothing, so a function loads only its side.
+Imports flow one way: ``ingest``, ``forward`` and ``archive`` import ``core`` and never each
+other; ``core`` imports none of them. The package ``__init__`` files import nothing, so a
+function loads only its side.
 """

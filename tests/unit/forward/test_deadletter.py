@@ -54,6 +54,7 @@ class _Event:
     origin: str
     source: str | None
     data: bytes
+    kind: str | None = None
 
 
 class _Box:

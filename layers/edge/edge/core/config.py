@@ -24,6 +24,7 @@ __all__ = [
     "COOKIE_DOMAIN_PATTERN",
     "DEFAULT_ENDPOINT",
     "ENDPOINT_PATTERN",
+    "ArchiveSettings",
     "BotPolicy",
     "ConsentPlatform",
     "ConsentWhenMissing",
@@ -212,3 +213,13 @@ class ForwardSettings(_Settings):
     # as recorded in DEDUPE_TABLE_NAME (0, or no table: off).
     dedupe_window_hours: int = _setting("DEDUPE_WINDOW_HOURS", _whole(ge=0, le=8760), 0)
     dedupe_table: str | None = _setting("DEDUPE_TABLE_NAME", _optional(_text()), None)
+    # The archive: what MetaRouter confirmed goes to this queue, for the archive function to
+    # write to the bucket (unset: no archive).
+    archive_queue_url: str | None = _setting("ARCHIVE_QUEUE_URL", _optional(_text()), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings(_Settings):
+    """Environment of the archive function."""
+
+    bucket: str = _setting("ARCHIVE_BUCKET_NAME", _text())

@@ -132,6 +132,12 @@ class MetricName:
     DELIVERY_LOG_ERRORS: Final = "DeliveryLogErrors"
     """Events the delivery log could not claim, read or record (a write that failed whole counts
     once): the forwarder went on without it, at least once as without a log."""
+    EVENTS_ARCHIVED: Final = "EventsArchived"
+    """Events the archive function wrote to the archive bucket."""
+    ARCHIVE_ERRORS: Final = "ArchiveErrors"
+    """Events the archive could not take at once: the archive queue refused them (the forwarder sent
+    them through the events queue instead, or left their messages to SQS), or the bucket did (the
+    archive function leaves them on the archive queue, retried)."""
 
 
 #: Powertools publishes a metrics record early once it holds this many metrics, or values of one.
@@ -192,6 +198,10 @@ class ForwardTally:
     held: int = 0
     """Events another invocation held a claim on at the end: sent back with their messages."""
     log_seconds: float = 0.0
+    archived: int = 0
+    """Events whose archive copy went to the archive queue."""
+    archive_errors: int = 0
+    """Events (and relayed archive messages) the archive queue refused."""
 
     def answered(self, status_class: str, elapsed_ms: float) -> None:
         self.statuses[status_class] += 1
@@ -206,6 +216,7 @@ class ForwardTally:
         parked: Mapping[str, int],
         mode: str,
         delivery_log: bool,
+        archive: bool = False,
     ) -> None:
         """The invocation's metrics, and its ``messages forwarded`` log line."""
         metrics.add_metric(MetricName.EVENTS_FORWARDED, MetricUnit.Count, self.forwarded)
@@ -217,6 +228,7 @@ class ForwardTally:
             (MetricName.EVENTS_ALREADY_DELIVERED, self.skipped),
             (MetricName.UPSTREAM_AUTH_FAILURES, self.auth_failures),
             (MetricName.DELIVERY_LOG_ERRORS, self.log_errors),
+            (MetricName.ARCHIVE_ERRORS, self.archive_errors),
         ):
             if value:
                 metrics.add_metric(name, MetricUnit.Count, value)
@@ -239,6 +251,8 @@ class ForwardTally:
             "upstream_statuses": dict(self.statuses),
             "mode": mode,
         }
+        if archive:
+            figures |= {"events_archived": self.archived, "archive_errors": self.archive_errors}
         if delivery_log:
             figures |= {
                 "log_claims": self.log_claims,

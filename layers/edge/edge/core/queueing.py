@@ -3,9 +3,13 @@
 Message format, version 1 (the body of every message on the events queue)::
 
     {"v": 1, "source": "<fingerprint>" | null, "events": [<event>, ...], "sizes": [<bytes>, ...]}
+    {"v": 1, "source": "<label>", "kind": "replay" | "replay-undelivered", "events": [...], "sizes": [...]}
 
 ``source`` names the inbound key's upstream Source (``edge.core.secret.fingerprint``) in closed
-mode and is ``null`` in open mode. Events are complete, enriched Segment events. ``sizes``
+mode and is ``null`` in open mode. Events are complete, enriched Segment events. A message with a
+``kind`` holds events sent again from the archive (``edge_ops.replay``): its ``source`` is the
+archive's name for the Source (``edge.core.archive``), the forwarder neither archives them again
+nor, for ``replay``, asks the delivery log whether they were delivered already. ``sizes``
 (optional) is the length in bytes of each event as written: the forwarder cuts the events out
 of the body with it instead of decoding and encoding every one of them again (``read_events``);
 a message without it, or whose sizes do not fit its body exactly, is decoded in full. Quarantine
@@ -39,9 +43,13 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MESSAGE_VERSION",
     "PARKING_ROOM",
+    "REPLAY",
+    "REPLAY_KINDS",
+    "REPLAY_UNDELIVERED",
     "Entry",
     "Queue",
     "QueueWriter",
+    "QueuedEvents",
     "chunks",
     "decode_message",
     "events_message",
@@ -49,10 +57,16 @@ __all__ = [
     "pack",
     "pack_events",
     "read_events",
+    "read_message",
     "serialize",
 ]
 
 MESSAGE_VERSION: Final = 1
+#: The kinds of events messages sent again from the archive: every event (``REPLAY``), or only
+#: those the delivery log does not hold as delivered (``REPLAY_UNDELIVERED``).
+REPLAY: Final = "replay"
+REPLAY_UNDELIVERED: Final = "replay-undelivered"
+REPLAY_KINDS: Final = frozenset({REPLAY, REPLAY_UNDELIVERED})
 #: SQS's classic message size limit, and SendMessageBatch's limit on the sum of its entries.
 MAX_MESSAGE_BYTES: Final = 256 * 1024
 #: Room ingest leaves in every message for the attributes the forwarder adds if it ever parks
@@ -62,8 +76,11 @@ PARKING_ROOM: Final = 4096
 _ENTRIES_PER_BATCH: Final = 10  # SendMessageBatch's limit
 _SUFFIX: Final = b"]}"
 _SIZES: Final = b'],"sizes":['
-# The head of a message as ``message_prefix`` writes it for events (a fingerprint is hex).
-_EVENTS_HEAD: Final = re.compile(rb'\{"v":1,"source":(null|"[0-9a-f]{1,64}"),"events":\[')
+# The head of a message as ``message_prefix`` writes it for events: a fingerprint is hex, an
+# archive label lower-case letters, digits, ``-`` and ``_``; a kind, lower-case letters and ``-``.
+_EVENTS_HEAD: Final = re.compile(
+    rb'\{"v":1,"source":(null|"[0-9a-z_-]{1,64}")(?:,"kind":"([a-z-]{1,32})")?,"events":\['
+)
 _WRITE_KEY: Final = b'"writeKey"'
 
 
@@ -89,15 +106,19 @@ def message_prefix(source: str | None, *, kind: str | None = None, items: str = 
     return serialize(head)[:-1] + b',"' + items.encode() + b'":['
 
 
-def events_message(source: str | None, events: Sequence[bytes], *, prefix: bytes | None = None) -> bytes:
+def events_message(
+    source: str | None, events: Sequence[bytes], *, prefix: bytes | None = None, kind: str | None = None
+) -> bytes:
     """A version-1 events message holding ``events`` (each serialized already), with their sizes."""
     sizes = b",".join(b"%d" % len(event) for event in events)
-    return (prefix or message_prefix(source)) + b",".join(events) + _SIZES + sizes + _SUFFIX
+    return (prefix or message_prefix(source, kind=kind)) + b",".join(events) + _SIZES + sizes + _SUFFIX
 
 
-def pack_events(source: str | None, events: Iterable[bytes], max_bytes: int) -> Iterator[bytes]:
+def pack_events(
+    source: str | None, events: Iterable[bytes], max_bytes: int, *, kind: str | None = None
+) -> Iterator[bytes]:
     """Greedily pack serialized events into events messages of at most ``max_bytes``."""
-    prefix = message_prefix(source)
+    prefix = message_prefix(source, kind=kind)
     if isinstance(events, list) and len(events) == 1:  # a lone event: its own message, whatever its size
         yield events_message(source, events, prefix=prefix)
         return
@@ -110,26 +131,39 @@ def pack_events(source: str | None, events: Iterable[bytes], max_bytes: int) -> 
         yield events_message(source, run, prefix=prefix)
 
 
+#: What an events message holds: its source, its serialized events, and its kind (None for live
+#: events; ``replay`` or ``replay-undelivered`` for events sent again). A plain tuple: one per
+#: message, on the forwarder's hottest path.
+type QueuedEvents = tuple[str | None, list[bytes], str | None]
+
+
 def read_events(body: str) -> tuple[str | None, list[bytes]]:
     """The source fingerprint and serialized events of an events message (no ``writeKey`` in any),
     or ``UndeliverableError``."""
+    source, events, _ = read_message(body)
+    return source, events
+
+
+def read_message(body: str) -> QueuedEvents:
+    """An events message's source, serialized events (no ``writeKey`` in any) and kind, or
+    ``UndeliverableError``."""
     data = body.encode()
     packed = _cut(data)
     if packed is not None:
-        source, events = packed
         if _WRITE_KEY not in data:  # one scan of the body rather than one per event
-            return source, events
+            return packed
+        source, events, kind = packed
         try:
-            return source, [_without_write_key(event) for event in events]
+            return source, [_without_write_key(event) for event in events], kind
         except ValueError:
             pass  # an event that is not JSON: the full decoding says what is wrong
-    source, decoded = decode_message(body)
+    source, decoded, kind = _decode(body)
     for event in decoded:
         event.pop("writeKey", None)  # ingest removes it; a hand-made or old message may not have
-    return source, [serialize(event) for event in decoded]
+    return source, [serialize(event) for event in decoded], kind
 
 
-def _cut(data: bytes) -> tuple[str | None, list[bytes]] | None:
+def _cut(data: bytes) -> QueuedEvents | None:
     """The events of a message as ingest writes it, cut out by their ``sizes``; None if the message
     is not written that way or its sizes do not fit it exactly."""
     head = _EVENTS_HEAD.match(data)
@@ -137,26 +171,42 @@ def _cut(data: bytes) -> tuple[str | None, list[bytes]] | None:
     if head is None or tail < head.end() - 1 or not data.endswith(_SUFFIX):
         return None
     listed = data[tail + len(_SIZES) : -len(_SUFFIX)]
+    position = head.end()
+    if listed.isdigit():  # a lone event, as every beacon's message holds: its size is its length
+        lone = int(listed) == tail - position and _an_object(data, position, tail)
+        return _queued(head, [data[position:tail]]) if lone else None
+    events = _slices(data, position, tail, listed)
+    return None if events is None else _queued(head, events)
+
+
+def _slices(data: bytes, position: int, tail: int, listed: bytes) -> list[bytes] | None:
+    """The events between ``position`` and ``tail`` by their listed sizes, if they tile it exactly."""
     try:
         sizes = [int(size) for size in listed.split(b",")] if listed else []
     except ValueError:
         return None
     events: list[bytes] = []
-    position = head.end()
     for size in sizes:
         if events:
             if data[position : position + 1] != b",":
                 return None
             position += 1
         end = position + size
-        if size < 2 or end > tail or data[position] != 0x7B or data[end - 1] != 0x7D:  # {…}
+        if end > tail or not _an_object(data, position, end):
             return None
         events.append(data[position:end])
         position = end
-    if position != tail:
-        return None
-    source = head[1]
-    return (None if source == b"null" else source[1:-1].decode()), events
+    return events if position == tail else None
+
+
+def _an_object(data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` can be a JSON object: ``{…}``."""
+    return end - start >= 2 and data[start] == 0x7B and data[end - 1] == 0x7D
+
+
+def _queued(head: re.Match[bytes], events: list[bytes]) -> QueuedEvents:
+    source, kind = head[1], head[2]
+    return (None if source == b"null" else source[1:-1].decode()), events, (kind.decode() if kind else None)
 
 
 def _without_write_key(event: bytes) -> bytes:
@@ -172,6 +222,11 @@ def _without_write_key(event: bytes) -> bytes:
 
 def decode_message(body: str) -> tuple[str | None, list[dict[str, Any]]]:
     """The source fingerprint and events of a version-1 message, or ``UndeliverableError``."""
+    source, events, _ = _decode(body)
+    return source, events
+
+
+def _decode(body: str) -> tuple[str | None, list[dict[str, Any]], str | None]:
     try:
         message = from_json(body)
     except ValueError as exc:
@@ -186,7 +241,10 @@ def decode_message(body: str) -> tuple[str | None, list[dict[str, Any]]]:
         raise UndeliverableError(Reason.INVALID_MESSAGE, "The source is not a string or null.")
     if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
         raise UndeliverableError(Reason.INVALID_MESSAGE, "The events are not a list of objects.")
-    return source, events
+    kind = message.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise UndeliverableError(Reason.INVALID_MESSAGE, "The kind is not a string.")
+    return source, events, kind
 
 
 def chunks[T](

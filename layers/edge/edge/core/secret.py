@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic_core import SchemaValidator, ValidationError
 
+from edge.core.archive import label_for, source_hash
 from edge.core.errors import RequestError, TransientError
 
 if TYPE_CHECKING:
@@ -39,8 +40,21 @@ def _check_mode(write_key: str | None, sources: dict[str, str] | None) -> dict[s
 
 
 def _checked(shape: dict[str, Any]) -> dict[str, Any]:
-    return _check_mode(shape["writeKey"], shape["sources"])
+    return {**_check_mode(shape["writeKey"], shape["sources"]), "labels": shape["labels"]}
 
+
+_OPTIONAL_MAP: Final[dict[str, Any]] = {
+    "type": "typed-dict-field",
+    "required": False,
+    "schema": {
+        "type": "default",
+        "default": None,
+        "schema": {
+            "type": "nullable",
+            "schema": {"type": "dict", "keys_schema": {"type": "str"}, "values_schema": {"type": "str"}},
+        },
+    },
+}
 
 #: The secret's shape (other keys ignored), then its rules; errors hide the input. A
 #: pydantic-core schema, not a model: no pydantic import on the forwarder's cold start.
@@ -61,22 +75,9 @@ _SHAPE: Final = SchemaValidator(
                         "schema": {"type": "nullable", "schema": {"type": "str", "min_length": 1}},
                     },
                 },
-                "sources": {
-                    "type": "typed-dict-field",
-                    "required": False,
-                    "schema": {
-                        "type": "default",
-                        "default": None,
-                        "schema": {
-                            "type": "nullable",
-                            "schema": {
-                                "type": "dict",
-                                "keys_schema": {"type": "str"},
-                                "values_schema": {"type": "str"},
-                            },
-                        },
-                    },
-                },
+                "sources": _OPTIONAL_MAP,
+                # The archive's name for each Source ID (edge.core.archive.label_for); optional.
+                "labels": _OPTIONAL_MAP,
             },
         },
     },
@@ -91,10 +92,12 @@ def fingerprint(write_key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class EdgeSecret:
-    """``{"writeKey": "<SourceID>"}`` (open) or ``{"sources": {"<inbound key>": "<SourceID>"}}`` (closed)."""
+    """``{"writeKey": "<SourceID>"}`` (open) or ``{"sources": {"<inbound key>": "<SourceID>"}}`` (closed),
+    and optionally ``{"labels": {"<SourceID>": "<label>"}}``: the archive's names for Sources."""
 
     writeKey: str | None = None
     sources: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         _check_mode(self.writeKey, self.sources)
@@ -132,6 +135,25 @@ class EdgeSecret:
             return None
         for key, source_id in self.sources.items():
             if hmac.compare_digest(fingerprint(key), source):
+                return source_id
+        return None
+
+    def source_ids(self) -> list[str]:
+        """Every upstream Source ID the secret names, each once."""
+        if self.writeKey:
+            return [self.writeKey]
+        return list(dict.fromkeys((self.sources or {}).values()))
+
+    def label_for(self, source_id: str) -> str:
+        """The archive's name for a Source ID: its configured label, else its hash."""
+        return label_for(source_id, self.labels)
+
+    def source_id_for_label(self, label: str | None) -> str | None:
+        """The Source ID the archive names ``label`` (its label, or its hash), or None."""
+        if label is None:
+            return None
+        for source_id in self.source_ids():
+            if label in (self.label_for(source_id), source_hash(source_id)):
                 return source_id
         return None
 

@@ -25,7 +25,7 @@ from edge.forward.upstream import (
     custom_body,
 )
 
-__all__ = ["MAX_BATCH_BYTES", "BatchLimits", "Item", "Request", "memo", "plan", "split"]
+__all__ = ["MAX_BATCH_BYTES", "BatchLimits", "Item", "Request", "memo", "plan", "resolver", "split"]
 
 #: The upstream's request size limit (Segment's 500 KB per batch).
 MAX_BATCH_BYTES: Final = 500 * 1024
@@ -50,6 +50,11 @@ class Item:
     """Its key in the delivery log, when there is one."""
     last_answer: Answer | None = None
     """The last retryable answer to it."""
+    kind: str | None = None
+    """Its message's kind: None for live events, ``replay`` or ``replay-undelivered`` for events
+    sent again from the archive (``source`` is then the archive's label of the Source)."""
+    archived: bool = False
+    """Its copy is on the archive queue (or it needs none: it was sent again from the archive)."""
     _fields: tuple[str | None, str | None] | None = None
 
     @property
@@ -142,9 +147,9 @@ def plan(items: Iterable[Item], secret: EdgeSecret, limits: BatchLimits) -> tupl
     groups: dict[str, list[Item]] = {}
     unmapped: list[Item] = []
     custom: list[Request] = []
-    source_id_for = memo(secret.source_id_for)
+    source_id_for = resolver(secret)
     for item in items:
-        source_id = source_id_for(item.source)
+        source_id = source_id_for(item)
         if source_id is None:
             unmapped.append(item)
         elif _is_custom(item):
@@ -160,6 +165,18 @@ def plan(items: Iterable[Item], secret: EdgeSecret, limits: BatchLimits) -> tupl
 def _is_custom(item: Item) -> bool:
     # Only an event that may be custom is decoded for its type (a Segment event never is until needed).
     return b'"custom"' in item.data and item.event_type == CUSTOM_TYPE
+
+
+def resolver(secret: EdgeSecret) -> Callable[[Item], str | None]:
+    """The Source ID of an item, remembered per source: a live event's source is its inbound key's
+    fingerprint, a replayed one's the archive's label of the Source."""
+    by_fingerprint = memo(secret.source_id_for)
+    by_label = memo(secret.source_id_for_label)
+
+    def source_id_for(item: Item) -> str | None:
+        return by_label(item.source) if item.kind else by_fingerprint(item.source)
+
+    return source_id_for
 
 
 def memo(lookup: Callable[[str | None], str | None]) -> Callable[[str | None], str | None]:

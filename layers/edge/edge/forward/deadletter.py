@@ -84,6 +84,9 @@ class Parkable(Protocol):
     @property
     def data(self) -> bytes: ...
 
+    @property
+    def kind(self) -> str | None: ...
+
 
 class LetterBox(Protocol):
     def park(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float]) -> list[int]: ...
@@ -116,7 +119,8 @@ class Parking:
         for event in events:
             by_origin.setdefault(event.origin, []).append(event)
         for origin, group in by_origin.items():
-            body = events_message(group[0].source, [event.data for event in group]).decode()
+            head = group[0]
+            body = events_message(head.source, [event.data for event in group], kind=head.kind).decode()
             self._letters.append((DeadLetter(body, reason, origin, detail, status), len(group)))
 
     def send(self, queue: LetterBox, time_left: Callable[[], float]) -> Parked:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from edge.core.errors import TransientError
 from edge.core.observability import ForwardTally, logger
+from edge.core.queueing import REPLAY
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -144,17 +145,18 @@ class DeliveryTracker:
         self._confirmed: list[str] = []
         self._writes: list[Future[int]] = []
 
-    def to_send(self, items: Iterable[Item], source_id_for: Callable[[str | None], str | None]) -> list[Item]:
+    def to_send(self, items: Iterable[Item], source_id_for: Callable[[Item], str | None]) -> list[Item]:
         """The items to send: the first of those sharing a key, each with its key.
 
         A later item with the key of an earlier one (a client's retry queued twice) waits for
         it: done if the first is delivered (``follow_twins``), sent back with its message if not.
+        Events replayed from the archive to be sent whatever the log says (``replay``) get no key.
         """
         first: dict[str, Item] = {}
         send: list[Item] = []
         for item in items:
-            source_id = source_id_for(item.source)
-            if source_id is None or item.message_id is None:
+            source_id = source_id_for(item)
+            if source_id is None or item.message_id is None or item.kind == REPLAY:
                 send.append(item)
                 continue
             item.key = self._log.key(source_id, item.message_id)

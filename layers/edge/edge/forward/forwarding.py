@@ -10,9 +10,16 @@ An invocation, top to bottom (``Forwarder.forward``):
 4. with a delivery log (``edge.forward.dedupe``), each request's events are claimed before it is
    sent (what was delivered within the window, or another invocation holds, is not sent) and
    recorded as delivered as each request is confirmed;
-5. park the events of messages at their last allowed delivery that are still not done;
-6. send the letters (``edge.forward.deadletter``), then settle each message (``edge.forward.requeue``): every
+5. with the archive (``edge.forward.archiving``), what MetaRouter confirmed goes to the archive
+   queue as it is confirmed, and the invocation waits for it before settling its messages;
+6. park the events of messages at their last allowed delivery that are still not done;
+7. send the letters (``edge.forward.deadletter``), then settle each message (``edge.forward.requeue``): every
    event done, it is acknowledged; none, SQS redelivers it; some, only the rest goes back.
+
+Events sent again from the archive (a replay) are named by the archive's label of their Source,
+never archived again, and, unless only undelivered ones were asked for, sent whatever the delivery
+log says. An archive message found on the events queue (the archive queue refused it once) is
+relayed to the archive queue.
 """
 
 from __future__ import annotations
@@ -26,14 +33,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Protocol
 
+from edge.core.archive import ARCHIVE_HEAD
 from edge.core.errors import Reason, TransientError, UndeliverableError
 from edge.core.observability import ForwardTally, MetricName, MetricUnit, logger, metrics
-from edge.core.queueing import MAX_MESSAGE_BYTES, read_events
+from edge.core.queueing import MAX_MESSAGE_BYTES, REPLAY_KINDS, read_message
 from edge.core.secret import EdgeSecret, SecretStore
 from edge.core.timestamps import format_timestamp
-from edge.forward.batching import BatchLimits, Item, Request, memo, plan
+from edge.forward.batching import BatchLimits, Item, Request, plan, resolver
 from edge.forward.deadletter import LetterBox, Parking
-from edge.forward.requeue import Exhausted, Redeliver, Requeue, Step, next_step
+from edge.forward.requeue import Acknowledge, Exhausted, Redeliver, Requeue, Step, next_step
 from edge.forward.retrying import Deadline, Retrier, RetryPolicy, Round
 from edge.forward.upstream import (
     CALL_TYPES,
@@ -50,11 +58,13 @@ from edge.forward.upstream import (
 )
 
 if TYPE_CHECKING:
+    from edge.forward.archiving import Archived, Archiving, Sink
     from edge.forward.dedupe import DeliveryLog, DeliveryTracker
 
 __all__ = ["ForwardResult", "Forwarder", "Mode", "QueuedMessage"]
 
 _UNMAPPED: Final = "The source maps to no Source ID in the secret."
+_ACKNOWLEDGE: Final = Acknowledge()
 
 
 class Mode(StrEnum):
@@ -88,20 +98,32 @@ class ForwardResult:
     """Events sent back to the events queue (their messages are acknowledged)."""
     skipped: int = 0
     """Events the delivery log says were delivered already."""
+    archived: int = 0
+    """Events whose archive copy went to the archive queue."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, and one is built per message
 class _Message:
     """A decoded message and its items, in order."""
 
     message: QueuedMessage
     source: str | None
     items: list[Item]
+    kind: str | None = None
 
 
 def _decode(message: QueuedMessage) -> _Message:
-    source, events = read_events(message.body)
-    return _Message(message, source, [Item(message.message_id, source, data) for data in events])
+    source, events, kind = read_message(message.body)
+    if kind is not None and kind not in REPLAY_KINDS:
+        detail = f"Events messages of kind {kind!r} are not forwarded."
+        raise UndeliverableError(Reason.INVALID_MESSAGE, detail)
+    origin = message.message_id
+    if kind is None:  # live events, nearly every message: positional arguments are the cheapest
+        return _Message(message, source, [Item(origin, source, data) for data in events])
+    # Sent again from the archive: not archived again.
+    return _Message(
+        message, source, [Item(origin, source, data, kind=kind, archived=True) for data in events], kind
+    )
 
 
 def _utc_now() -> datetime:
@@ -112,6 +134,8 @@ class Requeueing(Protocol):
     """Sends the undelivered rest of messages back to the events queue (``edge.forward.requeue``)."""
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]: ...
+
+    def send_bodies(self, bodies: Sequence[str], *, time_left: Callable[[], float]) -> list[int]: ...
 
     def acknowledge(self, receipt_handles: Sequence[str], *, time_left: Callable[[], float]) -> int: ...
 
@@ -141,6 +165,7 @@ class Forwarder:
         max_deliveries: int | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         delivery_log: DeliveryLog | None = None,
+        archive: Sink | None = None,
         checkpoint_after: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -161,6 +186,8 @@ class Forwarder:
         deliveries (None: left to SQS)."""
         self.max_message_bytes = max_message_bytes
         self.delivery_log = delivery_log
+        self.archive = archive
+        """The archive queue (None: no archive)."""
         self.checkpoint_after = checkpoint_after
         """Seconds into an invocation after which, and then as often, the messages all of whose
         events were delivered are deleted at once, on a thread of their own: an invocation killed
@@ -192,7 +219,11 @@ class Forwarder:
         deadline = Deadline.within(remaining_ms, margin=self.margin, clock=self.clock)
         decoded: list[_Message] = []
         undecodable: list[tuple[QueuedMessage, UndeliverableError]] = []
+        relays: list[QueuedMessage] = []
         for message in messages:
+            if message.body.startswith(ARCHIVE_HEAD):  # an archive message: relayed
+                relays.append(message)
+                continue
             try:
                 decoded.append(_decode(message))
             except UndeliverableError as exc:
@@ -200,16 +231,19 @@ class Forwarder:
         run = _Invocation(self, deadline, decoded)
         for message, error in undecodable:
             run.parking.message(message.body, message.message_id, error.reason, error.detail)
+        run.relay(relays)
         items = [item for entry in decoded for item in entry.items]
         if items:
             run.send(items)
+        run.archive_flush()
         run.checkpoints_done()
         steps = [(entry.message.message_id, self._next_step(entry, run.parking)) for entry in decoded]
         parked = run.parking.send(self.dead_letters, run.deadline.remaining)
         if parked.not_sent:
             logger.error("could not park in the dead-letter queue", extra={"messages": len(parked.not_sent)})
-        # A message whose letter could not be sent comes back whole, whatever else became of it.
-        failed = set(parked.not_sent)
+        # A message whose letter could not be sent comes back whole, whatever else became of it;
+        # so does one whose confirmed events have their archive copy on no queue.
+        failed = set(parked.not_sent) | run.archive_settled()
         failed |= {origin for origin, step in steps if isinstance(step, Redeliver)}
         remainders = [step for origin, step in steps if isinstance(step, Requeue) and origin not in failed]
         requeued = 0
@@ -225,6 +259,7 @@ class Forwarder:
             dead_lettered=sum(parked.by_reason.values()),
             requeued=requeued,
             skipped=run.tally.skipped,
+            archived=run.tally.archived,
         )
         run.tally.publish(
             messages=len(messages),
@@ -233,12 +268,15 @@ class Forwarder:
             parked=parked.by_reason,
             mode=self.mode,
             delivery_log=self.delivery_log is not None,
+            archive=self.archive is not None,
         )
         return result
 
     def _next_step(self, entry: _Message, parking: Parking) -> Step:
         """What becomes of a message (``edge.forward.requeue``); at its last delivery, what is not done yet
         is parked with the last answer it got."""
+        if all(item.done for item in entry.items):  # nearly every message: nothing to look at
+            return _ACKNOWLEDGE
         step = next_step(
             entry.message.message_id,
             entry.source,
@@ -247,6 +285,7 @@ class Forwarder:
             attempts=entry.message.attempts,
             max_attempts=self.max_deliveries or entry.message.attempts + 1,
             max_bytes=self.max_message_bytes,
+            kind=entry.kind,
         )
         if isinstance(step, Exhausted):
             pending = [entry.items[index] for index in step.pending]
@@ -263,6 +302,14 @@ class Forwarder:
 
             self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         return self._checkpointer.submit(self.requeuer.acknowledge, receipt_handles, time_left=time_left)
+
+    def archiving(self, label_for: Callable[[str], str]) -> Archiving | None:
+        """One invocation's archive copies, or None without an archive."""
+        if self.archive is None:
+            return None
+        from edge.forward.archiving import Archiving
+
+        return Archiving(self.archive, label_for=label_for)
 
     def close(self) -> None:
         """Release the threads and pooled connections (tests; Lambda just freezes)."""
@@ -290,6 +337,79 @@ class _Invocation:
 
             self.tracker = DeliveryTracker(forwarder.delivery_log, self.tally, clock=forwarder.clock)
         self._refreshed: EdgeSecret | None = None
+        self._secret: EdgeSecret | None = None
+        self.archiving: Archiving | None = None
+        self._relays: dict[str, QueuedMessage] = {}
+
+    def relay(self, messages: list[QueuedMessage]) -> None:
+        """Send archive messages found on the events queue on to the archive queue; without an
+        archive, park them (a redrive brings them back once it is on again)."""
+        if not messages:
+            return
+        if self.f.archive is None:
+            for message in messages:
+                detail = "An archive message, and this forwarder has no archive queue."
+                self.parking.message(message.body, message.message_id, Reason.INVALID_MESSAGE, detail)
+            return
+        archiving = self._archiving()
+        for message in messages:
+            self._relays[message.message_id] = message
+            archiving.relay(message.body, message.message_id)
+
+    def _archiving(self) -> Archiving:
+        if self.archiving is None:
+            self.archiving = self.f.archiving(self._label_for)
+            assert self.archiving is not None  # noqa: S101 - only called with an archive
+        return self.archiving
+
+    def _label_for(self, source_id: str) -> str:
+        """The archive's name for a Source ID, from the secret read last."""
+        secret = self._refreshed or self._secret
+        if secret is None:  # only relayed messages, which carry their label, are archived without one
+            raise TransientError("No secret to name the Source with.")
+        return secret.label_for(source_id)
+
+    def archive_flush(self) -> None:
+        """Send what was kept for the archive so far."""
+        if self.archiving is not None:
+            self.archiving.flush(self._archive_time_left)
+
+    def _archive_time_left(self) -> float:
+        # Sent within the margin too: the letters and the answer need less than half of it.
+        return self.deadline.remaining() + self.f.margin / 2
+
+    def archive_settled(self) -> set[str]:
+        """Send what the archive queue refused to the events queue. The origins of messages SQS
+        must redeliver: events whose copy is on no queue, relayed archive messages the archive
+        queue did not take."""
+        if self.archiving is None:
+            return set()
+        outcome: Archived = self.archiving.outcome
+        self.tally.archived += outcome.events
+        lost: list[Item] = []
+        if outcome.unsent:
+            requeuer = self.f.requeuer
+            refused = (
+                requeuer.send_bodies(outcome.unsent, time_left=self._archive_time_left)
+                if requeuer is not None
+                else list(range(len(outcome.unsent)))
+            )
+            refused_set = set(refused)
+            for position, items in enumerate(outcome.unsent_items):
+                if position in refused_set:
+                    lost += items
+                else:
+                    for item in items:
+                        item.archived = True
+        errors = sum(len(items) for items in outcome.unsent_items)
+        failed = {item.origin for item in lost} | outcome.not_relayed
+        if errors or outcome.not_relayed:
+            logger.warning(
+                "archive queue refused events",
+                extra={"events": errors, "sent_back": errors - len(lost), "messages_left": len(failed)},
+            )
+        self.tally.archive_errors += errors + len(outcome.not_relayed)
+        return failed
 
     def send(self, items: list[Item]) -> None:
         try:
@@ -297,8 +417,11 @@ class _Invocation:
         except TransientError as exc:
             logger.warning("secret unavailable: nothing forwarded", extra={"reason": exc.message})
             return
+        self._secret = secret
+        if self.f.archive is not None:
+            self._archiving()
         if self.tracker is not None:
-            items = self.tracker.to_send(items, memo(secret.source_id_for))
+            items = self.tracker.to_send(items, resolver(secret))
         requests, unmapped = plan(items, secret, self.f.limits)
         self._park(unmapped, Reason.UNMAPPED_SOURCE, _UNMAPPED)
         if requests:
@@ -338,7 +461,11 @@ class _Invocation:
         """Delete the messages whose every event is delivered (not merely parked: the letters are
         sent at the end), off this thread."""
         self._next_checkpoint = self.f.clock() + self.f.checkpoint_after
-        finished = [m for m in self._unfinished if all(item.delivered for item in m.items)]
+        self.archive_flush()  # what a later checkpoint may then delete
+        bare = self.archiving is None  # without an archive, delivered is finished
+        finished = [
+            m for m in self._unfinished if all(item.delivered and (item.archived or bare) for item in m.items)
+        ]
         if not finished:
             return
         self._unfinished = [m for m in self._unfinished if m not in finished]
@@ -362,11 +489,12 @@ class _Invocation:
         ``now``; what must wait for a retry is returned."""
         match decide(request, answer):
             case Accept():
-                self._accept(request.items)
+                self._accept(request.items, request.source_id)
                 self.tally.custom_forwarded += request.custom
             case Partial(parked, retry):
                 failed = set(retry).union(index for index, _ in parked)
-                self._accept([item for i, item in enumerate(request.items) if i not in failed])
+                accepted = [item for i, item in enumerate(request.items) if i not in failed]
+                self._accept(accepted, request.source_id)
                 for index, status in parked:
                     detail = "The upstream reported the event as failed in a 207 answer."
                     self._park([request.items[index]], Reason.UPSTREAM_REJECTED, detail, status)
@@ -395,10 +523,14 @@ class _Invocation:
     def _park(self, items: Sequence[Item], reason: Reason, detail: str, status: int | None = None) -> None:
         _park(self.parking, items, reason, detail, status)
 
-    def _accept(self, items: list[Item]) -> None:
+    def _accept(self, items: list[Item], source_id: str) -> None:
         for item in items:
             item.done = item.delivered = True
         self.tally.forwarded += len(items)
+        if self.archiving is not None:
+            kept = [item for item in items if not item.archived]  # replayed ones are not archived again
+            if kept:
+                self.archiving.add(source_id, kept)
         if self._trace:  # which answers an invocation read (a load test's accounting)
             logger.debug("upstream confirmed", extra={"messageIds": [item.message_id for item in items]})
         if self.tracker is not None:

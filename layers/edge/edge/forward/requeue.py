@@ -85,10 +85,14 @@ def delivery_attempts(record: Mapping[str, Any]) -> int:
     """The deliveries of an SQS record's events, this one included: SQS's receive count plus the
     attempts its events carried from earlier messages."""
     attributes = record.get("attributes") or {}
-    try:
-        received = max(1, int(str(attributes.get("ApproximateReceiveCount", 1))))
-    except ValueError:
+    count = attributes.get("ApproximateReceiveCount", 1)
+    if count == "1":  # the first delivery, nearly every record: no conversion
         received = 1
+    else:
+        try:
+            received = max(1, int(str(count)))
+        except ValueError:
+            received = 1
     return received + carried_attempts(record.get("messageAttributes"))
 
 
@@ -97,7 +101,9 @@ def carried_attempts(attributes: Mapping[str, Any] | None) -> int:
 
     Anything unreadable counts as 0: at worst a message gets SQS's own count again.
     """
-    value = (attributes or {}).get(ATTEMPTS_ATTRIBUTE) or {}
+    value = (attributes or {}).get(ATTEMPTS_ATTRIBUTE)
+    if not value:  # nearly every record: no exception raised and caught for it
+        return 0
     text = value.get("stringValue") if isinstance(value, Mapping) else None
     try:
         attempts = int(str(text))
@@ -115,10 +121,12 @@ def next_step(
     attempts: int,
     max_attempts: int,
     max_bytes: int,
+    kind: str | None = None,
 ) -> Step:
     """What to do with the message ``origin`` whose serialized ``events`` are ``done`` or not.
 
-    ``attempts`` counts this delivery; at ``max_attempts`` the events not done are exhausted.
+    ``attempts`` counts this delivery; at ``max_attempts`` the events not done are exhausted. The
+    rest sent back keeps its message's ``kind`` (events replayed from the archive stay so).
     """
     pending = tuple(index for index, finished in enumerate(done) if not finished)
     if not pending:
@@ -127,7 +135,7 @@ def next_step(
         return Exhausted(attempts, pending)
     if len(pending) == len(events):
         return Redeliver()
-    bodies = pack_events(source, (events[i] for i in pending), max_bytes - _ATTRIBUTE_ROOM)
+    bodies = pack_events(source, (events[i] for i in pending), max_bytes - _ATTRIBUTE_ROOM, kind=kind)
     return Requeue(origin, tuple(bodies), attempts, len(pending))
 
 
@@ -147,6 +155,10 @@ class Requeuer:
         crash, they would not come back (the event source mapping deletes them again, harmlessly).
         How many could not be deleted."""
         return self._queue.delete(receipt_handles, time_left=time_left)
+
+    def send_bodies(self, bodies: Sequence[str], *, time_left: Callable[[], float]) -> list[int]:
+        """Send ``bodies`` as they are, at once (no delay); the positions of those not sent."""
+        return self._queue.send([Entry(body) for body in bodies], time_left=time_left)
 
     def send(self, remainders: Iterable[Requeue], *, time_left: Callable[[], float]) -> set[str]:
         """Send every remainder; the origins of those not (wholly) sent, which SQS must redeliver."""

@@ -3,6 +3,7 @@ once per execution environment."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -13,6 +14,7 @@ from botocore.config import Config
 from edge.core.config import ForwardSettings
 from edge.core.runtime import after_snapstart_restore, aws_client_config
 from edge.core.secret import SecretStore
+from edge.forward.archiving import ArchiveQueue
 from edge.forward.batching import BatchLimits
 from edge.forward.deadletter import DeadLetterQueue
 from edge.forward.forwarding import Forwarder, Mode
@@ -43,10 +45,13 @@ class _OnFirstUse:
         self._service = service
         self._config = config
         self._client: Any = None
+        self._lock = threading.Lock()  # the archive's thread and this one may both be first
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = boto3.client(self._service, config=self._config)  # type: ignore[call-overload]
+            with self._lock:
+                if self._client is None:
+                    self._client = boto3.client(self._service, config=self._config)  # type: ignore[call-overload]
         return getattr(self._client, name)
 
     def close(self) -> None:
@@ -126,5 +131,6 @@ def build_forwarder(
         ),
         max_deliveries=settings.max_receive_count,
         delivery_log=delivery_log,
+        archive=ArchiveQueue(sqs, settings.archive_queue_url) if settings.archive_queue_url else None,
         sleep=sleep,
     )
