@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Set
+from collections.abc import Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any, Final
 
@@ -116,19 +116,24 @@ def confirmations_read(log: Path, message: str = "upstream confirmed") -> Counte
     return read
 
 
-def forwarder_figures(log: Path) -> dict[str, Any]:
-    """Totals over the forwarder's ``messages forwarded`` log lines, and the delivery log's time
-    per invocation (p50, p99, max in ms) when it was on."""
-    totals = dict.fromkeys(("invocations", *_SUMMED), 0)
-    log_ms: list[float] = []
+def _records(log: Path, message: str) -> Iterator[dict[str, Any]]:
+    """The JSON log lines of ``log`` whose ``message`` is ``message``."""
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
     for line in lines:
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(record, dict) or record.get("message") != "messages forwarded":
-            continue
+        if isinstance(record, dict) and record.get("message") == message:
+            yield record
+
+
+def forwarder_figures(log: Path) -> dict[str, Any]:
+    """Totals over the forwarder's ``messages forwarded`` log lines, and the delivery log's time
+    per invocation (p50, p99, max in ms) when it was on."""
+    totals = dict.fromkeys(("invocations", *_SUMMED), 0)
+    log_ms: list[float] = []
+    for record in _records(log, "messages forwarded"):
         totals["invocations"] += 1
         for name in _SUMMED:
             totals[name] += int(record.get(name) or 0)
@@ -180,14 +185,7 @@ def archive_figures(log: Path) -> dict[str, int]:
     totals = dict.fromkeys(
         ("invocations", "objects", "events_archived", "archive_errors", "messages_failed"), 0
     )
-    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict) or record.get("message") != "events archived":
-            continue
+    for record in _records(log, "events archived"):
         totals["invocations"] += 1
         for name in ("objects", "events_archived", "archive_errors", "messages_failed"):
             totals[name] += int(record.get(name) or 0)
