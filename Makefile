@@ -151,7 +151,7 @@ validate: $(STAMP) $(SAM_STAMP)
 ## Every runtime package, transitive ones included, pinned for python3.13, manylinux aarch64.
 lock: $(STAMP)
 	cd layers/edge && ../../$(BIN)/uv pip compile requirements.txt --quiet --python-version 3.13 \
-		--python-platform aarch64-manylinux2014 --only-binary :all: --generate-hashes -o requirements.lock
+		--python-platform aarch64-manylinux_2_28 --only-binary :all: --generate-hashes -o requirements.lock
 
 ## `sam build` into .aws-sam/ (the arm64 layer from locked wheels, no Docker).
 build: $(SAM_STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 # Init allocates a few hundred thousand objects (boto3's service models above all) and leaves
 # almost none of them in garbage cycles: the collector would only scan a growing heap, over and
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 
 settings = IngestSettings.from_env()
 api = IngestApi(
-    build_ingestor(settings), build_first_party(settings), OutcomeLog(settings.outcome_log_sample_rate)
+    build_ingestor(settings, code_dir=Path(__file__).parent),
+    build_first_party(settings),
+    OutcomeLog(settings.outcome_log_sample_rate),
 )
 invocations = Invocations()
 gc.freeze()

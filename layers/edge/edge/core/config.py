@@ -33,6 +33,7 @@ __all__ = [
     "GpcPolicy",
     "IngestSettings",
     "IpPolicy",
+    "PlanMode",
     "variable_schema",
 ]
 
@@ -64,6 +65,8 @@ GpcPolicy = Literal["ignore", "anonymize", "drop"]
 ConsentWhenMissing = Literal["forward", "drop"]
 #: The consent platform whose cookie ingest reads (``edge.ingest.consent``), or none.
 ConsentPlatform = Literal["none", "onetrust", "cookiebot"]
+#: What ingest does with the tracking plan's verdicts (``edge.ingest.plan``).
+PlanMode = Literal["off", "observe", "flag", "omit", "block"]
 
 
 def _setting(variable: str, schema: CoreSchema, default: Any = MISSING) -> Any:
@@ -158,6 +161,10 @@ class IngestSettings(_Settings):
     consent_cookie: ConsentPlatform = _setting("CONSENT_COOKIE", _choice(ConsentPlatform), "none")
     gpc_opt_out: str = _setting("GPC_OPT_OUT", _text(), "")
     hash_fields: str = _setting("HASH_FIELDS", _text(), "")
+    # The tracking plan (edge.ingest.plan): a file in Segment's tracking-plan JSON, relative to
+    # the ingest function's code (functions/ingest/), and what is done with its verdicts.
+    tracking_plan: str = _setting("TRACKING_PLAN", _text(), "")
+    tracking_plan_mode: PlanMode = _setting("TRACKING_PLAN_MODE", _choice(PlanMode), "off")
     # Share of clean successes given an outcome log line; rejections and errors always get one.
     # 1% by default: a line for every beacon would be ~$0.24 of a ~$2 bill per million beacons
     # (docs/performance.md), and ~30 µs of a warm beacon's CPU.

@@ -10,7 +10,7 @@ import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -94,6 +94,13 @@ class MetricName:
     """Events forwarded with ``context.consent`` made from the consent platform's cookie."""
     CONSENT_COOKIES_UNREADABLE: Final = "ConsentCookiesUnreadable"
     """Requests whose consent platform's cookie could not be read (ignored)."""
+    PLAN_VIOLATIONS: Final = "PlanViolations"
+    """Tracking-plan violations found in events about to be forwarded (at most 10 an event), with
+    ``event`` (a planned track event's name, ``(unplanned)``, or the call's type in parentheses)
+    and ``kind`` dimensions."""
+    EVENTS_BLOCKED: Final = "EventsBlocked"
+    """Events the tracking plan blocked (``TrackingPlanMode`` ``block``): answered as accepted,
+    kept in the quarantine queue with their violations."""
     EVENTS_QUARANTINED: Final = "EventsQuarantined"
     """Rejected events written to the quarantine queue."""
     SQS_MESSAGES_SENT: Final = "SqsMessagesSent"
@@ -160,11 +167,13 @@ def count(name: str, value: float) -> None:
         metrics.add_metric(name, MetricUnit.Count, value)
 
 
-def add_counts(name: str, dimension: str, counts: Mapping[str, int]) -> None:
-    """One count per value of ``dimension``, each its own EMF record (Metrics has one dimension set)."""
+def add_counts(name: str, dimension: str | tuple[str, ...], counts: Mapping[Any, int]) -> None:
+    """One count per value of ``dimension`` (or per tuple of values of several), each its own
+    EMF record (Metrics has one dimension set)."""
     from aws_lambda_powertools.metrics import single_metric
 
-    for value, count in counts.items():
+    names = (dimension,) if isinstance(dimension, str) else dimension
+    for values, count in counts.items():
         with single_metric(
             name=name,
             unit=MetricUnit.Count,
@@ -172,7 +181,10 @@ def add_counts(name: str, dimension: str, counts: Mapping[str, int]) -> None:
             namespace=metrics.namespace,
             default_dimensions=metrics.default_dimensions,
         ) as metric:
-            metric.add_dimension(dimension, value)
+            for dimension_name, value in zip(
+                names, (values,) if isinstance(values, str) else values, strict=True
+            ):
+                metric.add_dimension(dimension_name, value)
 
 
 @dataclass(slots=True)

@@ -103,14 +103,15 @@ class IngestApi:
                 facts=facts,
                 cookies=event.cookies,
             )
-        self.tally.accepted = outcome.accepted
-        self.tally.filtered, self.tally.consent = outcome.filtered, outcome.consent
+        self.tally.take(outcome)
         for rejection in outcome.rejected:
             self.tally.reject(rejection.reason)
         if target is RouteKind.CUSTOM:  # its anonymous id is in its metadata, not in its fields
             body = {"anonymousId": outcome.anonymous_id}
-        # A request none of whose events is forwarded (a privacy control filtered them) gets no cookie.
-        cookies = self.first_party.cookies(request.headers, body, event.cookies) if outcome.accepted else []
+        # A request none of whose events is forwarded or kept (a privacy control filtered them)
+        # gets no cookie.
+        kept = outcome.accepted or outcome.blocked
+        cookies = self.first_party.cookies(request.headers, body, event.cookies) if kept else []
         return json_answer(200, outcome.body(), cookies=cookies)
 
     def telemetry(self, _: Request) -> Answer:
@@ -135,8 +136,7 @@ class IngestApi:
                 facts=facts,
                 cookies=request.event.cookies,
             )
-            self.tally.accepted = outcome.accepted
-            self.tally.filtered, self.tally.consent = outcome.filtered, outcome.consent
+            self.tally.take(outcome)
         except RequestError as exc:
             self.tally.reject(exc.code)
             metrics.add_metric(MetricName.REQUESTS_REFUSED, MetricUnit.Count, 1)

@@ -33,6 +33,7 @@ from edge.ingest.limits import (
     QUEUED_PER_BODY_BYTE,
 )
 from edge.ingest.models import EVENT_TYPES, BatchEnvelope, FieldError, field_errors, validate_event
+from edge.ingest.plan import NO_PLAN, PlanPolicy, Violation
 from edge.ingest.privacy import NO_PRIVACY, PrivacyPolicy, RequestPrivacy, hash_fields
 from edge.ingest.repairs import Repair, repair_event, repair_ip, repair_timestamp
 from edge.ingest.routes import RouteKind
@@ -40,10 +41,16 @@ from edge.ingest.routes import RouteKind
 #: A rejected event bigger than this is quarantined as its first QUARANTINE_HEAD_BYTES only.
 QUARANTINE_EVENT_BYTES: Final = 2 * MAX_EVENT_BYTES
 QUARANTINE_HEAD_BYTES: Final = 4096
+#: The ``kind`` of quarantine messages holding events the tracking plan blocked, and their items'
+#: ``reason``: ``make redrive BLOCKED=1`` sends them on.
+BLOCKED: Final = "blocked"
+PLAN_VIOLATION: Final = "plan_violation"
 #: Client values echoed in answers (a mismatched type, a messageId, a field path) are cut to this length.
 _ECHO_CHARS: Final = 100
 
 __all__ = [
+    "BLOCKED",
+    "PLAN_VIOLATION",
     "QUARANTINE_EVENT_BYTES",
     "QUARANTINE_HEAD_BYTES",
     "Ingestor",
@@ -92,6 +99,10 @@ class Outcome:
     consent: Counter[str] = field(default_factory=Counter)
     #: A custom event's ``anonymousID`` (none when a JSONPath): what the first-party cookie keeps.
     anonymous_id: str | None = None
+    #: Events the tracking plan blocked: answered as accepted, quarantined with their violations.
+    blocked: int = 0
+    #: The tracking plan's violations found in the request's events, by kind.
+    violations: Counter[str] = field(default_factory=Counter)
 
     def body(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"success": True}
@@ -112,12 +123,14 @@ class Ingestor:
         secrets: SecretStore,
         ip_policy: IpPolicy,
         privacy: PrivacyPolicy = NO_PRIVACY,
+        plan: PlanPolicy = NO_PLAN,
     ) -> None:
         self._events = events
         self._quarantine = quarantine
         self._secrets = secrets
         self._ip_policy = ip_policy
         self._privacy = privacy
+        self._plan = plan
 
     def accept(
         self,
@@ -142,26 +155,33 @@ class Ingestor:
         if self._privacy.hash_paths and defaults.context:
             repairs["hashed"] += hash_fields({"context": defaults.context}, self._privacy.hash_paths)
         outcome = Outcome()
-        request = _Request(route_type, defaults, facts, secret, request_key, source, privacy, outcome.consent)
-        budget = _Budget(facts.body_bytes, len(items), privacy.consent.allowance)
+        request = _Request(
+            route_type, defaults, facts, secret, request_key, source, privacy, outcome.consent, Counter()
+        )
+        budget = _Budget(facts.body_bytes, len(items), privacy.consent.allowance + self._plan.allowance)
         accepted: dict[str | None, list[bytes]] = {}
+        blocked: dict[str | None, list[_Blocked]] = {}
         for index, item in enumerate(items):
             result = self._prepare(index, item, request, repairs, budget)
             if isinstance(result, Rejection):
                 outcome.rejected.append(result)
             elif isinstance(result, str):
                 outcome.filtered[result] += 1
+            elif isinstance(result, _Blocked):
+                blocked.setdefault(result.source, []).append(result)
             else:
                 item_source, data = result
                 accepted.setdefault(item_source, []).append(data)
 
         self._quarantine_all(outcome.rejected, route, facts, source)
+        self._quarantine_blocked(blocked, route, facts, outcome)
         if privacy.consent.unreadable:
             outcome.consent[COOKIE_UNREADABLE] = 1
         self._count(repairs, outcome)
+        self._count_violations(request.violations, outcome)
         if route_type is not None and outcome.rejected:
             raise _single_rejection(outcome.rejected[0])
-        if items and not accepted and not outcome.filtered:
+        if items and not accepted and not outcome.filtered and not outcome.blocked:
             listed = shown(outcome.rejected)
             raise RequestError(
                 400,
@@ -240,7 +260,7 @@ class Ingestor:
         request: _Request,
         repairs: Counter[str],
         budget: _Budget,
-    ) -> tuple[str | None, bytes] | Rejection | str:
+    ) -> tuple[str | None, bytes] | Rejection | _Blocked | str:
         """One item's source and its event serialized as it will be forwarded, why it is rejected,
         or why it is filtered (answered as accepted, not forwarded, never quarantined)."""
         if not isinstance(item, dict):
@@ -271,7 +291,7 @@ class Ingestor:
         request: _Request,
         repairs: Counter[str],
         budget: _Budget,
-    ) -> tuple[str | None, bytes] | Rejection:
+    ) -> tuple[str | None, bytes] | Rejection | _Blocked:
         """A valid item enriched and serialized as it will be forwarded, unless that breaks a limit."""
         event = enrich(
             dict(item),  # the item itself stays as the client sent it, for the quarantine
@@ -290,11 +310,20 @@ class Ingestor:
         # levels deep, and the consent it repairs or merges into was walked with the event.
         request.privacy.consent.stamp(event, repairs, request.consent)
         data = serialize(event)
+        verdict = None
+        if self._plan.plan is not None and len(data) <= MAX_EVENT_BYTES:
+            # Judged once serialized, so strict JSON; flag and omit mark it within its allowance.
+            data, verdict = self._plan.apply(event, data)
         budget.spend(len(data))
         if len(data) > MAX_EVENT_BYTES:
             merged = request.defaults.context or request.defaults.integrations
             field_name, message = ("context", _MERGED_TOO_LARGE) if merged else ("", _TOO_LARGE)
             return _reject(index, "event_too_large", field_name, message, item)
+        if verdict is not None:
+            name = self._plan.metric_event(event)
+            request.violations.update((name, violation["kind"]) for violation in verdict.violations)
+            if self._plan.mode == "block":
+                return _Blocked(index, request.source_of(item), event, verdict.violations)
         return request.source_of(item), data
 
     @staticmethod
@@ -314,6 +343,35 @@ class Ingestor:
             for name, key in _CONSENT_METRICS:
                 if key in outcome.consent:
                     count(name, outcome.consent[key])
+
+    @staticmethod
+    def _count_violations(violations: Counter[tuple[str, str]], outcome: Outcome) -> None:
+        """PlanViolations by event and kind (one record each), and the outcome's kinds."""
+        if not violations:
+            return
+        add_counts(MetricName.PLAN_VIOLATIONS, ("event", "kind"), violations)
+        for (_, kind), number in violations.items():
+            outcome.violations[kind] += number
+
+    def _quarantine_blocked(
+        self,
+        blocked: dict[str | None, list[_Blocked]],
+        route: str | RouteKind,
+        facts: RequestFacts,
+        outcome: Outcome,
+    ) -> None:
+        """Events the plan blocked, to the quarantine with their violations, before anything is
+        queued: a failure answers 503 and nothing was acknowledged."""
+        if not blocked:
+            return
+        received_at = format_timestamp(facts.received_at)
+        route_name = route.value if isinstance(route, RouteKind) else route
+        for item_source, events in blocked.items():
+            prefix = message_prefix(item_source, kind=BLOCKED, items="rejected")
+            items = (event.item(route_name, received_at) for event in events)
+            self._quarantine.send(pack(items, prefix, self._quarantine.max_bytes))
+            outcome.blocked += len(events)
+        count(MetricName.EVENTS_BLOCKED, outcome.blocked)
 
     def _quarantine_all(
         self,
@@ -385,6 +443,8 @@ class _Request:
     privacy: RequestPrivacy
     #: What the consent control did to the events (``Outcome.consent``).
     consent: Counter[str]
+    #: The tracking plan's violations, by the event's name (``PlanPolicy.metric_event``) and kind.
+    violations: Counter[tuple[str, str]]
 
     def source_refusal(self, item: dict[str, Any]) -> tuple[str, str, str] | None:
         """In closed mode, an item presenting its own key that is not listed is refused."""
@@ -406,6 +466,29 @@ class _Request:
 def _own_key(item: dict[str, Any], request_key: str | None) -> str | None:
     key = item.get("writeKey")
     return key if isinstance(key, str) and key and key != request_key else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Blocked:
+    """An event the tracking plan blocked: as it would have been forwarded, with its violations."""
+
+    index: int
+    source: str | None
+    event: dict[str, Any]
+    violations: list[Violation]
+
+    def item(self, route: str, received_at: str) -> bytes:
+        """Its quarantine item: the event whole (it is within the event limit)."""
+        return serialize(
+            {
+                "index": self.index,
+                "reason": PLAN_VIOLATION,
+                "violations": self.violations,
+                "route": route,
+                "receivedAt": received_at,
+                "event": self.event,
+            }
+        )
 
 
 class _Budget:

@@ -3,6 +3,8 @@ execution environment."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -14,13 +16,14 @@ from edge.core.secret import SecretStore
 from edge.ingest.firstparty import AnonymousIdCookie, FirstParty, OriginVerifier
 from edge.ingest.ingestion import Ingestor
 from edge.ingest.models import build_models
+from edge.ingest.plan import PlanPolicy
 from edge.ingest.privacy import PrivacyPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["build_first_party", "build_ingestor", "build_privacy"]
+__all__ = ["build_first_party", "build_ingestor", "build_plan", "build_privacy"]
 
 
 # The API Gateway integration times out at 30 s; two attempts of (1 s + 3 s) stay well inside it.
@@ -32,8 +35,11 @@ def build_ingestor(
     *,
     sqs: SQSClient | None = None,
     secretsmanager: SecretsManagerClient | None = None,
+    code_dir: Path | None = None,
 ) -> Ingestor:
-    """The ingest service with real clients, unless given others."""
+    """The ingest service with real clients, unless given others. The tracking plan is read and
+    compiled here, at init (``PlanError`` stops the function): ``TRACKING_PLAN`` is relative to
+    ``code_dir``, the ingest function's code (default: Lambda's task root)."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     sqs = sqs or _client("sqs")
@@ -53,7 +59,13 @@ def build_ingestor(
         ),
         ip_policy=settings.ip_policy,
         privacy=build_privacy(settings),
+        plan=build_plan(settings, code_dir or Path(os.environ.get("LAMBDA_TASK_ROOT", "."))),
     )
+
+
+def build_plan(settings: IngestSettings, code_dir: Path) -> PlanPolicy:
+    """The tracking plan as configured, compiled (none, unless its mode is on)."""
+    return PlanPolicy.configure(settings.tracking_plan_mode, settings.tracking_plan, code_dir)
 
 
 def build_privacy(settings: IngestSettings) -> PrivacyPolicy:
