@@ -130,18 +130,23 @@ audit: $(STAMP)
 
 ## The template: cfn-lint, `sam validate --lint`, what CloudFormation receives, a Docker-free `sam build`.
 ## What CloudFormation receives: the transformed template for every parameter set that changes it,
-## linted and checked for dependency cycles. The built layer holds exactly the distributions of
+## linted and checked for dependency cycles. Every tracking plan in functions/ingest/plans/ compiles.
+## The built layer holds exactly the distributions of
 ## layers/edge/requirements.lock, for arm64, with compiled bytecode.
 validate: $(STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint
 	$(SAM_VENV)/bin/python scripts/check_template.py
+	$(BIN)/python scripts/check_plans.py
 	$(BIN)/python scripts/check_lock.py layers/edge/requirements.txt layers/edge/requirements.lock
 	$(SAM) build
 	$(BIN)/python scripts/check_lock.py layers/edge/requirements.txt layers/edge/requirements.lock \
 		--layer .aws-sam/build/EdgeLayer/python
 	@ls .aws-sam/build/EdgeLayer/python/pydantic_core/*aarch64-linux-gnu.so >/dev/null \
 		|| { echo "sam build did not package the layer for arm64" >&2; exit 1; }
+	@ls .aws-sam/build/EdgeLayer/python/jsonschema_rs/*.so >/dev/null \
+		&& ls .aws-sam/build/IngestFunction/plans/*.json >/dev/null \
+		|| { echo "sam build did not ship the tracking plans' engine or the plans" >&2; exit 1; }
 	@for folder in edge edge/core edge/ingest edge/forward edge/archive; do \
 		ls .aws-sam/build/EdgeLayer/python/$$folder/__pycache__/*.cpython-313.pyc >/dev/null \
 			|| { echo "sam build did not compile the layer's bytecode ($$folder)" >&2; exit 1; }; \

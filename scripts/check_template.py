@@ -76,6 +76,7 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
     "LogLevel DEBUG": {"LogLevel": "DEBUG"},
     "LogLevel WARNING": {"LogLevel": "WARNING"},
     "LogLevel ERROR": {"LogLevel": "ERROR"},
+    "tracking plan, blocking": {"TrackingPlan": "example", "TrackingPlanMode": "block"},
     "every option at once": _FRONT_DOOR
     | _API_DOMAIN
     | _EXISTING_SECRET
@@ -92,6 +93,8 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
         "RequiredConsentCategories": "C0002",
         "ConsentCookie": "onetrust",
         "GpcOptOutCategories": "C0004,C0005",
+        "TrackingPlan": "example",
+        "TrackingPlanMode": "flag",
     },
 }
 

@@ -14,6 +14,7 @@ import pytest
 from edge.core.config import ArchiveSettings, ForwardSettings, IngestSettings
 from edge.core.observability import NAMESPACE
 from edge.ingest.routes import ROUTES
+from edge.ingest.wiring import build_plan
 from edge_local.template import load as load_template
 from support.cfn import conditions, resolve
 
@@ -181,6 +182,8 @@ READS: dict[str, dict[str, tuple[str, str, Any]]] = {
         "CONSENT_COOKIE": ("consent_cookie", "onetrust", "onetrust"),
         "GPC_OPT_OUT": ("gpc_opt_out", "C0004,C0005", "C0004,C0005"),
         "HASH_FIELDS": ("hash_fields", "traits.email", "traits.email"),
+        "TRACKING_PLAN": ("tracking_plan", "plans/shop.json", "plans/shop.json"),
+        "TRACKING_PLAN_MODE": ("tracking_plan_mode", "observe", "observe"),
         "SECRET_MAX_AGE_SECONDS": ("secret_max_age", "7", 7),
         "SQS_MAX_MESSAGE_BYTES": ("max_message_bytes", "2048", 2048),
         "OUTCOME_LOG_SAMPLE_RATE": ("outcome_log_sample_rate", "0.25", 0.25),
@@ -266,6 +269,7 @@ TUNABLES = {
     "RequiredConsentCategories": ("IngestFunction", "REQUIRED_CONSENT"),
     "ConsentWhenMissing": ("IngestFunction", "CONSENT_WHEN_MISSING"),
     "ConsentCookie": ("IngestFunction", "CONSENT_COOKIE"),
+    "TrackingPlanMode": ("IngestFunction", "TRACKING_PLAN_MODE"),
     "GpcOptOutCategories": ("IngestFunction", "GPC_OPT_OUT"),
     "HashFields": ("IngestFunction", "HASH_FIELDS"),
     "OutcomeLogSampleRate": ("IngestFunction", "OUTCOME_LOG_SAMPLE_RATE"),
@@ -297,6 +301,23 @@ def test_every_value_cloudformation_accepts_the_function_accepts(cfn: dict[str, 
     values = [spec.get("MinValue"), spec.get("MaxValue"), spec["Default"], *spec.get("AllowedValues", [])]
     for value in (v for v in values if v is not None):
         SETTINGS[function].from_env({**_REQUIRED, variable: str(value)})  # no ValidationError at cold start
+
+
+@pytest.mark.parametrize("name", ["", "example"])
+def test_the_tracking_plan_s_name_becomes_the_path_of_a_plan_that_ships_with_ingest(
+    render: Callable[..., dict[str, Any]], name: str
+) -> None:
+    mode = "block" if name else "off"
+    deployed = resolve(
+        render(TrackingPlan=name, TrackingPlanMode=mode), TrackingPlan=name, TrackingPlanMode=mode
+    )
+    value = _function(deployed, "IngestFunction")["Environment"]["Variables"]["TRACKING_PLAN"]
+    path = value["Fn::Sub"].replace("${TrackingPlan}", name) if isinstance(value, dict) else value
+    assert path == (f"plans/{name}.json" if name else "")
+    settings = IngestSettings.from_env({**_REQUIRED, "TRACKING_PLAN": path, "TRACKING_PLAN_MODE": mode})
+    policy = build_plan(settings, ROOT / "functions" / "ingest")  # CodeUri: what Lambda's task root holds
+    assert policy.mode == mode
+    assert (policy.plan is not None) == bool(name)
 
 
 def test_forwarder_read_timeout_leaves_room_for_a_retry_within_its_timeout(cfn: dict[str, Any]) -> None:

@@ -7,14 +7,14 @@ The plan is Segment's tracking-plan JSON, as its Config API exports it::
         "identify": <JSON Schema>, "group": <JSON Schema>, "global": <JSON Schema>}}
 
 or as its Public API lists a plan's rules (``{"rules": [{"type": "TRACK", "key": "Order
-Completed", "jsonSchema": {…}}, {"type": "IDENTIFY" | "GROUP" | "COMMON", …}]}``). Each schema
-is draft-07 over the whole event, so a track call's properties are under
+Completed", "jsonSchema": {…}}, {"type": "IDENTIFY" | "GROUP" | "PAGE" | "SCREEN" | "COMMON",
+…}]}``). Each schema is draft-07 over the whole event, so a track call's properties are under
 ``properties.properties`` and identify's and group's traits under ``properties.traits``.
 
 A track event is judged by its name's rules (the highest ``version`` when several are listed)
-and is *unplanned* when the plan has none; identify and group by theirs; every call, page,
-screen and alias included, by ``global``. A property (traits, for identify and group) is
-*unplanned* when its rules list the properties they know and not this one.
+and is *unplanned* when the plan has none; identify, group, page and screen by theirs, if the
+plan has any; every call, alias included, by ``global``. A property (traits, for identify and
+group) is *unplanned* when its rules list the properties they know and not this one.
 
 The schemas are compiled once per execution environment, at init (a SnapStart snapshot holds
 them), by jsonschema-rs: it validates an event in ~5 µs where the pure-Python ``jsonschema``
@@ -83,9 +83,22 @@ _PATH_CHARS: Final = 100
 _NAME_CHARS: Final = 200
 _VIOLATIONS_KEY: Final = b',"violations":'
 # The calls with rules of their own, and where their properties are.
-_CONTAINERS: Final = {"track": "properties", "identify": "traits", "group": "traits"}
-# Public API rule types → Config API sections.
-_PUBLIC_TYPES: Final = {"IDENTIFY": "identify", "GROUP": "group", "COMMON": "global"}
+_CONTAINERS: Final = {
+    "track": "properties",
+    "identify": "traits",
+    "group": "traits",
+    "page": "properties",
+    "screen": "properties",
+}
+_CALLS: Final = ("identify", "group", "page", "screen")
+# Public API rule types → sections.
+_PUBLIC_TYPES: Final = {
+    "IDENTIFY": "identify",
+    "GROUP": "group",
+    "PAGE": "page",
+    "SCREEN": "screen",
+    "COMMON": "global",
+}
 
 
 class PlanError(ValueError):
@@ -154,8 +167,8 @@ class TrackingPlan:
             versions[name] = version
             events[name] = _compile(entry.get("rules", {}), "properties", f"{where} ({name!r})")
         calls = {
-            call: _compile(sections[call], "traits", f"rules.{call}")
-            for call in ("identify", "group")
+            call: _compile(sections[call], _CONTAINERS[call], f"rules.{call}")
+            for call in _CALLS
             if sections.get(call) is not None
         }
         everything = sections.get("global")
@@ -170,14 +183,16 @@ class TrackingPlan:
         """The event's violations, or None when it has none (the common case: one ``is_valid``
         per schema, in Rust). ``event`` must be strict JSON (it has been serialized)."""
         event_type = event.get("type")
+        event_type = event_type if isinstance(event_type, str) else ""
         own: _Rules | None
         unplanned_event = False
         if event_type == "track":
-            own = self.events.get(event.get("event"))  # type: ignore[arg-type]
+            name = event.get("event")
+            own = self.events.get(name) if isinstance(name, str) else None
             unplanned_event = own is None
         else:
-            own = self.calls.get(event_type)  # type: ignore[arg-type]
-        container = _CONTAINERS.get(event_type)  # type: ignore[arg-type]
+            own = self.calls.get(event_type)
+        container = _CONTAINERS.get(event_type)
         unplanned = _unplanned(event, container, own, self.everything) if own is not None else ()
         invalid = [r for r in (own, self.everything) if r is not None and not r.validator.is_valid(event)]
         if not (unplanned_event or unplanned or invalid):
@@ -287,14 +302,13 @@ def _sections(document: Any) -> dict[str, Any]:
                 )
             elif kind in _PUBLIC_TYPES:
                 sections[_PUBLIC_TYPES[kind]] = rule.get("jsonSchema")
-            # PAGE and SCREEN rules are not part of the Config API's plan: ignored, like Segment's.
         return sections
     if not isinstance(rules, dict):
         raise PlanError('has no "rules" object (Segment\'s tracking-plan JSON: {"rules": {"events": [...]}})')
     events = rules.get("events", [])
     if not isinstance(events, list):
         raise PlanError("rules.events is not a list")
-    return {"events": events, **{k: rules.get(k) for k in ("identify", "group", "global")}}
+    return {"events": events, **{k: rules.get(k) for k in (*_CALLS, "global")}}
 
 
 def _refuse_remote(uri: str) -> Any:
