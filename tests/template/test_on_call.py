@@ -261,6 +261,11 @@ def test_the_dashboard_shows_the_pipeline_end_to_end(cfn: dict[str, Any]) -> Non
     lines = [m for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]]
     namespaces = {m[0] for m in lines if isinstance(m[0], str) and m[0] not in (".", "...")}
     assert namespaces == {"AWS/ApiGateway", "AWS/Lambda", "AWS/SQS", "MetaRouterEdge/<AWS::StackName>"}
+    # The tracking plan's widget only when a plan is on.
+    assert "PlanViolations" not in text
+    planned = json.dumps(_dashboard(cfn, TrackingPlan="example", TrackingPlanMode="observe"))
+    assert "PlanViolations" in planned
+    assert "EventsBlocked" in planned
     # One stack per Region must not collide on the account-wide dashboard name.
     assert "${AWS::Region}" in cfn["Resources"]["Dashboard"]["Properties"]["DashboardName"]["Fn::Sub"]
     assert _dashboard_alarms(body) == ALARMS - set(OPTIONAL_ALARMS)
