@@ -283,3 +283,33 @@ def test_a_flagged_event_the_list_would_push_past_the_limit_goes_without_it():
     assert verdict is not None
     assert len(marked) <= MAX_EVENT_BYTES
     assert "violations" not in json.loads(marked)["context"]
+
+
+class _Panic(BaseException):
+    """What pyo3 raises when Rust code panics."""
+
+
+_Panic.__name__ = "PanicException"
+
+
+@pytest.mark.parametrize("failure", [ValueError("engine"), _Panic("capacity overflow")])
+def test_an_event_the_engine_fails_on_goes_on_unjudged(failure: BaseException, monkeypatch, log_output):
+    def fail(event: Any) -> None:
+        raise failure
+
+    monkeypatch.setattr(TrackingPlan, "judge", lambda self, event: fail(event))
+    event = _order(total="secret-total")
+    data = serialize(event)
+    for mode in ("flag", "block"):
+        assert PlanPolicy(mode, PLAN).apply(event, data) == (data, None)  # type: ignore[arg-type]
+    assert "tracking plan could not judge an event" in log_output.getvalue()
+    assert "secret" not in log_output.getvalue()
+
+
+def test_anything_else_the_engine_raises_is_not_swallowed(monkeypatch):
+    def interrupt(self: TrackingPlan, event: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TrackingPlan, "judge", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        PlanPolicy("flag", PLAN).apply(_order(), b"{}")

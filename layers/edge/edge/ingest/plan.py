@@ -254,7 +254,16 @@ class PlanPolicy:
         traits), and the verdict (None: no violation). ``block`` is the caller's."""
         if self.plan is None:
             return data, None
-        verdict = self.plan.judge(event)
+        try:
+            verdict = self.plan.judge(event)
+        except Exception as exc:  # noqa: BLE001 - never a reason to answer 5xx or lose the event
+            _unjudged(exc)
+            return data, None
+        except BaseException as exc:  # a Rust panic (pyo3's PanicException is a BaseException)
+            if type(exc).__name__ != "PanicException":
+                raise
+            _unjudged(exc)
+            return data, None
         if verdict is None or self.mode not in ("flag", "omit"):
             return data, verdict
         if self.mode == "omit" and verdict.unplanned:
@@ -269,6 +278,13 @@ class PlanPolicy:
 
     def metric_event(self, event: Mapping[str, Any]) -> str:
         return metric_name(event, self.plan.events if self.plan is not None else {})
+
+
+def _unjudged(exc: BaseException) -> None:
+    """An event the engine failed on goes on unjudged; the failure is logged, never its content."""
+    from edge.core.observability import logger
+
+    logger.error("tracking plan could not judge an event", extra={"error": type(exc).__name__})
 
 
 #: No plan: what an ``Ingestor`` applies unless given one.
