@@ -12,6 +12,10 @@ Environment:
   IP_POLICY              keep | anonymize | drop (default: the template's IpPolicy)
   BOT_POLICY, GPC_POLICY, REQUIRED_CONSENT, CONSENT_WHEN_MISSING, CONSENT_COOKIE, GPC_OPT_OUT, HASH_FIELDS
                          the privacy controls (default: the template's parameters)
+  TRACKING_PLAN, TRACKING_PLAN_MODE
+                         the tracking plan's file (relative to functions/ingest/, the ingest function's
+                         code, or absolute) and off | observe | flag | omit | block (default off); a
+                         plan that cannot be read stops the start with its error
   PATH_PREFIX            serve the API under this path too (/mr/v1/t), as the CloudFront front door does:
                          prefixed requests carry CloudFront-Viewer-Address and x-origin-verify (a
                          generated origin-verify secret ingest reads); REQUIRE_ORIGIN_VERIFY=true
@@ -70,14 +74,22 @@ from typing import TYPE_CHECKING, Any
 from edge_local.aws import EmbeddedAws, Resources, SeparateMoto, create_delivered_table, edge_secret
 from edge_local.clients import CREDENTIALS, STATE_FILE, client
 from edge_local.faults import FaultControl, PausableProxy
-from edge_local.functions import LocalFunction
+from edge_local.functions import InitError, LocalFunction
 from edge_local.gateway import Cors, Gateway
 from edge_local.live import DeadLetterWatch, LiveFeed, LiveServer
 from edge_local.poller import Poller
-from edge_local.template import FIRST_PARTY_VARIABLES, PRIVACY_VARIABLES, ROOT, load
+from edge_local.template import (
+    FIRST_PARTY_VARIABLES,
+    INGEST_CODE,
+    PLAN_VARIABLES,
+    PRIVACY_VARIABLES,
+    ROOT,
+    load,
+)
 from edge_local.upstream import Recorder, Upstream
 
 if TYPE_CHECKING:
+    from edge.ingest.plan import PlanPolicy
     from edge.ingest.privacy import PrivacyPolicy
 
 
@@ -124,7 +136,11 @@ def main() -> int:
         "QUARANTINE_QUEUE_URL": resources.quarantine_queue_url,
         "EDGE_SECRET_ID": resources.secret_id,
         "IP_POLICY": env.get("IP_POLICY") or settings.ip_policy,
-        **{name: env[name] for name in (*PRIVACY_VARIABLES, *FIRST_PARTY_VARIABLES) if name in env},
+        **{
+            name: env[name]
+            for name in (*PRIVACY_VARIABLES, *FIRST_PARTY_VARIABLES, *PLAN_VARIABLES)
+            if name in env
+        },
         "ORIGIN_VERIFY_SECRET_ID": origin_verify_secret,
     }
     ingest = LocalFunction(
@@ -158,10 +174,16 @@ def main() -> int:
         log=log_dir / "forward.log",
     )
     archive, archive_proxy = _archive_function(env, settings, resources, aws_env, log_dir)
-    ingest.warm()
-    forward.warm()
-    if archive is not None:
-        archive.warm()
+    try:
+        for function in (ingest, forward, archive):
+            if function is not None:
+                function.warm()
+    except InitError as exc:  # e.g. a tracking plan that cannot be read: the reason, not a traceback
+        sys.stderr.write(f"cannot start: {exc}\n")
+        _shut_down(
+            [live_server, upstream, ingest, forward, archive], [archive_proxy, proxy, delivery_log, aws]
+        )
+        return 1
 
     origins = (
         tuple(o.strip() for o in env["ALLOWED_ORIGINS"].split(",")) if env.get("ALLOWED_ORIGINS") else None
@@ -176,6 +198,7 @@ def main() -> int:
         origin_verify=origin_verify,
         static_dir=Path(env["LOCAL_STATIC_DIR"]) if env.get("LOCAL_STATIC_DIR") else None,
         privacy=_privacy(ingest_env),
+        plan=_plan(ingest_env),
     )
     poller = Poller(
         client("sqs", resources.endpoint),
@@ -242,6 +265,15 @@ def _privacy(ingest_env: dict[str, str]) -> PrivacyPolicy:
     from edge.ingest.wiring import build_privacy
 
     return build_privacy(IngestSettings.from_env(ingest_env))
+
+
+def _plan(ingest_env: dict[str, str]) -> PlanPolicy:
+    """Ingest's tracking plan, as its workers read it (they already did: a plan that cannot be
+    read failed their init): the live page asks it what each event breaks."""
+    from edge.core.config import IngestSettings
+    from edge.ingest.wiring import build_plan
+
+    return build_plan(IngestSettings.from_env(ingest_env), INGEST_CODE)
 
 
 def _archive_function(

@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -23,6 +24,12 @@ from edge_local.context import LocalContext
 from edge_local.template import ROOT
 
 _handler: Any = None
+#: Why this worker's handler could not be imported (its init failed), as one line; None if it was.
+_init_error: str | None = None
+
+
+class InitError(RuntimeError):
+    """A function's handler failed its import (its init): the message says which and why."""
 
 
 def _init_worker(module: str, env: dict[str, str], log_path: str | None) -> None:
@@ -34,15 +41,23 @@ def _init_worker(module: str, env: dict[str, str], log_path: str | None) -> None
         sys.stdout = sys.stderr = log
     for path in (ROOT / "functions", ROOT / "layers" / "edge"):
         sys.path.insert(0, str(path))
-    global _handler  # noqa: PLW0603 - one handler per worker process
-    _handler = importlib.import_module(module).lambda_handler
+    global _handler, _init_error  # noqa: PLW0603 - one handler per worker process
+    try:
+        _handler = importlib.import_module(module).lambda_handler
+    except Exception as exc:  # noqa: BLE001 - kept for warm() to report: a raise here breaks the
+        # pool and the parent learns only that a process "terminated abruptly"
+        traceback.print_exc()  # the whole of it in the function's log
+        _init_error = f"{type(exc).__name__}: {exc}"
 
 
-def _ping() -> bool:
-    return _handler is not None
+def _ping() -> str | None:
+    """None once the handler is imported, else why it is not."""
+    return _init_error if _handler is None else None
 
 
 def _invoke(event: dict[str, Any], name: str, timeout: float, request_id: str) -> Any:
+    if _handler is None:  # as Lambda answers every invocation of a function whose init failed
+        raise InitError(f"{name}: {_init_error}")
     context = LocalContext(name, timeout, aws_request_id=request_id)
     return _handler(event, context)
 
@@ -64,6 +79,7 @@ class LocalFunction:
         self.timeout = timeout
         self._workers = concurrency
         self._initargs = (module, env, str(log) if log else None)
+        self._log = log
         self._pool = self._new_pool()
         self._counter = 0
         self._lock = threading.Lock()
@@ -79,10 +95,14 @@ class LocalFunction:
         )
 
     def warm(self) -> None:
-        """Start every worker now (their cold starts), not on the first request."""
+        """Start every worker now (their cold starts), not on the first request; ``InitError``
+        with the first worker's reason when the handler cannot be imported."""
         futures = [self._pool.submit(_ping) for _ in range(self._workers)]
-        if not all(future.result() for future in futures):
-            raise RuntimeError(f"{self.name}: a worker failed to import its handler")
+        for future in futures:
+            error = future.result()
+            if error is not None:
+                where = f" (the traceback is in {self._log})" if self._log else ""
+                raise InitError(f"the {self.name} function failed its init{where}: {error}")
 
     def submit(self, event: dict[str, Any]) -> Future[Any]:
         with self._lock:

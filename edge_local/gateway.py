@@ -27,6 +27,7 @@ from edge_local.live_entries import request_entry
 from edge_local.template import TemplateSettings
 
 if TYPE_CHECKING:
+    from edge.ingest.plan import PlanPolicy
     from edge.ingest.privacy import PrivacyPolicy
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
@@ -106,6 +107,7 @@ class Gateway(ThreadingHTTPServer):
         origin_verify: str | None = None,
         static_dir: Path | None = None,
         privacy: PrivacyPolicy | None = None,
+        plan: PlanPolicy | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.function = function
@@ -120,6 +122,8 @@ class Gateway(ThreadingHTTPServer):
         self.static_dir = static_dir
         # Ingest's privacy controls: the live page shows what they decided for each event.
         self.privacy = privacy
+        # Ingest's tracking plan: the live page shows what each event breaks, and what was blocked.
+        self.plan = plan
 
     @property
     def url(self) -> str:
@@ -210,6 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status=status,
                 answer=answer,
                 privacy=privacy,
+                plan=self.server.plan,
             )
             live.publish(entry)
 

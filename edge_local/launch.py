@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from edge_local.template import FIRST_PARTY_VARIABLES, PRIVACY_VARIABLES, ROOT
+from edge_local.template import FIRST_PARTY_VARIABLES, PLAN_VARIABLES, PRIVACY_VARIABLES, ROOT
 
 #: Variables (by prefix) that in-process tests, benchmarks or a developer's shell may carry and
 #: that would change what the stack does: a launched stack gets only what ``env`` says.
@@ -33,6 +33,7 @@ NOT_INHERITED = (
     "ALLOWED_ORIGINS",
     *PRIVACY_VARIABLES,
     *FIRST_PARTY_VARIABLES,
+    *PLAN_VARIABLES,
     "PATH_PREFIX",
     "LOCAL_STATIC_DIR",
 )

@@ -6,7 +6,9 @@ forwarded: never a write key, an Authorization header or a Source ID.
 
 Ingest answers an event a privacy control dropped exactly as one it queued (200), so the gateway
 asks ingest's own code (``edge.ingest.privacy``, with ingest's settings) what it decided for each
-event of a request it answered: dropped and why, or with which consent it goes on.
+event of a request it answered: dropped and why, or with which consent it goes on. It asks
+ingest's tracking plan (``edge.ingest.plan``) the same way what each event breaks, and, in
+``block`` mode, which events were held in the quarantine rather than forwarded (also answered 200).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from urllib.parse import parse_qsl
 from edge.core.errors import RequestError
 from edge.ingest.consent import ConsentCount
 from edge.ingest.decoding import inflate
+from edge.ingest.repairs import repair_event
 from edge.ingest.routes import event_type_of
 
 if TYPE_CHECKING:
+    from edge.ingest.plan import PlanPolicy
     from edge.ingest.privacy import RequestPrivacy
 
 __all__ = [
@@ -53,6 +57,10 @@ MAX_SHOWN_EVENT_BYTES: Final = 16 * 1024
 #: Request bodies are read for their event names only up to this size, decompressed.
 _MAX_READ_BYTES: Final = 2 * 1024 * 1024
 _PERMANENT: Final = frozenset({400, 413, 422})
+#: Violations shown per event (the plan keeps at most as many per event it forwards).
+_MAX_VIOLATIONS: Final = 10
+#: Outcomes of events a 2xx answered but ingest did not forward, the first found names the request's.
+_HELD: Final = ("blocked", "dropped")
 
 
 def request_entry(
@@ -65,10 +73,12 @@ def request_entry(
     status: int,
     answer: bytes,
     privacy: RequestPrivacy | None = None,
+    plan: PlanPolicy | None = None,
     shown_path: str | None = None,
 ) -> dict[str, Any]:
     """A request the gateway answered: its events, and for each what ingest did with it
-    (``privacy``: ingest's controls for this request, which say what was dropped and why).
+    (``privacy``: ingest's controls for this request, which say what was dropped and why;
+    ``plan``: ingest's tracking plan, which says what each event breaks and what was blocked).
     ``path`` is the API's route; ``shown_path`` the path as sent, under a front door's prefix."""
     route = path.removeprefix("/v1/")
     pixel = route.startswith("pixel/")
@@ -85,6 +95,8 @@ def request_entry(
     outcome = _mark(events, status, rejected, count, every=bool(route_type), error=error)
     if status < 300 and privacy is not None:
         outcome = _decide(events, items, batch_context, privacy, outcome)
+    if status < 300 and plan is not None and route_type != _CUSTOM:  # ingest judges no custom event
+        outcome = _judge(events, items, plan, outcome, route_type=route_type, batch_context=batch_context)
     if status == 503:
         outcome = "unavailable"
     entry: dict[str, Any] = {
@@ -97,6 +109,8 @@ def request_entry(
     }
     if error:
         entry["error"] = error
+    if plan is not None and any("violations" in event for event in events):
+        entry["plan"] = plan.mode
     if pixel:
         entry["note"] = "pixel: always answered 200; invalid input is quarantined"
     elif count > len(rejected):
@@ -150,6 +164,9 @@ def upstream_entry(path: str, status: int, events: list[Any], failed: Mapping[in
         consent = consent_summary(context.get("consent")) if isinstance(context, dict) else None
         if consent:
             summary["consent"] = consent
+        violations = _shown_violations(context.get("violations")) if isinstance(context, dict) else []
+        if violations:  # flagged by the tracking plan (flag, omit)
+            summary["violations"] = violations
         summary["body"] = _forwarded(event)
         shown.append(summary)
     outcomes = {e["outcome"] for e in shown} or {_upstream_outcome(status)}
@@ -214,10 +231,73 @@ def _decide(
     for index, event in enumerate(events):
         if event["outcome"] == "accepted" and isinstance(items[index], dict):
             event.update(_decided(items[index], batch_context, privacy))
+    return _held(events, outcome)
+
+
+def _judge(
+    events: list[dict[str, Any]],
+    items: list[Any],
+    plan: PlanPolicy,
+    outcome: str,
+    *,
+    route_type: str | None,
+    batch_context: dict[str, Any] | None,
+) -> str:
+    """What ingest's tracking plan says of each event a 2xx accepted and no control dropped: its
+    violations and, in ``block`` mode, that it was ``blocked`` (answered 200, held in the
+    quarantine, never forwarded); the request's outcome, ``blocked`` if none went on.
+
+    A re-judgement of the event as sent, with what ingest does to it that needs no request: the
+    route's ``type``, the batch's ``context`` merged in, the key removed, the repairs. What
+    enrichment adds is absent (receivedAt, timestamp, a messageId the client left out, context.ip
+    and userAgent, consent from a cookie): a plan that requires those shows violations here that
+    ingest did not find. The upstream's entries show what was forwarded, ``context.violations``
+    included."""
+    if plan.plan is None:
+        return outcome
+    for index, event in enumerate(events):
+        item = items[index]
+        if event["outcome"] != "accepted" or not isinstance(item, dict):
+            continue
+        verdict = plan.plan.judge(_as_judged(item, route_type, batch_context))
+        if verdict is not None:
+            event["violations"] = verdict.violations
+            if plan.mode == "block":
+                event["outcome"] = "blocked"
+    return _held(events, outcome)
+
+
+def _as_judged(item: dict[str, Any], route_type: str | None, batch_context: Any) -> dict[str, Any]:
+    """The event as ingest judges it, as far as the request's body says (``_judge``)."""
+    event = {name: value for name, value in item.items() if name != "writeKey"}
+    own = item.get("context")
+    event["context"] = dict(own) if isinstance(own, dict) else {}  # a copy: repairs change it in place
+    repair_event(event)
+    if route_type is not None:
+        event["type"] = route_type
+    if isinstance(batch_context, dict):
+        event["context"] = {**batch_context, **event["context"]}
+    return event
+
+
+def _held(events: list[dict[str, Any]], outcome: str) -> str:
+    """The request's outcome once ingest's controls and plan decided: ``blocked`` or ``dropped``
+    when a 2xx forwarded none of its events and held some back."""
     outcomes = {event["outcome"] for event in events}
-    if outcome == "accepted" and "dropped" in outcomes and not outcomes & {"accepted", "unlisted"}:
-        return "dropped"
-    return outcome
+    if outcome != "accepted" or outcomes & {"accepted", "unlisted"}:
+        return outcome
+    return next((held for held in _HELD if held in outcomes), outcome)
+
+
+def _shown_violations(value: Any) -> list[dict[str, str]]:
+    """A forwarded event's ``context.violations`` as the page shows them: kind, path, message."""
+    if not isinstance(value, list):
+        return []
+    return [
+        {name: str(violation.get(name, ""))[:_TEXT_CHARS] for name in ("kind", "path", "message")}
+        for violation in value[:_MAX_VIOLATIONS]
+        if isinstance(violation, dict)
+    ]
 
 
 def consent_summary(consent: Any) -> str | None:

@@ -10,9 +10,12 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The ingest function's privacy controls: template parameters, and the same variables locally.
 #: The ingest function's first-party cookie settings, passed through from the shell.
 FIRST_PARTY_VARIABLES = ("COOKIE_DOMAIN", "COOKIE_MAX_AGE_SECONDS", "REQUIRE_ORIGIN_VERIFY")
+#: The ingest function's tracking plan, passed through from the shell: a relative ``TRACKING_PLAN``
+#: is relative to the ingest function's code (``functions/ingest/``), as in Lambda.
+PLAN_VARIABLES = ("TRACKING_PLAN", "TRACKING_PLAN_MODE")
+#: The ingest function's privacy controls: template parameters, and the same variables locally.
 PRIVACY_VARIABLES = (
     "BOT_POLICY",
     "GPC_POLICY",
@@ -23,6 +26,8 @@ PRIVACY_VARIABLES = (
     "HASH_FIELDS",
 )
 TEMPLATE = ROOT / "template.yaml"
+#: The ingest function's code directory: what ships to Lambda, and its task root there.
+INGEST_CODE = ROOT / "functions" / "ingest"
 
 
 class _CfnLoader(yaml.SafeLoader):

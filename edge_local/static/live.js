@@ -29,12 +29,22 @@ const nameOf = (e) => e.event || e.name || e.groupId || e.previousId || ''
 const whoOf = (e) => (e.userId ? `userId ${e.userId}` : e.anonymousId ? `anonymousId ${e.anonymousId}` : '')
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`
 const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false })
+const PLAN = {
+  observe: 'Tracking plan (observe): violations are counted; events are forwarded unchanged.',
+  flag: 'Tracking plan (flag): events are forwarded with their violations in context.violations.',
+  omit: 'Tracking plan (omit): events are forwarded with their violations in context.violations, unplanned properties removed.',
+  block: 'Tracking plan (block): events with violations are answered 200 and held in the quarantine queue, never forwarded.'
+}
+const violationList = (list) => el('ul', { class: 'violations' }, ...list.map((v) => el('li', {}, `${v.kind} ${v.path}: ${v.message}`)))
 
 function outcomes(entry) {
   const counts = new Map()
   for (const e of entry.events) counts.set(e.outcome, (counts.get(e.outcome) || 0) + 1)
   if (!counts.size) counts.set(entry.outcome, 0)
-  return [...counts].map(([o, n]) => badge(n > 1 || entry.events.length > 1 ? `${n} ${o}` : o, `o-${o}`))
+  const shown = [...counts].map(([o, n]) => badge(n > 1 || entry.events.length > 1 ? `${n} ${o}` : o, `o-${o}`))
+  const flagged = entry.events.filter((e) => e.violations?.length && e.outcome !== 'blocked').length
+  if (flagged) shown.push(badge(`${flagged} with violations`, 'o-violations'))
+  return shown
 }
 
 function headline(entry) {
@@ -58,6 +68,7 @@ function eventBody(entry, e) {
   if (body) return el('pre', { class: 'json' }, JSON.stringify(body, null, 2))
   if (e.outcome === 'rejected') return el('p', { class: 'note' }, 'Rejected at ingest: never forwarded.')
   if (e.outcome === 'dropped') return el('p', { class: 'note' }, `Dropped at ingest (${e.reason}): answered 200, never forwarded.`)
+  if (e.outcome === 'blocked') return el('p', { class: 'note' }, 'Blocked by the tracking plan: answered 200, held in the quarantine queue with its violations, never forwarded.')
   return el('p', { class: 'note' }, 'Not forwarded yet: the event as forwarded appears here once MetaRouter has it.')
 }
 
@@ -66,6 +77,7 @@ function details(entry) {
   if (entry.error) box.append(el('p', { class: 'error-line' }, `${entry.error.code ? entry.error.code + ': ' : ''}${entry.error.message}`))
   if (entry.detail) box.append(el('p', { class: 'error-line' }, entry.detail))
   if (entry.note) box.append(el('p', { class: 'note' }, entry.note))
+  if (PLAN[entry.plan]) box.append(el('p', { class: 'note' }, PLAN[entry.plan]))
   if (entry.kind === 'batch') {
     box.append(el('p', { class: 'note' }, `${plural(entry.messages, 'SQS message')}; ${entry.redelivered} left for SQS to redeliver.`))
   }
@@ -76,7 +88,9 @@ function details(entry) {
   entry.events.forEach((e, index) => {
     const why = e.errors?.length
       ? el('ul', { class: 'errors' }, ...e.errors.map((x) => el('li', {}, `${x.field || '(event)'}: ${x.message}`)))
-      : e.reason || (e.status && e.status !== entry.status ? `status ${e.status}` : '')
+      : e.violations?.length
+        ? violationList(e.violations)
+        : e.reason || (e.status && e.status !== entry.status ? `status ${e.status}` : '')
     const row = el('tr', { class: 'event', 'data-message-id': e.messageId || '', 'data-outcome': e.outcome || '' },
       el('td', {}, String(index)), el('td', {}, badge(e.type, 't')), el('td', {}, nameOf(e)),
       el('td', { class: 'mono' }, e.userId || e.anonymousId || ''), el('td', { class: 'mono' }, e.messageId || ''),

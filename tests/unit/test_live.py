@@ -10,6 +10,7 @@ from typing import Any
 
 from edge_local.live import LiveFeed
 from edge_local.live_entries import batch_entry, dead_letter_entry, request_entry, upstream_entry
+from edge_local.template import INGEST_CODE
 
 KEY = "wk_secret_7f3a"
 
@@ -439,3 +440,140 @@ def test_a_forwarded_custom_event_is_shown_without_the_source_id_and_a_queued_on
     message = json.dumps({"v": 1, "source": None, "events": [queued]})
     [shown] = batch_entry([message], ["q1"], set())["events"]
     assert (shown["type"], shown["event"], shown["messageId"]) == ("custom", "paid", "m-9")
+
+
+# -- what the tracking plan says of each event: its violations, and what block mode held back ------
+
+EXAMPLE_PLAN = INGEST_CODE / "plans" / "example.json"
+ORDER = {"order_id": "o-1", "total": 42, "currency": "USD"}
+
+
+def _judged(path: str, body: Any, mode: str, *, answer: Any = None, plan: Any = None) -> dict[str, Any]:
+    from edge.ingest.plan import PlanPolicy, TrackingPlan
+
+    policy = PlanPolicy(mode, plan or TrackingPlan.load(EXAMPLE_PLAN))  # type: ignore[arg-type]
+    return request_entry(
+        "POST",
+        path,
+        query="",
+        body=json.dumps(body).encode(),
+        encoding=None,
+        status=200,
+        answer=json.dumps(answer or {"success": True}).encode(),
+        plan=policy,
+    )
+
+
+def test_each_accepted_event_shows_the_plan_s_violations_and_a_clean_one_none() -> None:
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "userId": "u",
+                "properties": {**ORDER, "total": "42"},
+            },
+            {"type": "track", "event": "Product Viewed", "userId": "u", "properties": {"product_id": "p-1"}},
+            {"type": "track", "event": "Coupon Applied", "userId": "u"},
+            {"type": "identify", "userId": "u", "traits": {"email": "ada", "nickname": "A"}},
+        ]
+    }
+    entry = _judged("/v1/batch", body, "flag")
+    assert entry["plan"] == "flag"
+    assert entry["outcome"] == "accepted"
+    shown = [
+        (e["outcome"], [(v["kind"], v["path"]) for v in e.get("violations", [])]) for e in entry["events"]
+    ]
+    assert shown == [
+        ("accepted", [("wrong_type", "properties.total")]),
+        ("accepted", []),
+        ("accepted", [("unplanned_event", "event")]),
+        ("accepted", [("unplanned_property", "traits.nickname"), ("not_allowed_value", "traits.email")]),
+    ]
+    assert entry["events"][0]["violations"][0]["message"] == "must be number"
+    assert "violations" not in entry["events"][1]
+
+
+def test_in_block_mode_an_event_with_violations_is_shown_blocked_and_a_request_of_only_those_too() -> None:
+    batch = [
+        {"type": "track", "event": "Order Completed", "userId": "u", "messageId": "ok", "properties": ORDER},
+        {"type": "track", "event": "Coupon Applied", "userId": "u", "messageId": "unplanned"},
+    ]
+    entry = _judged("/v1/batch", {"batch": batch}, "block")
+    assert [(e["messageId"], e["outcome"]) for e in entry["events"]] == [
+        ("ok", "accepted"),
+        ("unplanned", "blocked"),
+    ]
+    assert entry["outcome"] == "accepted"
+    assert entry["plan"] == "block"
+    only = _judged("/v1/batch", {"batch": batch[1:]}, "block")
+    assert (only["outcome"], only["events"][0]["outcome"]) == ("blocked", "blocked")
+    assert _judged("/v1/batch", {"batch": batch[1:]}, "observe")["events"][0]["outcome"] == "accepted"
+
+
+def test_an_event_is_judged_with_its_route_s_type_and_its_batch_s_context() -> None:
+    from edge.ingest.plan import TrackingPlan
+
+    # Every call must carry context.locale; a track call's properties are listed.
+    plan = TrackingPlan.compile(
+        {
+            "rules": {
+                "events": [
+                    {
+                        "name": "Signed Up",
+                        "rules": {"properties": {"properties": {"properties": {"method": {}}}}},
+                    }
+                ],
+                "global": {"properties": {"context": {"required": ["locale"]}}},
+            }
+        }
+    )
+    single = _judged(
+        "/v1/t", {"event": "Signed Up", "userId": "u", "properties": {"via": "x"}}, "flag", plan=plan
+    )
+    assert [(v["kind"], v["path"]) for v in single["events"][0]["violations"]] == [
+        ("unplanned_property", "properties.via"),  # judged as a track call: /v1/t says so
+        ("required_missing", "context.locale"),
+    ]
+    batch = {
+        "batch": [
+            {"type": "track", "event": "Signed Up", "userId": "u"},
+            {"type": "track", "event": "Signed Up", "userId": "u", "context": {"page": {}}},
+        ],
+        "context": {"locale": "en-GB"},
+        "writeKey": KEY,
+    }
+    assert [e.get("violations") for e in _judged("/v1/batch", batch, "block", plan=plan)["events"]] == [
+        None,
+        None,
+    ]
+
+
+def test_a_rejected_event_is_not_judged_and_no_plan_shows_nothing() -> None:
+    batch = [
+        {"type": "track", "event": "Coupon Applied", "userId": "u", "messageId": "bad"},
+        {"type": "track", "event": "Coupon Applied", "userId": "u", "messageId": "kept"},
+    ]
+    answer = {"success": True, "rejected": [{"index": 0, "messageId": "bad", "errors": []}]}
+    entry = _judged("/v1/batch", {"batch": batch}, "block", answer=answer)
+    assert [(e["outcome"], "violations" in e) for e in entry["events"]] == [
+        ("rejected", False),
+        ("blocked", True),
+    ]
+    plain = _request("/v1/batch", {"batch": batch}, 200, {"success": True})
+    assert "plan" not in plain
+    assert all("violations" not in e for e in plain["events"])
+
+
+def test_a_forwarded_event_shows_the_violations_it_carries() -> None:
+    violation = {"kind": "wrong_type", "path": "properties.total", "message": "must be number"}
+    flagged = {
+        "type": "track",
+        "messageId": "m-1",
+        "context": {"violations": [violation, "odd", {"kind": 7}]},
+    }
+    clean = {"type": "track", "messageId": "m-2", "context": {}}
+    first, second = upstream_entry("/v1/batch", 200, [flagged, clean], {})["events"]
+    assert first["violations"] == [violation, {"kind": "7", "path": "", "message": ""}]
+    assert first["body"]["context"]["violations"][0] == violation
+    assert "violations" not in second
