@@ -30,7 +30,7 @@ from edge.core.observability import NAMESPACE, MetricName
 from edge.ingest.ingestion import BLOCKED
 from edge_local.template import ROOT
 from edge_ops.quarantine import event_name
-from edge_ops.queues import Sweep, local_state_file, resolve
+from edge_ops.queues import Sweep, hidden, local_state_file, resolve
 
 __all__ = [
     "MetricCounts",
@@ -87,6 +87,8 @@ class QuarantineSummary:
     """A few messageIds per event name."""
     complete: bool = True
     """Whether the whole queue was read (not cut at the most messages to read)."""
+    hidden: int = 0
+    """About how many messages another reader held hidden, unread."""
 
     @property
     def in_window(self) -> int:
@@ -350,6 +352,8 @@ def _waiting(quarantine: QuarantineSummary, report: Report) -> str:
     read = f"{quarantine.messages:,} quarantine messages read" + (
         "" if quarantine.complete else ", not the whole queue (--max-messages)"
     )
+    if quarantine.hidden:
+        read += f", about {quarantine.hidden:,} hidden by another reader and not read"
     line = (
         f"Blocked events waiting in the quarantine: {quarantine.waiting:,}, {quarantine.in_window:,} of them "
         f"received in the window ({read}; {quarantine.other:,} other quarantined events)"
@@ -386,6 +390,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "quarantine": {
             "messages_read": quarantine.messages,
             "complete": quarantine.complete,
+            "hidden": quarantine.hidden,
             "blocked_waiting": quarantine.waiting,
             "blocked_in_window": quarantine.in_window,
             "other_quarantined": quarantine.other,
@@ -449,9 +454,10 @@ def main(argv: Sequence[str] | None = None, *, now: datetime | None = None, out:
         namespace = f"{NAMESPACE}/{args.stack}"
         metrics = cloudwatch_counts(boto3.client("cloudwatch"), namespace, start, end)
         where, redrive = f"stack {args.stack}", f"make redrive STACK={args.stack} BLOCKED=1"
+    others = hidden(target.sqs, target.quarantine_queue_url)
     bodies, complete = peek(target.sqs, target.quarantine_queue_url, args.max_messages)
     quarantine = summarise(bodies, start, end)
-    quarantine.complete = complete
+    quarantine.complete, quarantine.hidden = complete, others
     report = Report(start, end, where, metrics, quarantine, redrive)
     out.write((json.dumps(as_json(report), indent=2) if args.json else render(report)) + "\n")
     return 0

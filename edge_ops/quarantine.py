@@ -1,10 +1,9 @@
 """Show what ingest rejected or the tracking plan blocked: one line per quarantined event, with
 its reasons (its violations, for a blocked one).
 
-Messages are only looked at (made invisible for a minute while listed, so each shows once),
+Messages are only looked at (each read once, hidden while listed and visible again at the end),
 never deleted unless ``--delete`` is given. ``--json`` prints the full items, events included;
-``--blocked`` only the events the tracking plan blocked (the other messages are made visible
-again at once, and never deleted).
+``--blocked`` only the events the tracking plan blocked (the other messages are never deleted).
 
     python -m edge_ops.quarantine --stack metarouter-edge
     python -m edge_ops.quarantine --local --json
@@ -19,41 +18,30 @@ import sys
 from typing import Any
 
 from edge.ingest.ingestion import BLOCKED, PLAN_VIOLATION
-from edge_ops.queues import add_arguments, resolve, show_again
+from edge_ops.queues import Sweep, add_arguments, resolve
 
 
 def read(
     sqs: Any, queue_url: str, limit: int, *, delete: bool, blocked: bool = False
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` quarantined items, oldest messages first as SQS returns them; with
-    ``blocked``, only those of the messages of blocked events."""
+    ``blocked``, only those of the messages of blocked events. Each message is read once; what
+    is not deleted is visible again at the end (``make redrive BLOCKED=1`` may follow at once)."""
     items: list[dict[str, Any]] = []
-    passed: list[str] = []  # receipt handles of the messages not shown: visible again at the end
-    while len(items) < limit:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
-        ).get("Messages", [])
-        if not messages:
-            break
-        shown = []
-        for message in messages:
+    with Sweep(sqs, queue_url, visibility=60) as sweep:
+        for message in sweep:
+            if len(items) >= limit:
+                break
             try:
                 body = json.loads(message["Body"])
-                found = body.get("rejected", [])
-                kind = body.get("kind")
+                found, kind = body.get("rejected", []), body.get("kind")
             except (ValueError, AttributeError):
                 found, kind = [{"reason": "unreadable_message", "event": message["Body"][:200]}], None
             if blocked and kind != BLOCKED:
-                passed.append(message["ReceiptHandle"])
                 continue
             items.extend(found)
-            shown.append(message)
-        if delete and shown:
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(shown)],
-            )
-    show_again(sqs, queue_url, passed)
+            if delete:
+                sweep.delete(message)
     return items[:limit]
 
 

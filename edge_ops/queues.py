@@ -163,3 +163,12 @@ def show_again(sqs: Any, queue_url: str, receipt_handles: list[str]) -> int:
             continue
         failed += len(answer.get("Failed", []))
     return failed
+
+
+def hidden(sqs: Any, queue_url: str) -> int:
+    """About how many messages are hidden right now (received by another reader: a forwarder, a
+    ``make quarantine`` running): a sweep started now does not see them."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )
+    return int(attributes.get("Attributes", {}).get("ApproximateNumberOfMessagesNotVisible", 0))

@@ -40,7 +40,7 @@ from edge.core.queueing import (
     serialize,
 )
 from edge.ingest.ingestion import BLOCKED
-from edge_ops.queues import Sweep, add_arguments, max_message_bytes, queue_arn, resolve
+from edge_ops.queues import Sweep, add_arguments, hidden, max_message_bytes, queue_arn, resolve
 
 __all__ = ["BlockedMessage", "Redriven", "move_by_hand", "read_blocked", "redrive_blocked"]
 
@@ -258,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _blocked(sqs: Any, quarantine_url: str, events_url: str, event: str | None) -> int:
+    others = hidden(sqs, quarantine_url)
     done = redrive_blocked(sqs, quarantine_url, events_url, event=event)
     which = f'blocked "{event}" events' if event else "blocked events"
     print(
@@ -265,6 +266,12 @@ def _blocked(sqs: Any, quarantine_url: str, events_url: str, event: str | None) 
         f"{done.left} blocked events left in the quarantine ({done.messages} blocked messages read, "
         f"{done.untouched} other quarantine messages left as they were)"
     )
+    if others:
+        print(
+            f"redrive: about {others} quarantine messages were hidden by another reader (a make "
+            "quarantine in the last minute?) and not read: run it again once they are visible",
+            file=sys.stderr,
+        )
     for problem in done.problems:
         print(f"redrive: {problem}; try again", file=sys.stderr)
     return 1 if done.problems else 0

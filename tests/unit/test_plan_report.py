@@ -446,3 +446,21 @@ def test_local_reads_the_log_and_peeks_at_the_quarantine_leaving_it_whole(
 def test_a_window_of_no_hours_is_refused() -> None:
     with pytest.raises(SystemExit, match="HOURS must be above 0"):
         plan_report.main(["--local", "--hours", "0"])
+
+
+def test_messages_another_reader_holds_are_reported_as_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "ingest.log"
+    log.write_text("")
+    inside = END - timedelta(hours=2)
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="quarantine")["QueueUrl"]
+        item = blocked_item("m-1", "Order Completed", inside, ("wrong_type", "properties.total"))
+        sqs.send_message(QueueUrl=url, MessageBody=message("blocked", item))
+        sqs.receive_message(QueueUrl=url, VisibilityTimeout=300)  # a make quarantine running elsewhere
+        monkeypatch.setattr(plan_report, "resolve", lambda _args: Target(sqs, "", "", url, True))
+        out = io.StringIO()
+        assert plan_report.main(["--local", "--log", str(log)], now=END, out=out) == 0
+    assert "0 quarantine messages read, about 1 hidden by another reader and not read" in out.getvalue()
