@@ -268,8 +268,8 @@ def _blocked(sqs: Any, quarantine_url: str, events_url: str, event: str | None) 
     )
     if others:
         print(
-            f"redrive: about {others} quarantine messages were hidden by another reader (a make "
-            "quarantine in the last minute?) and not read: run it again once they are visible",
+            f"redrive: about {others} quarantine messages were held by another reader (a redrive or "
+            "report running, or one stopped in the last minute) and not read: run it again then",
             file=sys.stderr,
         )
     for problem in done.problems:
