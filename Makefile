@@ -14,7 +14,7 @@ SAM       := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_V
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: help run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local replay replay-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit mutants
+.PHONY: help run invoke tail test unit e2e e2e-deps lint typecheck validate clean redrive redrive-local quarantine quarantine-local plan-report plan-report-local replay replay-local sam-tools build deploy lock prune-versions capacity bench bench-gzip load scan audit mutants
 .DEFAULT_GOAL := help
 
 # $(call require,TARGET,VARIABLE,EXAMPLE): when TARGET is asked for without VARIABLE, stop before
@@ -197,14 +197,20 @@ tail: $(STAMP)
 	$(BIN)/python -m edge_ops.tail --stack $(STACK)
 
 ## Move a deployed stack's dead-letter queue back into its events queue (an SQS message move task).
-##   make redrive STACK=metarouter-edge
-$(call require,redrive,STACK,make redrive STACK=<stack name>)
+## BLOCKED=1 moves the events the tracking plan blocked from the quarantine queue to the events queue
+## instead (once the plan or the site is fixed); EVENT only the track events of that name:
+##   make redrive STACK=metarouter-edge [BLOCKED=1] [EVENT="Order Completed"]
+$(call require,redrive,STACK,make redrive STACK=<stack name> [BLOCKED=1] [EVENT="Order Completed"])
 redrive: $(STAMP)
-	$(BIN)/python -m edge_ops.redrive --stack $(STACK)
+	$(BIN)/python -m edge_ops.redrive --stack $(STACK) $(if $(filter 1 yes true,$(BLOCKED)),--blocked) \
+		$(if $(EVENT),--event '$(EVENT)')
 
 ## Move the local stack's dead-letter queue back into its events queue (the stack `make run` started).
+## BLOCKED=1 [EVENT=…]: the events the tracking plan blocked, from its quarantine queue:
+##   make redrive-local [BLOCKED=1] [EVENT="Order Completed"]
 redrive-local: $(STAMP)
-	$(BIN)/python -m edge_ops.redrive --local
+	$(BIN)/python -m edge_ops.redrive --local $(if $(filter 1 yes true,$(BLOCKED)),--blocked) \
+		$(if $(EVENT),--event '$(EVENT)')
 
 ## Send a deployed stack's archived events of a window to MetaRouter again (original messageIds).
 ## Through the forwarder (batching, retries, dead letters), paced at RATE events/s (1000), resumable:
@@ -228,11 +234,26 @@ replay-local: $(STAMP)
 		$(if $(filter 1 yes true,$(ONLY_UNDELIVERED)),--only-undelivered) $(if $(RATE),--rate $(RATE))
 
 ## What ingest rejected on a deployed stack, with the reasons (the quarantine queue).
-##   make quarantine STACK=metarouter-edge
-$(call require,quarantine,STACK,make quarantine STACK=<stack name>)
+## Events the tracking plan blocked show their violations; BLOCKED=1 shows only those:
+##   make quarantine STACK=metarouter-edge [BLOCKED=1]
+$(call require,quarantine,STACK,make quarantine STACK=<stack name> [BLOCKED=1])
 quarantine: $(STAMP)
-	$(BIN)/python -m edge_ops.quarantine --stack $(STACK)
+	$(BIN)/python -m edge_ops.quarantine --stack $(STACK) $(if $(filter 1 yes true,$(BLOCKED)),--blocked)
 
 ## What ingest rejected on the local stack, with the reasons (the stack `make run` started).
+##   make quarantine-local [BLOCKED=1]
 quarantine-local: $(STAMP)
-	$(BIN)/python -m edge_ops.quarantine --local
+	$(BIN)/python -m edge_ops.quarantine --local $(if $(filter 1 yes true,$(BLOCKED)),--blocked)
+
+## The tracking plan's violations on a deployed stack over the last HOURS (24): by event and kind
+## (CloudWatch), the top violated paths and the blocked events waiting (the quarantine, only read).
+##   make plan-report STACK=metarouter-edge [HOURS=24] [JSON=1]
+$(call require,plan-report,STACK,make plan-report STACK=<stack name> [HOURS=24])
+plan-report: $(STAMP)
+	$(BIN)/python -m edge_ops.plan_report --stack $(STACK) --hours $(or $(HOURS),24) \
+		$(if $(filter 1 yes true,$(JSON)),--json)
+
+## The same on the local stack: the metric records of its ingest log, and its quarantine queue.
+##   make plan-report-local [HOURS=24] [JSON=1]
+plan-report-local: $(STAMP)
+	$(BIN)/python -m edge_ops.plan_report --local --hours $(or $(HOURS),24) $(if $(filter 1 yes true,$(JSON)),--json)

@@ -242,6 +242,7 @@ def main() -> int:
             "dead_letter_queue_url": resources.dead_letter_queue_url,
             "quarantine_queue_url": resources.quarantine_queue_url,
             "live": live_server.url,
+            "logs": str(log_dir),
             **({"faults": control.url} if control else {}),
             "archive_bucket": resources.archive_bucket or "",
             "archive_queue_url": resources.archive_queue_url or "",

@@ -55,6 +55,8 @@ class Endpoints:
     """Empty without an archive (ARCHIVE_RETENTION_DAYS=0)."""
     archive_queue_url: str = ""
     dedupe_window_hours: str = "0"
+    logs: str = ""
+    """The directory of the functions' JSON logs (``LOCAL_LOG_DIR``)."""
 
 
 def launch(

@@ -25,6 +25,7 @@ REQUIRED = {
     "tail": {"STACK"},
     "redrive": {"STACK"},
     "quarantine": {"STACK"},
+    "plan-report": {"STACK"},
     "prune-versions": {"STACK"},
     "replay": {"STACK", "FROM", "TO"},
     "replay-local": {"FROM", "TO"},
