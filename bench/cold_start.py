@@ -35,10 +35,13 @@ from bench.lambda_env import Tree
 from bench.loopback import LoopbackServer
 from bench.report import BenchError, Figure
 from bench.timing import median
+from bench.tracking_plan import plan_environment, write_plan
 
-__all__ = ["FLOORS", "HANDLER", "ColdStart", "cold_start_figures", "measure"]
+__all__ = ["FLOORS", "HANDLER", "ColdStart", "cold_start_figures", "measure", "plan_cold_start_figures"]
 
 BUDGET: Final = 1.2
+#: What a 50-event tracking plan (read and compiled at init) may add to ingest's cold start.
+PLAN_BUDGET_MS: Final = 10.0
 HANDLER: Final = """\
 import app
 _answer = app.lambda_handler(_event, _Context())
@@ -118,10 +121,15 @@ class ColdStart:
     runs: int
 
 
-def _run(function: str, program: str, *, cwd: Path, env: dict[str, str], event: Path) -> tuple[float, float]:
+def _run(
+    function: str, program: str, *, cwd: Path, env: dict[str, str], event: Path, check: str | None = None
+) -> tuple[float, float]:
+    """One fresh process: seconds and peak RSS (MB). ``check``: what its answer must be, if not
+    the program's usual check."""
     code = HANDLER if program == "handler" else FLOORS[function]
+    check = check or _CHECKS[function, program]
     done = subprocess.run(  # noqa: S603 - our own interpreter on our own program
-        [sys.executable, "-c", _PROGRAM.format(code=code, check=_CHECKS[function, program]), str(event)],
+        [sys.executable, "-c", _PROGRAM.format(code=code, check=check), str(event)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -153,13 +161,7 @@ def measure(
     tree: Tree, function: str, *, runs: int, work: Path, env: dict[str, str], event: Path
 ) -> ColdStart:
     """``runs`` alternating cold starts of the handler and of its SDK floor (order shuffled)."""
-    env = {
-        **env,
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(tree.layer),  # the layer, as /opt/python is in Lambda
-        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
-        "PYTHONNOUSERSITE": "1",
-    }
+    env = _process_environment(tree, work, env)
     cwd = tree.task_root(function)
     programs = ["handler", "floor"]
     for program in programs:  # untimed: fills the bytecode cache
@@ -182,6 +184,16 @@ def measure(
         median(rss["floor"]),
         runs,
     )
+
+
+def _process_environment(tree: Tree, work: Path, env: dict[str, str]) -> dict[str, str]:
+    return {
+        **env,
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(tree.layer),  # the layer, as /opt/python is in Lambda
+        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
+        "PYTHONNOUSERSITE": "1",
+    }
 
 
 _FLOOR_TEXT: Final = {
@@ -220,3 +232,59 @@ def cold_start_figures(tree: Tree, *, runs: int) -> tuple[list[Figure], list[Col
                 )
             )
     return figures, results
+
+
+#: Whether the handler's init compiled a plan (jsonschema-rs is imported only to compile one).
+_PLAN_CHECKS: Final = {
+    "with": '_answer["statusCode"] == 200 and "jsonschema_rs" in _sys.modules',
+    "without": '_answer["statusCode"] == 200 and "jsonschema_rs" not in _sys.modules',
+}
+
+
+def plan_cold_start_figures(tree: Tree, *, runs: int) -> list[Figure]:
+    """Ingest's cold start (init and the first invocation, the sample event: planned and valid)
+    with a 50-event tracking plan in ``flag`` mode against the same without a plan, in fresh
+    processes, paired in shuffled order; the figure is the median of the pairs' differences."""
+    with (
+        tempfile.TemporaryDirectory(prefix="edge-bench-cold-plan-") as work,
+        LoopbackAws() as aws,
+    ):
+        root = Path(work)
+        event = _first_events(root)["ingest"]
+        base = aws.environment("ingest")
+        plan = write_plan(root)
+        plan_kb = plan.stat().st_size // 1024
+        envs = {
+            "without": _process_environment(tree, root, base),
+            "with": _process_environment(tree, root, {**base, **plan_environment(plan, "flag")}),
+        }
+        cwd = tree.task_root("ingest")
+        sides = ["with", "without"]
+
+        def run(side: str) -> tuple[float, float]:
+            return _run("ingest", "handler", cwd=cwd, env=envs[side], event=event, check=_PLAN_CHECKS[side])
+
+        for side in sides:  # untimed: fills the bytecode cache
+            run(side)
+        seconds: dict[str, list[float]] = {side: [] for side in sides}
+        rss: dict[str, list[float]] = {side: [] for side in sides}
+        shuffle = random.Random(2).shuffle  # noqa: S311 - an order, not a secret
+        for _ in range(runs):
+            shuffle(sides)
+            for side in sides:
+                took, peak = run(side)
+                seconds[side].append(took)
+                rss[side].append(peak)
+    added = median([w - o for w, o in zip(seconds["with"], seconds["without"], strict=True)]) * 1000
+    return [
+        Figure(
+            "cold start, ingest, 50-event tracking plan on",
+            f"{added:+.1f} ms ({median(seconds['with']) * 1000:.0f} ms vs "
+            f"{median(seconds['without']) * 1000:.0f} ms without a plan)",
+            f"≤ +{PLAN_BUDGET_MS:g} ms",
+            added <= PLAN_BUDGET_MS,
+            f"TRACKING_PLAN ({plan_kb} KB), TRACKING_PLAN_MODE=flag: read, jsonschema_rs "
+            f"imported, compiled at init; {_FIRST['ingest']}; median of {runs} paired fresh processes' "
+            f"differences; peak RSS +{median(rss['with']) - median(rss['without']):.1f} MB",
+        )
+    ]
