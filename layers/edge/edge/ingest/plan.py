@@ -335,7 +335,9 @@ def _unplanned(
     lists = [r.listed for r in (own, everything) if r is not None and r.listed is not None]
     if not lists:
         return ()
-    known = frozenset().union(*lists)
+    known = lists[0] if len(lists) == 1 else lists[0] | lists[1]
+    if values.keys() <= known:  # the common case, in C: no generator, no tuple
+        return ()
     return tuple(name for name in values if name not in known)
 
 
