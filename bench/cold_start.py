@@ -123,13 +123,10 @@ class ColdStart:
     runs: int
 
 
-def _run(
-    function: str, program: str, *, cwd: Path, env: dict[str, str], event: Path, check: str | None = None
-) -> tuple[float, float]:
-    """One fresh process: seconds and peak RSS (MB). ``check``: what its answer must be, if not
-    the program's usual check."""
+def _run(function: str, program: str, *, cwd: Path, env: dict[str, str], event: Path) -> tuple[float, float]:
+    """One fresh process: seconds and peak RSS (MB)."""
     code = HANDLER if program == "handler" else FLOORS[function]
-    result = _execute(function, code, check or _CHECKS[function, program], cwd=cwd, env=env, event=event)
+    result = _execute(function, code, _CHECKS[function, program], cwd=cwd, env=env, event=event)
     return float(result["seconds"]), float(result["rss_kb"]) / 1024
 
 
