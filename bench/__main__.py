@@ -18,7 +18,7 @@ from typing import TextIO
 from bench.lambda_env import ROOT, Tree
 from bench.report import BenchError, Figure, table
 
-GROUPS = ("sqs", "warm", "compressed", "forward", "cold", "e2e")
+GROUPS = ("sqs", "warm", "plan", "compressed", "forward", "cold", "e2e")
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -65,6 +65,13 @@ def run(arguments: argparse.Namespace, out: TextIO) -> list[Figure]:
             figures += ingest_figures(harness, rounds=5 if quick else 15)
             figures += privacy_figures(rounds=5 if quick else 15)
             figures += consent_figures(rounds=5 if quick else 15)
+    if "plan" in groups:
+        from bench.cold_start import plan_cold_start_figures
+        from bench.ingest import plan_figures
+
+        _progress("the tracking plan: ingest warm, cold starts")
+        figures += plan_figures(rounds=5 if quick else 15)
+        figures += plan_cold_start_figures(tree, runs=5 if quick else 21)
     if "compressed" in groups:
         from bench.compressed import compressed_figures
 

@@ -7,7 +7,9 @@ first invocation, which the cold-start figure includes, is not broken down here.
 
 ``--legacy`` adds the steps the handlers took before the cold-start work (pydantic models, Powertools' event
 handler and batch utility), to break down an older checkout (``--root``). ``--gc-paused`` pauses
-the garbage collector from the first line, as the handlers now do.
+the garbage collector from the first line, as the handlers now do. ``--plan`` adds, after
+ingest's init, what a 50-event tracking plan (``bench.tracking_plan``) adds to it: jsonschema-rs
+imported, the plan's JSON read, its schemas compiled.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from bench.lambda_env import ROOT, Tree, lambda_environment
+from bench.tracking_plan import write_plan
 
 #: The SDK's share of init: its imports and the clients (the cold-start floor before its calls).
 _SDK: Final = {
@@ -66,6 +69,18 @@ STEPS: Final = {
         ("app: settings, clients, pool, forwarder", "import app"),
     ],
 }
+#: What a tracking plan adds to ingest's init (``--plan``), the plan's path formatted in.
+_PLAN: Final = [
+    ("tracking plan: jsonschema_rs imported", "import jsonschema_rs"),
+    (
+        "tracking plan: its JSON read",
+        "import json, pathlib\n_plan = json.loads(pathlib.Path({path!r}).read_text(encoding='utf-8'))",
+    ),
+    (
+        "tracking plan: 53 schemas compiled",
+        "from edge.ingest.plan import TrackingPlan\nTrackingPlan.compile(_plan)",
+    ),
+]
 _PROGRAM: Final = """\
 import time
 _marks = [time.perf_counter()]
@@ -77,13 +92,22 @@ sys.__stdout__.write(json.dumps([b - a for a, b in zip(_marks, _marks[1:])]))
 
 
 def breakdown(
-    tree: Tree, function: str, runs: int, cache: Path, *, legacy: bool = False, gc_paused: bool = False
+    tree: Tree,
+    function: str,
+    runs: int,
+    cache: Path,
+    *,
+    legacy: bool = False,
+    gc_paused: bool = False,
+    plan: Path | None = None,
 ) -> list[tuple[str, float]]:
     app = (tree.task_root(function) / "app.py").read_text()
     modules = ", ".join(sorted(set(re.findall(r"^from (edge(?:\.\w+)+) import", app, re.MULTILINE))))
     steps = [(label, code or f"import {modules}") for label, code in STEPS[function]]
     if legacy:
         steps = [*steps[:4], *_LEGACY[function], *steps[4:]]
+    if plan is not None and function == "ingest":
+        steps += [(label, code.format(path=str(plan))) for label, code in _PLAN]
     program = _PROGRAM.format(
         pause="import gc; gc.disable()" if gc_paused else "",
         steps="\n".join(f"{code}\n_marks.append(time.perf_counter())" for _, code in steps),
@@ -121,6 +145,9 @@ def main(argv: list[str]) -> int:
         help="also the steps of the older handlers (before the cold-start work)",
     )
     parser.add_argument("--gc-paused", action="store_true", help="pause the collector from the first line")
+    parser.add_argument(
+        "--plan", action="store_true", help="and what a 50-event tracking plan adds to ingest"
+    )
     arguments = parser.parse_args(argv)
     tree = Tree(arguments.root)
     with tempfile.TemporaryDirectory(prefix="edge-bench-pycache-") as cache:
@@ -132,6 +159,7 @@ def main(argv: list[str]) -> int:
                 Path(cache),
                 legacy=arguments.legacy,
                 gc_paused=arguments.gc_paused,
+                plan=write_plan(Path(cache)) if arguments.plan else None,
             )
             floor = rows[0][1]
             total = sum(seconds for _, seconds in rows)

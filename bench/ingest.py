@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,6 +17,7 @@ from bench.fakes import FakeSecretsManager, FakeSqs
 from bench.lambda_env import lambda_environment
 from bench.report import BenchError, Figure
 from bench.timing import alternate, median, ratio
+from bench.tracking_plan import plan_environment, violating_event, write_plan
 from edge_local.context import LocalContext
 
 if TYPE_CHECKING:
@@ -25,6 +28,7 @@ __all__ = [
     "IngestHarness",
     "consent_figures",
     "ingest_figures",
+    "plan_figures",
     "privacy_figures",
     "queued_messages",
     "sqs_figures",
@@ -53,6 +57,8 @@ SITE_COOKIES = [
     "4c8e-9f3a-2e6d8b1c4f70&interactionCount=1&isAnonUser=1&landingPath=NotLandingPage&groups=C0001%3A1%2C"
     "C0002%3A1%2CC0003%3A1%2CC0004%3A0%2CC0005%3A1&AwaitingReconsent=false&geolocation=US%3BCA",
 ]
+#: A 50-event tracking plan on (observe or flag) costs a one-event request at most this much more.
+PLAN_BUDGET = 1.2
 BATCH = 100
 SOURCE_ID = "BENCH_SOURCE"
 
@@ -213,6 +219,76 @@ def _first_reading() -> str:
         alternate({"first": (lambda: [policy.for_request([v], gpc=True) for v in values], 1)}, 1)["first"]
     )
     return f"; a cookie never seen before costs {first / len(values) * 1e6:.0f} µs once"
+
+
+def plan_figures(*, rounds: int) -> list[Figure]:
+    """A one-event request with a 50-event tracking plan on (``flag``, and ``observe``), against
+    the same request with it off, in the same run: the sample event (planned and valid, the
+    common case) and the same event breaking the plan twice (flagged: forwarded with its
+    violations). Also what judging each event costs, alone."""
+    from edge.ingest.plan import TrackingPlan
+
+    valid, invalid = api_track_event(), violating_event()
+    with tempfile.TemporaryDirectory(prefix="edge-bench-plan-") as work:
+        path = write_plan(Path(work))
+        flag_env = {"BOT_POLICY": "keep", **plan_environment(path, "flag")}
+        off, flag = IngestHarness({"BOT_POLICY": "keep"}), IngestHarness(flag_env)
+        observe = IngestHarness({"BOT_POLICY": "keep", **plan_environment(path, "observe")})
+        forwarded = {"valid": _forwarded(valid, flag_env), "invalid": _forwarded(invalid, flag_env)}
+        plan = TrackingPlan.load(path)
+        plan_kb = path.stat().st_size // 1024
+    if "violations" in forwarded["valid"]["context"] or "violations" not in forwarded["invalid"]["context"]:
+        raise BenchError(f"the plan's verdicts are not the expected ones: {forwarded}")
+    samples = alternate(
+        {
+            "off": (off.invoker(valid), 600),
+            "flag": (flag.invoker(valid), 600),
+            "observe": (observe.invoker(valid), 600),
+            "off, invalid": (off.invoker(invalid), 600),
+            "flag, invalid": (flag.invoker(invalid), 600),
+        },
+        rounds,
+    )
+    judged = alternate(
+        {
+            "valid": (lambda: plan.judge(forwarded["valid"]), 5000),
+            "invalid": (lambda: plan.judge(forwarded["invalid"]), 2000),
+        },
+        rounds,
+    )
+    cost, observed = ratio(samples["flag"], samples["off"]), ratio(samples["observe"], samples["off"])
+    flagged = ratio(samples["flag, invalid"], samples["off, invalid"])
+    m = {name: median(values) * 1e6 for name, values in samples.items()}
+    return [
+        Figure(
+            "ingest warm, one event, 50-event tracking plan on",
+            f"{cost:.2f}x ({m['flag']:.0f} µs vs {m['off']:.0f} µs with the plan off)",
+            f"≤ {PLAN_BUDGET:g}x",
+            cost <= PLAN_BUDGET,
+            f"flag mode (observe {observed:.2f}x); the sample Order Completed, planned and valid; "
+            f"plan of {len(plan.events)} track events, identify, group, global ({plan_kb} KB); "
+            f"judging the event {median(judged['valid']) * 1e6:.1f} µs of it; median of {rounds} rounds",
+        ),
+        Figure(
+            "ingest warm, one event violating the 50-event plan, flagged",
+            f"{flagged:.2f}x ({m['flag, invalid']:.0f} µs vs {m['off, invalid']:.0f} µs with the plan off)",
+            "reported",
+            None,
+            "the same event with `total` a string and a property the plan does not list: forwarded "
+            "with its 2 violations, counted in PlanViolations; judging it "
+            f"{median(judged['invalid']) * 1e6:.1f} µs",
+        ),
+    ]
+
+
+def _forwarded(event: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """The event as a handler configured with ``env`` forwards it."""
+    harness = IngestHarness(env, keep_messages=True)
+    response = harness.call(event)
+    if response.get("statusCode") != 200 or not harness.sqs.bodies:
+        raise BenchError(f"ingest answered {response.get('statusCode')}: {response.get('body')}")
+    forwarded: dict[str, Any] = json.loads(harness.sqs.bodies[0])["events"][0]
+    return forwarded
 
 
 def sqs_figures(harness: IngestHarness) -> list[Figure]:
