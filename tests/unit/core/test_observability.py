@@ -94,3 +94,31 @@ def test_a_count_is_recorded_exactly_as_powertools_records_it(capsys):
     theirs = _counts_recorded(lambda name, value: metrics.add_metric(name, MetricUnit.Count, value), capsys)
     assert ours == theirs
     assert ours[2]  # the limits were reached: records were published early, the same ones
+
+
+def _written(capsys) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for record in records:
+        record["_aws"].pop("Timestamp")
+    return records
+
+
+@pytest.mark.parametrize(
+    ("dimension", "counts"),
+    [
+        ("reason", {"invalid_event": 3, "too_deep": 1}),
+        (("event", "kind"), {("Order Completed", "wrong_type"): 2, ("(identify)", "required_missing"): 1}),
+    ],
+)
+def test_dimensioned_counts_are_written_exactly_as_powertools_single_metric_writes_them(
+    capsys, dimension: Any, counts: dict[Any, int]
+):
+    from edge.core import observability
+
+    names = (dimension,) if isinstance(dimension, str) else dimension
+    observability._single_metrics("EventsRejected", names, counts)  # Powertools' own single_metric
+    theirs = _written(capsys)
+    observability.add_counts("EventsRejected", dimension, counts)
+    ours = _written(capsys)
+    assert len(ours) == len(counts)
+    assert ours == theirs
