@@ -129,7 +129,7 @@ class TrackingPlan:
 
     path: str
     events: Mapping[str, _Rules]
-    calls: Mapping[str, _Rules] = field(default_factory=dict)  # identify, group
+    calls: Mapping[str, _Rules] = field(default_factory=dict)  # identify, group, page, screen
     everything: _Rules | None = None  # global
 
     @classmethod
@@ -203,7 +203,7 @@ class TrackingPlan:
             found.append(_violation(ViolationKind.UNPLANNED_EVENT, "event", "is not in the tracking plan"))
         found.extend(
             _violation(ViolationKind.UNPLANNED_PROPERTY, f"{container}.{name}", "is not in the tracking plan")
-            for name in unplanned
+            for name in unplanned[:MAX_VIOLATIONS]
         )
         seen = {(v["kind"], v["path"]) for v in found}
         for rules in invalid:
