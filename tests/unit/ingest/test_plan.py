@@ -313,3 +313,25 @@ def test_anything_else_the_engine_raises_is_not_swallowed(monkeypatch):
     monkeypatch.setattr(TrackingPlan, "judge", interrupt)
     with pytest.raises(KeyboardInterrupt):
         PlanPolicy("flag", PLAN).apply(_order(), b"{}")
+
+
+@pytest.mark.parametrize("mode", ["flag", "omit"])
+def test_violations_a_client_sent_never_reach_downstream_when_the_edge_marks_them(mode: str):
+    forged = [{"kind": "wrong_type", "path": "properties.x", "message": "forged"}]
+    valid = _order(order_id="o", total=1)
+    valid["context"]["violations"] = forged
+    marked, verdict = PlanPolicy(mode, PLAN).apply(valid, serialize(valid))  # type: ignore[arg-type]
+    assert verdict is None
+    assert "violations" not in json.loads(marked)["context"]
+    invalid = _order(total="12")
+    invalid["context"]["violations"] = forged
+    marked, verdict = PlanPolicy(mode, PLAN).apply(invalid, serialize(invalid))  # type: ignore[arg-type]
+    assert verdict is not None
+    assert json.loads(marked)["context"]["violations"] == verdict.violations
+
+
+def test_observing_leaves_a_client_s_own_context_violations_alone():
+    event = _order(order_id="o", total=1)
+    event["context"]["violations"] = ["the client's"]
+    data = serialize(event)
+    assert PlanPolicy("observe", PLAN).apply(event, data) == (data, None)

@@ -252,9 +252,16 @@ class PlanPolicy:
     def apply(self, event: dict[str, Any], data: bytes) -> tuple[bytes, Verdict | None]:
         """Judge an enriched event serialized as ``data``: the event as it goes on (``flag``
         and ``omit`` add ``context.violations``, ``omit`` removes the unplanned properties or
-        traits), and the verdict (None: no violation). ``block`` is the caller's."""
+        traits), and the verdict (None: no violation). ``block`` is the caller's.
+
+        In ``flag`` and ``omit`` the edge owns ``context.violations``: one the client sent is
+        removed first, so downstream no event carries violations the edge did not find."""
         if self.plan is None:
             return data, None
+        marks = self.mode in ("flag", "omit")
+        if marks and "violations" in event["context"]:
+            del event["context"]["violations"]
+            data = serialize(event)
         try:
             verdict = self.plan.judge(event)
         except Exception as exc:  # noqa: BLE001 - never a reason to answer 5xx or lose the event
@@ -265,7 +272,7 @@ class PlanPolicy:
                 raise
             _unjudged(exc)
             return data, None
-        if verdict is None or self.mode not in ("flag", "omit"):
+        if verdict is None or not marks:
             return data, verdict
         if self.mode == "omit" and verdict.unplanned:
             container = _CONTAINERS[event["type"]]
