@@ -5,7 +5,6 @@ Chromium on a page served from the API's origin (``http://localhost:<port>/``)."
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -18,7 +17,7 @@ import pytest
 from edge_local.clients import client
 from support.analytics_node import every_type_calls, run_node_client
 from support.first_party import PATH_PREFIX
-from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, UMD_DIR, node_with, run_script
+from support.js import CHROMIUM, PLAYWRIGHT, UMD_DIR, LivePageWatcher, node_with, run_script
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
@@ -178,17 +177,7 @@ def test_a_browser_s_consent_cookie_goes_with_each_beacon_and_decides_what_metar
         {"cookie": {"name": "OptanonConsent", "value": opted_out}, "gpc": False, "event": "Opted Out"},
         {"cookie": {"name": "OptanonConsent", "value": consented}, "gpc": True, "event": "With GPC"},
     ]
-    watcher = subprocess.Popen(  # noqa: S603 - our own script
-        [node, str(JS_DIR / "live-page.mjs"), first_party_stack.live],
-        cwd=JS_DIR,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert watcher.stdout is not None
-        assert json.loads(watcher.stdout.readline() or "{}") == {"connected": True}, watcher.stderr
+    with LivePageWatcher(node, first_party_stack.live) as watcher:
         api = f"{site}{PATH_PREFIX}"
         write_key = f"wk_consent_{uuid.uuid4().hex}"
         result = run_script(
@@ -201,9 +190,7 @@ def test_a_browser_s_consent_cookie_goes_with_each_beacon_and_decides_what_metar
             {"kind": "request", "messageId": ids["With GPC"], "outcome": "accepted"},
             {"kind": "upstream", "messageId": ids["With GPC"], "outcome": "forwarded"},
         ]
-        out, err = watcher.communicate(json.dumps({"expect": expect}), timeout=90)
-    finally:
-        watcher.kill()
+        seen = watcher.seen({"expect": expect})
     assert result["pageErrors"] == []
     assert [step["failed"] for step in result["steps"]] == [None, None, None]
 
@@ -230,8 +217,6 @@ def test_a_browser_s_consent_cookie_goes_with_each_beacon_and_decides_what_metar
     assert ids["Opted Out"] not in {e.get("messageId") for e in first_party_stack.received()["events"]}
 
     # The live page says what ingest did and why.
-    assert watcher.returncode == 0, err
-    seen = json.loads(out)
     assert seen["found"], json.dumps(seen["entries"], indent=1)[:4000]
     shown = {
         (entry["kind"], event["messageId"]): event for entry in seen["entries"] for event in entry["events"]

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, node_with
+from support.js import CHROMIUM, PLAYWRIGHT, LivePageWatcher, node_with
 
 if TYPE_CHECKING:
     from support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-SCRIPT = JS_DIR / "live-page.mjs"
 SOURCE_ID = "LOCAL_SOURCE_ID"  # the shared stack's open-mode Source ID (tests/e2e/conftest.py)
 
 
@@ -69,57 +67,43 @@ def test_live_page_shows_each_outcome_and_reason_and_never_a_key(node: str, stac
     )
     stack.faults({"poison": [poison]})  # the stand-in answers 400 to any request carrying it
 
-    watcher = subprocess.Popen(  # noqa: S603
-        [node, str(SCRIPT), stack.live],
-        cwd=JS_DIR,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     try:
-        assert watcher.stdout is not None
-        assert json.loads(watcher.stdout.readline() or "{}") == {"connected": True}, watcher.stderr
+        with LivePageWatcher(node, stack.live) as watcher:
+            valid = {"userId": f"u-{tag}", "event": "Order Completed", "messageId": ok, "writeKey": write_key}
+            assert _post(stack.api, "/v1/track", valid, write_key) == (200, {"success": True})
+            status, answer = _post(
+                stack.api, "/v1/track", {"userId": f"u-{tag}", "messageId": bad}, write_key
+            )
+            assert (status, answer["error"]["code"]) == (400, "invalid_event")
+            batch = {
+                "writeKey": write_key,
+                "batch": [
+                    {"type": "page", "name": "Pricing", "anonymousId": f"a-{tag}", "messageId": kept},
+                    {"type": "track", "anonymousId": f"a-{tag}", "messageId": dropped},
+                    {"type": "identify", "userId": f"p-{tag}", "messageId": poison},
+                ],
+            }
+            status, answer = _post(stack.api, "/v1/batch", batch, write_key)
+            assert (status, [r["messageId"] for r in answer["rejected"]]) == (200, [dropped])
 
-        valid = {"userId": f"u-{tag}", "event": "Order Completed", "messageId": ok, "writeKey": write_key}
-        assert _post(stack.api, "/v1/track", valid, write_key) == (200, {"success": True})
-        status, answer = _post(stack.api, "/v1/track", {"userId": f"u-{tag}", "messageId": bad}, write_key)
-        assert (status, answer["error"]["code"]) == (400, "invalid_event")
-        batch = {
-            "writeKey": write_key,
-            "batch": [
-                {"type": "page", "name": "Pricing", "anonymousId": f"a-{tag}", "messageId": kept},
-                {"type": "track", "anonymousId": f"a-{tag}", "messageId": dropped},
-                {"type": "identify", "userId": f"p-{tag}", "messageId": poison},
-            ],
-        }
-        status, answer = _post(stack.api, "/v1/batch", batch, write_key)
-        assert (status, [r["messageId"] for r in answer["rejected"]]) == (200, [dropped])
-
-        expect = [
-            {"kind": "request", "messageId": ok, "outcome": "accepted"},
-            {"kind": "upstream", "messageId": ok, "outcome": "forwarded"},
-            {"kind": "request", "messageId": bad, "outcome": "rejected"},
-            {"kind": "request", "messageId": kept, "outcome": "accepted"},
-            {"kind": "request", "messageId": dropped, "outcome": "rejected"},
-            {"kind": "upstream", "messageId": kept, "outcome": "forwarded"},
-            {"kind": "dead-letter", "messageId": poison, "outcome": "dead-lettered"},
-        ]
-        out, err = watcher.communicate(
-            json.dumps(
+            expect = [
+                {"kind": "request", "messageId": ok, "outcome": "accepted"},
+                {"kind": "upstream", "messageId": ok, "outcome": "forwarded"},
+                {"kind": "request", "messageId": bad, "outcome": "rejected"},
+                {"kind": "request", "messageId": kept, "outcome": "accepted"},
+                {"kind": "request", "messageId": dropped, "outcome": "rejected"},
+                {"kind": "upstream", "messageId": kept, "outcome": "forwarded"},
+                {"kind": "dead-letter", "messageId": poison, "outcome": "dead-lettered"},
+            ]
+            seen = watcher.seen(
                 {
                     "expect": expect,
                     "open": {"kind": "request", "messageId": ok},
                     "filter": {"type": "page", "outcome": "dead-lettered", "text": bad},
                 }
-            ),
-            timeout=90,
-        )
+            )
     finally:
-        watcher.kill()
         stack.faults(None)
-    assert watcher.returncode == 0, err
-    seen = json.loads(out)
     assert seen["pageErrors"] == []
     assert [m for m in seen["console"] if m["type"] == "error"] == []
     assert seen["found"], json.dumps(seen["entries"], indent=1)[:4000]

@@ -20,7 +20,7 @@ import pytest
 from segment.analytics import Client
 
 from edge_local.launch import NOT_INHERITED
-from support.js import CHROMIUM, JS_DIR, PLAYWRIGHT, node_with
+from support.js import CHROMIUM, PLAYWRIGHT, LivePageWatcher, node_with
 from support.local_stack import ROOT, LocalStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
@@ -176,30 +176,14 @@ def test_the_live_page_shows_each_event_s_violations_and_what_was_blocked(planne
     node = node_with(PLAYWRIGHT, CHROMIUM)
     stack = planned.stack
     assert stack.live is not None
-    watcher = subprocess.Popen(  # noqa: S603 - our own script
-        [node, str(JS_DIR / "live-page.mjs"), stack.live],
-        cwd=JS_DIR,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert watcher.stdout is not None
-        assert json.loads(watcher.stdout.readline() or "{}") == {"connected": True}, watcher.stderr
+    with LivePageWatcher(node, stack.live) as watcher:
         ids = _send(stack)  # now that the page watches
         expect = [
             {"kind": "request", "messageId": ids["wrong"], "outcome": "blocked"},
             {"kind": "request", "messageId": ids["clean-track"], "outcome": "accepted"},
             {"kind": "upstream", "messageId": ids["clean-track"], "outcome": "forwarded"},
         ]
-        out, err = watcher.communicate(
-            json.dumps({"expect": expect, "open": {"kind": "request", "messageId": ids["wrong"]}}), timeout=90
-        )
-    finally:
-        watcher.kill()
-    assert watcher.returncode == 0, err
-    seen = json.loads(out)
+        seen = watcher.seen({"expect": expect, "open": {"kind": "request", "messageId": ids["wrong"]}})
     assert seen["pageErrors"] == []
     assert seen["found"], json.dumps(seen["entries"], indent=1)[:4000]
     shown = {
