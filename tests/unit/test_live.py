@@ -28,6 +28,7 @@ def _entries(feed: LiveFeed) -> list[dict[str, Any]]:
 
 
 def _request(path: str, body: Any, status: int, answer: Any, **kwargs: Any) -> dict[str, Any]:
+    """``request_entry`` for a POST; ``privacy`` and ``plan`` passed on when given."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return request_entry(
         "POST",
@@ -37,6 +38,8 @@ def _request(path: str, body: Any, status: int, answer: Any, **kwargs: Any) -> d
         encoding=kwargs.get("encoding"),
         status=status,
         answer=json.dumps(answer).encode(),
+        privacy=kwargs.get("privacy"),
+        plan=kwargs.get("plan"),
     )
 
 
@@ -322,15 +325,8 @@ def _decided(body: Any, cookies: list[str], headers: dict[str, str] | None = Non
         gpc_opt_out=settings.get("gpc", ""),
     )
     path = "/v1/batch" if "batch" in body else "/v1/t"
-    return request_entry(
-        "POST",
-        path,
-        query="",
-        body=json.dumps(body).encode(),
-        encoding=None,
-        status=200,
-        answer=b'{"success": true}',
-        privacy=policy.for_request(headers or {}, "keep", cookies),
+    return _request(
+        path, body, 200, {"success": True}, privacy=policy.for_request(headers or {}, "keep", cookies)
     )
 
 
@@ -452,16 +448,7 @@ def _judged(path: str, body: Any, mode: str, *, answer: Any = None, plan: Any = 
     from edge.ingest.plan import PlanPolicy, TrackingPlan
 
     policy = PlanPolicy(mode, plan or TrackingPlan.load(EXAMPLE_PLAN))  # type: ignore[arg-type]
-    return request_entry(
-        "POST",
-        path,
-        query="",
-        body=json.dumps(body).encode(),
-        encoding=None,
-        status=200,
-        answer=json.dumps(answer or {"success": True}).encode(),
-        plan=policy,
-    )
+    return _request(path, body, 200, answer or {"success": True}, plan=policy)
 
 
 def test_each_accepted_event_shows_the_plan_s_violations_and_a_clean_one_none() -> None:
